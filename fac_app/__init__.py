@@ -1,0 +1,1 @@
+"""Streamlit-side helpers: cached resources, session keys, figure builders, small components."""

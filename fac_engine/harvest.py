@@ -1,0 +1,82 @@
+"""Texts -> residual-stream activations of content tokens, for SAE training and evaluation."""
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from itertools import islice
+
+import torch
+
+from fac_engine.log import get_logger
+from fac_engine.models.batching import batches_by_token_budget
+from fac_engine.models.loader import LoadedModel
+from fac_engine.models.template import EncodedText, encode_text
+
+log = get_logger(__name__)
+
+TEXTS_PER_CHUNK = 256
+"""Texts tokenised at once; batches are then formed by token budget inside a chunk."""
+
+CPU_TOKEN_BUDGET = 2048
+"""Padded tokens per forward pass on CPU: larger batches are no faster there (measured 4.0k tok/s
+at 2048 vs 0.6k at 16384 for SmolLM2-135M in bf16 on 2 cores: attention and cache misses)."""
+GPU_TOKEN_BUDGET = 32768
+"""Padded tokens per forward pass on a GPU, where large batches fill the device."""
+
+
+def default_token_budget(device: torch.device) -> int:
+    """Padded tokens per forward pass that run fastest on `device`."""
+    return GPU_TOKEN_BUDGET if device.type == "cuda" else CPU_TOKEN_BUDGET
+
+Progress = Callable[[int, int], None]
+"""Called with (tokens collected, tokens wanted)."""
+
+
+def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
+    it = iter(texts)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+def _content_rows(encoded: Sequence[EncodedText], rows: list[int], acts_BTD: torch.Tensor) -> list[torch.Tensor]:
+    """The activations of each row's content tokens (t >= t0, never padding)."""
+    out = []
+    for b, row in enumerate(rows):
+        sample = encoded[row]
+        out.append(acts_BTD[b, sample.content_start : len(sample.ids)])
+    return out
+
+
+def harvest_activations(
+    lm: LoadedModel,
+    texts: Iterable[str],
+    *,
+    layer: int,
+    max_tokens: int,
+    chat: bool = True,
+    max_length: int = 256,
+    token_budget: int | None = None,
+    progress: Progress | None = None,
+) -> torch.Tensor:
+    """Residual activations [N, d_model] (bf16, CPU) of content tokens, N <= max_tokens.
+
+    Texts are wrapped as user turns when `chat` (the template prefix is skipped, as FAC
+    pooling skips it); padding never contributes. `token_budget` defaults to
+    `default_token_budget(lm.device)`.
+    """
+    budget = default_token_budget(lm.device) if token_budget is None else token_budget
+    buffer = torch.empty(max_tokens, lm.hidden_size, dtype=torch.bfloat16)
+    filled = 0
+    for chunk in _chunks(texts, TEXTS_PER_CHUNK):
+        encoded = [encode_text(lm.tokenizer, t, chat=chat, max_length=max_length) for t in chunk]
+        pad_id = lm.tokenizer.pad_token_id if lm.tokenizer.pad_token_id is not None else 0
+        for batch in batches_by_token_budget([e.ids for e in encoded], budget, pad_id):
+            acts = lm.residuals(batch.input_ids.to(lm.device), batch.attention_mask.to(lm.device), layer)
+            for part in _content_rows(encoded, batch.rows, acts.float().cpu()):
+                take = min(part.shape[0], max_tokens - filled)
+                buffer[filled : filled + take] = part[:take].to(torch.bfloat16)
+                filled += take
+            if progress is not None:
+                progress(filled, max_tokens)
+            if filled >= max_tokens:
+                return buffer
+    log.info("harvested %d content tokens (wanted %d)", filled, max_tokens)
+    return buffer[:filled].clone()
