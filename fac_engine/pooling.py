@@ -2,6 +2,7 @@
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -19,22 +20,52 @@ class PooledCodes(NamedTuple):
 
 
 def pool_max(values_TW: torch.Tensor, indices_TW: torch.Tensor, content_start: int = 0) -> PooledCodes:
-    """Max-pool sparse codes over tokens t >= content_start; zero values are inactive slots."""
-    values = values_TW[content_start:].reshape(-1).float()
-    indices = indices_TW[content_start:].reshape(-1)
-    positions = torch.arange(content_start, values_TW.shape[0]).repeat_interleave(values_TW.shape[1])
-    active = values > 0
-    values, indices, positions = values[active], indices[active], positions[active]
-    if values.numel() == 0:
-        empty = torch.zeros(0, dtype=torch.int64)
-        return PooledCodes(empty, torch.zeros(0), empty, empty)
-    features, inverse, counts = torch.unique(indices, return_inverse=True, return_counts=True)
-    max_values = torch.full((features.numel(),), -1.0).scatter_reduce(0, inverse, values, reduce="amax")
-    # The first position reaching the max: among entries equal to their feature's max, the earliest.
-    is_max = values == max_values[inverse]
-    big = torch.iinfo(torch.int64).max
-    argmax = torch.full((features.numel(),), big, dtype=torch.int64).scatter_reduce(
-        0, inverse[is_max], positions[is_max], reduce="amin"
-    )
-    order = torch.argsort(max_values, descending=True, stable=True)
-    return PooledCodes(features[order], max_values[order], argmax[order], counts[order])
+    """Max-pool one sample's sparse codes over tokens t >= content_start; zero values are inactive slots."""
+    n = values_TW.shape[0]
+    positions = np.arange(n)
+    rows = pool_max_rows(np.zeros(n, np.int64), positions, positions >= content_start,
+                         values_TW.detach().float().cpu().numpy(), indices_TW.cpu().numpy())
+    order = np.argsort(-rows.value, kind="stable")
+    return PooledCodes(torch.from_numpy(rows.feature[order].astype(np.int64)), torch.from_numpy(rows.value[order]),
+                       torch.from_numpy(rows.position[order].astype(np.int64)),
+                       torch.from_numpy(rows.active_tokens[order].astype(np.int64)))
+
+
+class PooledRows(NamedTuple):
+    """Max-pooled codes of many samples as flat rows, one per (sample, active feature)."""
+
+    sample: np.ndarray
+    """[M] int32 sample ids, ascending."""
+    feature: np.ndarray
+    """[M] int32 feature ids, ascending within a sample."""
+    value: np.ndarray
+    """[M] float32 g_i(x) > 0."""
+    position: np.ndarray
+    """[M] int32 token position of the max (the earliest one on ties)."""
+    active_tokens: np.ndarray
+    """[M] int32 number of content tokens on which the feature is active."""
+
+
+def pool_max_rows(
+    sample_N: np.ndarray, position_N: np.ndarray, content_N: np.ndarray, values_NW: np.ndarray, indices_NW: np.ndarray
+) -> PooledRows:
+    """Max-pool the sparse codes of tokens from many samples at once (the batched `pool_max`).
+
+    Token n belongs to sample `sample_N[n]` at `position_N[n]`; only tokens with `content_N[n]`
+    (t >= t0) and slots with a value > 0 count.
+    """
+    keep = (values_NW > 0) & content_N[:, None]
+    rows, slots = np.nonzero(keep)
+    sample = sample_N[rows].astype(np.int64)
+    feature = indices_NW[rows, slots].astype(np.int64)
+    value = values_NW[rows, slots].astype(np.float32)
+    position = position_N[rows].astype(np.int64)
+    # Sort by (sample, feature, value descending, position): each group's first row holds its max.
+    order = np.lexsort((position, -value, feature, sample))
+    sample, feature, value, position = sample[order], feature[order], value[order], position[order]
+    first = np.ones(sample.size, dtype=bool)
+    first[1:] = (sample[1:] != sample[:-1]) | (feature[1:] != feature[:-1])
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, sample.size))
+    return PooledRows(sample[starts].astype(np.int32), feature[starts].astype(np.int32), value[starts],
+                      position[starts].astype(np.int32), counts.astype(np.int32))

@@ -1,13 +1,21 @@
-"""Options and loaders shared by several verbs."""
+"""Options and loaders shared by several verbs.
+
+Verb modules import only argparse-level code at the top; torch and transformers are imported
+when a verb runs, so `fac --help` and the table-reading verbs start in a fraction of a second.
+"""
+
+from __future__ import annotations
 
 import argparse
+from typing import TYPE_CHECKING
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.errors import FacError
-from fac_engine.models.loader import LoadedModel, load_model
 from fac_engine.models.spec import ModelSpec
-from fac_engine.sae.load import check_sae_fits_model, load_sae
-from fac_engine.sae.model import SparseAutoencoder
+
+if TYPE_CHECKING:
+    from fac_engine.models.loader import LoadedModel
+    from fac_engine.sae.model import SparseAutoencoder
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -35,7 +43,12 @@ def model_spec(args: argparse.Namespace) -> ModelSpec:
 
 def load_model_and_sae(args: argparse.Namespace) -> tuple[LoadedModel, SparseAutoencoder]:
     """Load the model and the SAE the options name, and check that they fit each other."""
-    lm = load_model(model_spec(args))
-    sae = load_sae(args.sae, hook_layer=args.layer, device=lm.device)
+    from fac_engine.models.loader import load_model
+    from fac_engine.sae.load import check_sae_fits_model, load_sae
+
+    spec = model_spec(args)
+    # The SAE first, on the CPU: a bad SAE path or file fails in milliseconds, not after the model load.
+    sae = load_sae(args.sae, hook_layer=args.layer)
+    lm = load_model(spec)
     check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
-    return lm, sae
+    return lm, sae.to(lm.device)

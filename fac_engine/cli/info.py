@@ -6,12 +6,8 @@ import platform
 import time
 from typing import Any
 
-import torch
-import transformers
-
 import fac_engine
 from fac_engine.assets import EMBEDDED_SAE_DIR, embedded_sae_available
-from fac_engine.models.embedded import embedded_status, prepare_embedded
 from fac_engine.paths import default_workspace, fac_home
 
 
@@ -26,6 +22,8 @@ def register(sub: Any) -> None:
 
 
 def _model_facts() -> dict[str, Any]:
+    from fac_engine.models.embedded import embedded_status
+
     status = embedded_status()
     facts: dict[str, Any] = {"prepared": status.prepared, "folder": str(status.folder), "gguf": str(status.gguf)}
     if status.prepared:
@@ -45,6 +43,9 @@ def _sae_facts() -> dict[str, Any]:
 
 def collect_info() -> dict[str, Any]:
     """Everything `fac info` reports, as a JSON-friendly dict."""
+    import torch
+    import transformers
+
     cuda = torch.cuda.is_available()
     return {
         "fac_studio": fac_engine.__version__,
@@ -88,8 +89,12 @@ def run_info(args: argparse.Namespace) -> int:
 
 def run_prepare(args: argparse.Namespace) -> int:
     """Convert the embedded GGUF model into a transformers folder under FAC_HOME."""
+    from fac_engine.models.embedded import embedded_status, prepare_embedded
+
     start = time.perf_counter()
     already = embedded_status().prepared and not args.force
+    if not already:  # transformers' own bars are off in the CLI (see cli.main); say what the wait is
+        print("converting the embedded model once (about 20 s)...", flush=True)
     folder = prepare_embedded(force=args.force)
     verb = "ready" if already else f"converted in {time.perf_counter() - start:.1f} s"
     print(f"embedded model {verb}: {folder}")

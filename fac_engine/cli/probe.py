@@ -5,7 +5,6 @@ import json
 from typing import Any
 
 from fac_engine.cli.common import add_model_options, add_sae_options, load_model_and_sae
-from fac_engine.probe import probe_text
 
 
 def register(sub: Any) -> None:
@@ -22,6 +21,8 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the top features of the text with the token where each peaks."""
+    from fac_engine.probe import probe_text
+
     lm, sae = load_model_and_sae(args)
     result = probe_text(lm, sae, args.text, chat=not args.plain)
     pooled = result.pooled

@@ -13,8 +13,9 @@ from fac_engine.cli.common import add_model_options, model_spec
 from fac_engine.data.texts import read_texts
 from fac_engine.errors import FacError
 from fac_engine.harvest import harvest_activations
-from fac_engine.models.capture import default_layer
+from fac_engine.models.capture import check_layer, default_layer
 from fac_engine.models.loader import LoadedModel, load_model
+from fac_engine.models.template import has_chat_template
 from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.train import TrainConfig, train_topk_sae
 
@@ -76,8 +77,30 @@ def _harvest_now(lm: LoadedModel, texts: list[str], layer: int, tokens: int, arg
         )
 
 
+def _check_options(args: argparse.Namespace) -> None:
+    """Refuse bad counts and a file in the --out place before anything slow runs.
+
+    Without this, --eval-texts 0 trains on nothing (texts[:-0] is empty) and a negative
+    --tokens crashes torch.empty with a traceback.
+    """
+    for flag, value in (("--tokens", args.tokens), ("--eval-tokens", args.eval_tokens),
+                        ("--eval-texts", args.eval_texts), ("--max-length", args.max_length)):
+        if value < 1:
+            raise FacError(f"{flag} must be at least 1, got {value}.")
+    if args.out.exists() and not args.out.is_dir():
+        raise FacError(f"--out {args.out} is a file; give a folder to write the SAE into.")
+
+
+def _check_model(lm: LoadedModel, layer: int, chat: bool) -> None:
+    """Fail on the layer or a missing chat template now, not inside the first harvest batch."""
+    check_layer(layer, lm.num_layers)
+    if chat and not has_chat_template(lm.tokenizer):
+        raise FacError(f"{lm.name}'s tokenizer has no chat template; pass --plain to read the texts as plain text.")
+
+
 def run(args: argparse.Namespace) -> int:
     """Collect activations, train, evaluate on held-out texts, save."""
+    _check_options(args)
     try:
         train_cfg = TrainConfig(
             k=args.k, expansion=args.expansion, lr=args.lr, batch_size=args.batch_size, epochs=args.epochs,
@@ -90,6 +113,7 @@ def run(args: argparse.Namespace) -> int:
         raise FacError(f"{args.data} has {len(texts)} texts; need more than --eval-texts ({args.eval_texts}).")
     lm = load_model(model_spec(args))
     layer = default_layer(lm.num_layers) if args.layer is None else args.layer
+    _check_model(lm, layer, chat=not args.plain)
     start = time.perf_counter()
     train_acts = _harvest(lm, texts[: -args.eval_texts], layer, args.tokens, args, "train")
     eval_acts = _harvest(lm, texts[-args.eval_texts :], layer, args.eval_tokens, args, "eval")

@@ -128,7 +128,7 @@ def load_texts(path: Path | None = None) -> list[str]:
     """The texts of a corpus parquet written by `build_training_corpus` (default path if None)."""
     path = default_corpus_path() if path is None else Path(path)
     if not path.is_file():
-        raise FacError(f"no training corpus at {path}; build it first (fac demo-data)")
+        raise FacError(f"no training corpus at {path}; build it first with `fac corpus`")
     try:
         frame = pd.read_parquet(path, columns=["text"])
     except (OSError, ValueError, KeyError, pa.ArrowException) as exc:

@@ -10,6 +10,7 @@ is not part of encoding and is ignored here.
 
 import pickle
 import re
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -27,19 +28,33 @@ log = get_logger(__name__)
 # back from the name (load_pretrained); `layer` counts decoder blocks from 1 (mount_function
 # hooks the output of the layer-th block), i.e. model.layers.{layer-1}.
 _REFERENCE_NAME = re.compile(r"^(?:topk\d*|sae|ae)_l(\d+)(?:_|$)", re.IGNORECASE)
+_BLOCKED_IMPORT = "GLOBAL"
+"""torch's weights_only unpickler names the import it refused ("unsupported GLOBAL posix.system");
+its other errors (unknown opcodes) mean damaged bytes, not a payload."""
 
 
 def _unpickle(path: Path) -> Any:
     require_file(path)
     try:
-        # weights_only refuses any pickle that would import or call something other than
-        # tensors and plain containers: a checkpoint is data and must never run code.
-        return torch.load(path, map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            # torch warns on stderr about pickle protocols newer than its default; the CLI's
+            # error must stay one line, and the file is read or refused either way.
+            warnings.simplefilter("ignore")
+            # weights_only refuses any pickle that would import or call something other than
+            # tensors and plain containers: a checkpoint is data and must never run code.
+            return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        raise FacError(f"{path} contains code or objects that are not plain tensors; refusing to unpickle it.") from exc
-    # A truncated zip or a non-checkpoint file surfaces as RuntimeError / EOFError / OSError.
-    except (RuntimeError, EOFError, OSError, ValueError) as exc:
-        raise FacError(f"Cannot read {path}: it is not a readable PyTorch checkpoint ({exc}).") from exc
+        if _BLOCKED_IMPORT in str(exc):
+            raise FacError(
+                f"{path} contains code or objects that are not plain tensors; refusing to unpickle it."
+            ) from exc
+        raise FacError(f"Cannot read {path}: it is not a readable PyTorch checkpoint (damaged pickle data).") from exc
+    # A truncated zip or any other non-checkpoint bytes fail in many ways: RuntimeError, EOFError,
+    # UnicodeDecodeError, even KeyError (measured on torch 2.13 with a text file).
+    except Exception as exc:
+        raise FacError(
+            f"Cannot read {path}: it is not a readable PyTorch checkpoint ({type(exc).__name__}: {exc})."
+        ) from exc
 
 
 def _hook_name_from_file_name(path: Path) -> str | None:

@@ -3,8 +3,9 @@
 import pytest
 from transformers import PreTrainedTokenizerFast
 
+from fac_engine.data.schemas import Message
 from fac_engine.errors import FacError
-from fac_engine.models.template import encode_text
+from fac_engine.models.template import EncodedText, encode_messages, encode_text
 
 
 def test_chat_content_start_skips_template_prefix(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
@@ -38,3 +39,69 @@ def test_no_template_refused(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
     tiny_tokenizer.chat_template = None
     with pytest.raises(FacError, match="no chat template"):
         encode_text(tiny_tokenizer, "hello", chat=True, max_length=8)
+
+
+def test_messages_content_start_skips_system_turn(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    messages = [Message("system", "you are a helpful model"), Message("user", "the cat sat"),
+                Message("assistant", "hello world")]
+    encoded = encode_messages(tiny_tokenizer, messages, max_length=64)
+    assert tiny_tokenizer.convert_ids_to_tokens(encoded.ids) == [
+        "<|im_start|>", "system", "you", "are", "a", "helpful", "model", "<|im_end|>",
+        "<|im_start|>", "user", "the", "cat", "sat", "<|im_end|>",
+        "<|im_start|>", "assistant", "hello", "world", "<|im_end|>",
+    ]
+    assert encoded.content_start == 10
+    assert not encoded.truncated
+
+
+def test_messages_content_repeating_the_system_text(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    # The user says what the system said: t0 must be the user's copy, not the first match.
+    messages = [Message("system", "the cat"), Message("user", "the cat"), Message("assistant", "user")]
+    encoded = encode_messages(tiny_tokenizer, messages, max_length=64)
+    assert tiny_tokenizer.convert_ids_to_tokens(encoded.ids)[:9] == [
+        "<|im_start|>", "system", "the", "cat", "<|im_end|>", "<|im_start|>", "user", "the", "cat"
+    ]
+    assert encoded.content_start == 7
+
+
+def test_single_user_message_matches_encode_text(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    assert encode_messages(tiny_tokenizer, [Message("user", "user user")], max_length=64) == encode_text(
+        tiny_tokenizer, "user user", chat=True, max_length=64
+    )
+
+
+def test_messages_truncation_counted(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    conversations = [
+        [Message("user", "the cat sat on the mat")],  # 8 tokens
+        [Message("user", "hello")],  # 4 tokens
+        [Message("user", "red"), Message("assistant", "blue green")],  # 9 tokens
+    ]
+    encoded = [encode_messages(tiny_tokenizer, c, max_length=6) for c in conversations]
+    assert [len(e.ids) for e in encoded] == [6, 4, 6]
+    assert [e.truncated for e in encoded] == [True, False, True]
+    assert sum(e.truncated for e in encoded) == 2
+    assert encode_messages(tiny_tokenizer, [Message("system", "a good model"), Message("user", "hi")], 4) == (
+        EncodedText(tiny_tokenizer.convert_tokens_to_ids(["<|im_start|>", "system", "a", "good"]), 4, True)
+    )
+
+
+def test_messages_without_template_fall_back_to_role_lines(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    tiny_tokenizer.chat_template = None
+    messages = [Message("system", "be good"), Message("user", "the cat"), Message("assistant", "it sat")]
+    encoded = encode_messages(tiny_tokenizer, messages, max_length=64)
+    # "system:", "user:" and "assistant:" are not in the tiny vocabulary: <unk>.
+    assert tiny_tokenizer.convert_ids_to_tokens(encoded.ids) == [
+        "<unk>", "<unk>", "good", "<unk>", "the", "cat", "<unk>", "it", "sat"
+    ]
+    assert encoded.content_start == 4
+
+
+def test_template_errors_are_fac_errors(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    with pytest.raises(FacError, match="at least one message"):
+        encode_messages(tiny_tokenizer, [], max_length=8)
+    tiny_tokenizer.chat_template = "{{ raise_exception('Conversation roles must alternate') }}"
+    with pytest.raises(FacError, match="refused this conversation: Conversation roles must alternate"):
+        encode_messages(tiny_tokenizer, [Message("user", "hi")], max_length=8)
+    tiny_tokenizer.chat_template = "{% for m in messages %}{{ m['content'] | upper }}{% endfor %}"
+    with pytest.raises(FacError, match="changed the text it wraps"):
+        encode_messages(tiny_tokenizer, [Message("user", "hi")], max_length=8)

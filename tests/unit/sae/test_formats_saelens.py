@@ -208,6 +208,41 @@ def test_pre6_finetuning_scaling_factor_only_scales_decoding(tmp_path: Path, rng
     np.testing.assert_allclose(recon, ref_recon, rtol=1e-5, atol=1e-5)
 
 
+def test_pre6_jumprelu_with_flat_architecture(tmp_path: Path, rng: np.random.Generator) -> None:
+    # SAELens 4-5 wrote `architecture` next to activation_fn_str "relu" (e.g. Gemma Scope conversions).
+    raw = {**encoder_arrays(rng), "threshold": thresholds(rng)}
+    cfg = _pre6_cfg(architecture="jumprelu", apply_b_dec_to_input=False, sae_lens_training_version="5.3.0")
+    folder = write_saelens(tmp_path / "sae", cfg, raw)
+    x = inputs(rng)
+    pre = ref_pre(raw, x, apply_b_dec=False)
+    assert_clear_of_threshold(pre, raw["threshold"])
+
+    sae = load_sae(folder)
+
+    assert (sae.cfg.activation, sae.cfg.hook_layer, sae.cfg.apply_b_dec_to_input) == ("jumprelu", 5, False)
+    assert_parity(sae, x, ref_jumprelu(pre, raw["threshold"]))
+
+
+def test_pre6_normalize_activations_true_needs_the_factor(tmp_path: Path, rng: np.random.Generator) -> None:
+    # handle_pre_6_0_config: a boolean True meant expected_average_only_in, False meant none.
+    folder = write_saelens(tmp_path / "sae", _pre6_cfg(normalize_activations=True), encoder_arrays(rng))
+    with pytest.raises(FacError, match=r"normalize_activations='expected_average_only_in'.*activation_scaler\.json"):
+        load_sae(folder)
+
+
+def test_pre6_topk_without_k_is_refused(tmp_path: Path, rng: np.random.Generator) -> None:
+    folder = write_saelens(tmp_path / "sae", _pre6_cfg(activation_fn_str="topk"), encoder_arrays(rng))
+    with pytest.raises(FacError, match=r"activation_fn 'topk' needs activation_fn_kwargs\.k"):
+        load_sae(folder)
+
+
+def test_pre6_hook_z_by_hook_name_is_refused(tmp_path: Path, rng: np.random.Generator) -> None:
+    # Pre-6 configs had no reshape_activations; SAELens infers hook_z from the hook name.
+    folder = write_saelens(tmp_path / "sae", _pre6_cfg(hook_point="blocks.5.attn.hook_z"), encoder_arrays(rng))
+    with pytest.raises(FacError, match="not the residual stream"):
+        load_sae(folder)
+
+
 def test_hook_layer_argument_overrides_the_hook_name(tmp_path: Path, rng: np.random.Generator) -> None:
     folder = write_saelens(tmp_path / "sae", saelens_v6_cfg(), encoder_arrays(rng))
     assert load_sae(folder, hook_layer=7).cfg.hook_layer == 7

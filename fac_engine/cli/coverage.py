@@ -1,0 +1,81 @@
+"""`fac coverage` (FAC of a seed dataset against an anchor) and `fac diversity` (text baselines)."""
+
+import argparse
+import json
+from pathlib import Path
+from typing import Any
+
+from fac_engine.cli.features import add_workspace_option, workspace_root
+
+MISSING_SHOWN = 30
+"""Missing feature ids printed in the text output (JSON lists all)."""
+
+
+def register(sub: Any) -> None:
+    """Add the `coverage` and `diversity` verbs."""
+    p = sub.add_parser("coverage", help="feature activation coverage of a seed dataset against an anchor dataset")
+    p.add_argument("--anchor", required=True, help="encoded anchor dataset (a sample of the target distribution)")
+    p.add_argument("--seed", required=True, help="encoded dataset whose coverage is measured")
+    p.add_argument("--threshold", type=float, default=0.0, help="delta: a feature is active when g > delta")
+    p.add_argument("--relevant", type=Path, default=None,
+                   help="file of task-relevant feature ids (default: all features)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_workspace_option(p)
+    p.set_defaults(run=run_coverage)
+    q = sub.add_parser("diversity", help="text-diversity baselines of an encoded dataset (distinct-n, entropy, ...)")
+    q.add_argument("name", help="encoded dataset name")
+    q.add_argument("--no-embeddings", action="store_true", help="skip the sentence-embedding cosine distance")
+    q.add_argument("--limit", type=int, default=None, help="use at most this many samples")
+    q.add_argument("--json", action="store_true", help="print JSON")
+    add_workspace_option(q)
+    q.set_defaults(run=run_diversity)
+
+
+def run_coverage(args: argparse.Namespace) -> int:
+    """Compute and print FAC, its variants and the missing features."""
+    from fac_engine.coverage import CoverageConfig, compute_coverage, feature_support, read_relevant_file
+    from fac_engine.store import Workspace, check_comparable
+
+    workspace = Workspace(workspace_root(args))
+    anchor, seed = workspace.open(args.anchor), workspace.open(args.seed)
+    check_comparable(anchor.manifest, seed.manifest)
+    relevant = None if args.relevant is None else read_relevant_file(args.relevant, anchor.manifest.d_sae)
+    cfg = CoverageConfig(threshold=args.threshold, relevant=relevant)
+    result = compute_coverage(feature_support(seed.pooled_arrays(), args.threshold),
+                              feature_support(anchor.pooled_arrays(), args.threshold), cfg)
+    if args.json:
+        print(json.dumps({"anchor": args.anchor, "seed": args.seed, **result.to_json_dict()}))
+        return 0
+    scope = "all features" if relevant is None else f"{len(relevant):,} relevant features"
+    print(f"FAC({args.seed}; {args.anchor}) = {result.fac:.4f}  ({result.covered:,} of {result.anchor_features:,} "
+          f"anchor features covered; {scope}; delta {result.threshold:g})")
+    print(f"FAC_freq {result.fac_freq:.4f}   FAC_magnitude {result.fac_magnitude:.4f}   "
+          f"seed features {result.seed_features:,}")
+    shown = ", ".join(str(i) for i in result.missing[:MISSING_SHOWN])
+    more = f", ... ({len(result.missing) - MISSING_SHOWN:,} more; --json lists all)" \
+        if len(result.missing) > MISSING_SHOWN else ""
+    print(f"missing features ({len(result.missing):,}): {shown}{more}")
+    return 0
+
+
+def run_diversity(args: argparse.Namespace) -> int:
+    """Print the text-diversity baselines of one encoded dataset."""
+    from fac_engine.diversity import text_diversity
+    from fac_engine.store import Workspace
+
+    data = Workspace(workspace_root(args)).open(args.name)
+    texts = [str(t) for t in data.samples(["text"]).column("text").to_pylist()]
+    if args.limit is not None:
+        texts = texts[: args.limit]
+    embed = None
+    if not args.no_embeddings:
+        from fac_engine.models.sentence import load_sentence_encoder
+
+        embed = load_sentence_encoder().embed
+    result = text_diversity(texts, embed=embed)
+    if args.json:
+        print(json.dumps({"name": args.name, **result.__dict__}))
+        return 0
+    for key, value in result.__dict__.items():
+        print(f"{key:22s} {value if value is None or isinstance(value, int) else f'{value:.4f}'}")
+    return 0
