@@ -8,13 +8,13 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-12)
 PORT ?= 8501
 
-.PHONY: demo test setup lint clean-venv
+.PHONY: demo test setup browser clean-venv
 
 demo: setup
 	$(BIN)/fac prepare
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
-test: setup
+test: setup browser
 	$(BIN)/fac prepare
 	$(BIN)/ruff check .
 	$(BIN)/mypy fac_engine fac_app
@@ -30,6 +30,12 @@ $(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.fac-setup-*
 	touch $(STAMP)
+
+# Headless Chromium for the end-to-end tests (Debian package; Playwright's own download is not reachable).
+browser:
+	@test -x /usr/bin/chromium || { command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ] \
+		&& apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } \
+		|| echo "warning: /usr/bin/chromium missing and not installable here; browser tests will be skipped"
 
 clean-venv:
 	rm -rf $(VENV)

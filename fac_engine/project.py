@@ -49,11 +49,15 @@ class ProjectConfig:
     """Encoded dataset whose coverage is measured."""
     threshold: float = 0.0
     """delta: a feature is active on a sample when g > delta."""
+    target_list: str = "selected"
+    """The feature list synthesis targets (picked on the missing-features page)."""
 
     def __post_init__(self) -> None:
         check_name(self.name)
         if self.threshold < 0:
             raise ValueError(f"The threshold must be >= 0, got {self.threshold}.")
+        if not self.target_list.strip():
+            raise ValueError("The target feature list needs a name.")
 
 
 def _now() -> str:

@@ -23,6 +23,7 @@ VERB_MODULES: dict[str, str] = {
     "features": "features",
     "coverage": "coverage",
     "datasets": "encode",
+    "demo-data": "demo_data",
 }
 """Verb name -> module in fac_engine.cli that registers it (one module may register several)."""
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 
 from fac_engine.errors import FacError
 from fac_engine.log import get_logger
+from fac_engine.models.device import resolve_device
 from fac_engine.sae.activation_buffer import (
     check_activations,
     estimate_stats,
@@ -282,12 +283,6 @@ class _Recorder:
                                                    "k": float(k), "dead_fraction": entry.dead_fraction})
 
 
-def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
 def _selection_dtype(choice: SelectionDtype, device: torch.device) -> torch.dtype:
     """bf16 where the hardware runs it natively (decided by CPU flags, so runs stay reproducible)."""
     if choice != "auto":
@@ -357,7 +352,7 @@ def train_topk_sae(
     d_sae = cfg.resolved_d_sae(d_in)
     if not max(cfg.k, cfg.k_anneal_start or 0) <= d_sae:
         raise FacError(f"K (and k_anneal_start) must not exceed the {d_sae} latents.")
-    device, generator = _resolve_device(cfg.device), torch.Generator().manual_seed(cfg.seed)
+    device, generator = resolve_device(cfg.device), torch.Generator().manual_seed(cfg.seed)
     stats = estimate_stats(train_ND, generator)
     scale = math.sqrt(d_in) / stats.median_norm
     batch_size = min(cfg.batch_size, train_ND.shape[0])

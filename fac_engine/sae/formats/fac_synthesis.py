@@ -28,9 +28,6 @@ log = get_logger(__name__)
 # back from the name (load_pretrained); `layer` counts decoder blocks from 1 (mount_function
 # hooks the output of the layer-th block), i.e. model.layers.{layer-1}.
 _REFERENCE_NAME = re.compile(r"^(?:topk\d*|sae|ae)_l(\d+)(?:_|$)", re.IGNORECASE)
-_BLOCKED_IMPORT = "GLOBAL"
-"""torch's weights_only unpickler names the import it refused ("unsupported GLOBAL posix.system");
-its other errors (unknown opcodes) mean damaged bytes, not a payload."""
 
 
 def _unpickle(path: Path) -> Any:
@@ -44,11 +41,11 @@ def _unpickle(path: Path) -> Any:
             # tensors and plain containers: a checkpoint is data and must never run code.
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
-        if _BLOCKED_IMPORT in str(exc):
-            raise FacError(
-                f"{path} contains code or objects that are not plain tensors; refusing to unpickle it."
-            ) from exc
-        raise FacError(f"Cannot read {path}: it is not a readable PyTorch checkpoint (damaged pickle data).") from exc
+        # The weights_only unpickler cannot tell a payload from damage: it rejects protocol 4+
+        # opcodes before reading what they would import, and garbage bytes fail the same way.
+        raise FacError(
+            f"{path} is damaged or contains code or objects that are not plain tensors; refusing to unpickle it."
+        ) from exc
     # A truncated zip or any other non-checkpoint bytes fail in many ways: RuntimeError, EOFError,
     # UnicodeDecodeError, even KeyError (measured on torch 2.13 with a text file).
     except Exception as exc:

@@ -1,0 +1,152 @@
+"""Session state and cached workspace reads shared by every page.
+
+Pages call these instead of touching `st.session_state` keys or the store directly, so the
+keys live in one place and every cached read is keyed on what changes its result (the
+workspace, the dataset name, its manifest's modification time, the threshold).
+"""
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from fac_engine.coverage import (
+    CoverageConfig,
+    CoverageResult,
+    FeatureSupport,
+    PooledArrays,
+    compute_coverage,
+    feature_support,
+)
+from fac_engine.errors import FacError
+from fac_engine.features import FeatureReport, feature_report, feature_stats_frame
+from fac_engine.paths import default_workspace
+from fac_engine.project import DEFAULT_PROJECT, Project
+from fac_engine.store import MANIFEST, EncodedDataset, Workspace
+
+WORKSPACE_KEY = "fac_workspace"
+PROJECT_KEY = "fac_project"
+FEATURE_KEY = "fac_feature"
+"""The feature the explorer shows (set by other pages when a feature is clicked)."""
+SELECTION_KEY = "fac_selection"
+"""Feature ids picked on the map or the missing-features table, not yet saved to a list."""
+
+
+def workspace_root() -> Path:
+    """The workspace of this session ($FAC_WORKSPACE or ./workspace unless changed on the home page)."""
+    if WORKSPACE_KEY not in st.session_state:
+        st.session_state[WORKSPACE_KEY] = str(default_workspace())
+    return Path(st.session_state[WORKSPACE_KEY])
+
+
+def project() -> Project:
+    """The current project (created on first use)."""
+    if PROJECT_KEY not in st.session_state:
+        st.session_state[PROJECT_KEY] = DEFAULT_PROJECT
+    return Project(workspace_root(), st.session_state[PROJECT_KEY])
+
+
+def _version(root: Path, name: str) -> float:
+    """Changes whenever the dataset is re-encoded (its manifest is rewritten)."""
+    path = root / name / MANIFEST
+    return path.stat().st_mtime if path.is_file() else 0.0
+
+
+def dataset_names() -> list[str]:
+    """Completely encoded datasets of the workspace."""
+    return Workspace(workspace_root()).names()
+
+
+def open_dataset(name: str) -> EncodedDataset:
+    """A complete dataset of the workspace (FacError otherwise)."""
+    return Workspace(workspace_root()).open(name)
+
+
+@st.cache_resource(show_spinner=False, max_entries=8)
+def _pooled(root: str, name: str, version: float) -> PooledArrays:
+    del version
+    arrays = Workspace(Path(root)).open(name).pooled_arrays(with_samples=True)
+    for array in (arrays.sample, arrays.feature, arrays.value):
+        if array is not None:
+            array.flags.writeable = False  # shared by every session: read only
+    return arrays
+
+
+def pooled_arrays(name: str) -> PooledArrays:
+    """A dataset's pooled codes with sample ids, read once per server and kept in memory (read only).
+
+    A threshold change then costs a pass over arrays in memory, not a parquet read per dataset.
+    """
+    root = workspace_root()
+    return _pooled(str(root), name, _version(root, name))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _support(root: str, name: str, version: float, threshold: float) -> FeatureSupport:
+    return feature_support(_pooled(root, name, version), threshold)
+
+
+def support(name: str, threshold: float) -> FeatureSupport:
+    """Per-feature support of a dataset at delta (cached until the dataset changes)."""
+    root = workspace_root()
+    return _support(str(root), name, _version(root, name), float(threshold))
+
+
+def coverage(anchor: str, seed: str, threshold: float, relevant: frozenset[int] | None = None) -> CoverageResult:
+    """FAC of `seed` against `anchor` at delta (FacError when they cannot be compared)."""
+    from fac_engine.store import check_comparable
+
+    check_comparable(open_dataset(anchor).manifest, open_dataset(seed).manifest)
+    cfg = CoverageConfig(threshold=threshold, relevant=relevant)
+    return compute_coverage(support(seed, threshold), support(anchor, threshold), cfg)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _stats(root: str, name: str, version: float) -> pd.DataFrame:
+    del version
+    return feature_stats_frame(Workspace(Path(root)).open(name))
+
+
+def stats_frame(name: str) -> pd.DataFrame:
+    """The per-feature statistics table of a dataset (cached)."""
+    root = workspace_root()
+    return _stats(str(root), name, _version(root, name))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _report(root: str, name: str, version: float, feature: int, top: int) -> FeatureReport:
+    del version
+    return feature_report(Workspace(Path(root)).open(name), feature, top=top)
+
+
+def report(name: str, feature: int, top: int = 10) -> FeatureReport:
+    """One feature's statistics and examples in a dataset (cached)."""
+    root = workspace_root()
+    return _report(str(root), name, _version(root, name), int(feature), int(top))
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def _labels(root: str, name: str, version: float) -> np.ndarray | None:
+    del version
+    data = Workspace(Path(root)).open(name)
+    if not data.manifest.label_field:
+        return None
+    return np.asarray(data.samples(["label"]).column("label").to_pylist(), dtype=object)
+
+
+def sample_labels(name: str) -> np.ndarray | None:
+    """Each sample's label (None when the dataset has no label column)."""
+    root = workspace_root()
+    return _labels(str(root), name, _version(root, name))
+
+
+def show_error(exc: FacError) -> None:
+    """A user error as one red line (never a traceback)."""
+    st.error(str(exc))
+
+
+def go_to_feature(feature: int) -> None:
+    """Open a feature in the explorer page."""
+    st.session_state[FEATURE_KEY] = int(feature)
+    st.switch_page("pages/2_Feature_explorer.py")
