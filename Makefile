@@ -12,6 +12,7 @@ PORT ?= 8501
 
 demo: setup
 	$(BIN)/fac prepare
+	$(BIN)/fac demo
 	$(BIN)/streamlit run app.py --server.port $(PORT) --server.headless true --browser.gatherUsageStats false
 
 test: setup browser

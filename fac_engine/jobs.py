@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Literal
 
 from fac_engine.atomic import atomic_file
+from fac_engine.errors import FacError
 from fac_engine.store import Workspace, check_name
 
 JOBS_DIR = ".jobs"
@@ -144,3 +145,13 @@ def cancel_job(workspace: Path, name: str) -> None:
 def status_dict(status: JobStatus) -> dict[str, object]:
     """A JSON-friendly view of a status."""
     return asdict(status) | {"fraction": status.fraction}
+
+
+def forget_job(workspace: Path, name: str) -> None:
+    """Delete the files of a job that is not running (its dataset, finished or partial, stays)."""
+    status = job_status(workspace, name)
+    if status is not None and status.state == "running":
+        raise FacError(f"The job encoding {name!r} is still running; cancel it first.")
+    progress, log_path = job_paths(workspace, name)
+    for path in (progress, log_path, progress.parent / f"{name}.pid"):
+        path.unlink(missing_ok=True)

@@ -24,6 +24,7 @@ VERB_MODULES: dict[str, str] = {
     "coverage": "coverage",
     "datasets": "encode",
     "demo-data": "demo_data",
+    "demo": "demo",
 }
 """Verb name -> module in fac_engine.cli that registers it (one module may register several)."""
 

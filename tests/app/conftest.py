@@ -15,9 +15,8 @@ ANCHOR = [("the cat sat", "safe"), ("hello world", "safe"), ("the dog", "toxic")
 SEED = [("the cat", "safe"), ("the mat", "safe")]
 
 
-@pytest.fixture
-def app_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """FAC_WORKSPACE with datasets `anchor` and `seed` and project `default` pointing at them."""
+def build_app_workspace(tmp_path: Path) -> Path:
+    """Datasets `anchor` and `seed` encoded into `tmp_path/ws`, project `default` pointing at them."""
     model, sae = build_word_model(tmp_path / "model"), build_word_sae(tmp_path / "sae")
     ws = tmp_path / "ws"
     for name, rows in (("anchor", ANCHOR), ("seed", SEED)):
@@ -27,6 +26,13 @@ def app_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
                 str(sae), "--workspace", str(ws), "--device", "cpu"]
         assert main(argv) == 0
     Project(ws).update(model=str(model), sae=str(sae), anchor="anchor", seed="seed")
+    return ws
+
+
+@pytest.fixture
+def app_workspace(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """FAC_WORKSPACE with datasets `anchor` and `seed` and project `default` pointing at them."""
+    ws = build_app_workspace(tmp_path)
     monkeypatch.setenv("FAC_WORKSPACE", str(ws))
     monkeypatch.setenv("FAC_HOME", str(tmp_path / "fac-home"))
     return ws
