@@ -159,7 +159,7 @@ class _ShardCodes:
 
 
 def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[EncodedText], cfg: EncodeConfig,
-                    progress: Callable[[int], None]) -> _ShardCodes:
+                    progress: Callable[[int, int], None]) -> _ShardCodes:
     codes = _ShardCodes(len(encoded))
     budget = cfg.token_budget or default_token_budget(lm.device)
     for batch in batches_by_token_budget([e.ids for e in encoded], budget, lm.pad_id):
@@ -175,7 +175,7 @@ def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[Encod
             codes.add(local, np.asarray(encoded[local].ids, np.int32), values[start : start + n],
                       indices[start : start + n])
             start += n
-        progress(start)
+        progress(start, len(batch.rows))
     return codes
 
 
@@ -247,12 +247,13 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
     started = time.perf_counter()
     counts = {"tokens": 0, "samples": sum(min(cfg.shard_samples, len(items) - s * cfg.shard_samples) for s in finished)}
 
-    def on_batch(n: int) -> None:
+    def on_batch(n: int, samples: int) -> None:
         counts["tokens"] += n
+        counts["samples"] += samples
         if progress is not None:
             progress(counts["tokens"], counts["samples"])
 
-    on_batch(0)
+    on_batch(0, 0)
     for shard in range(manifest.n_shards):
         if shard in finished:
             continue
@@ -261,8 +262,7 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
         encoded = [encode_sample(lm, item, cfg) for item in chunk]
         codes = _encode_batches(lm, sae, encoded, cfg, on_batch)
         write_shard(folder, shard, _shard_tables(first, encoded, codes, meta_table.slice(first, len(chunk))))
-        counts["samples"] += len(chunk)
-        on_batch(0)
+        on_batch(0, 0)  # the shard is on disk now
     seconds = time.perf_counter() - started
     return EncodeSummary(finalise(workspace, manifest, cfg.top_n, seconds, counts["tokens"]), counts["tokens"], seconds,
                          len(finished))
