@@ -112,6 +112,28 @@ for f in features[2:]:
 '''
 
 
+def build_workspace(tmp: Path, samples: int, features: int, tokens: int) -> tuple[dict[str, str], Workspace]:
+    """The synthetic anchor (`samples`) and seed (a fifth) workspace, its project, a cached random map;
+    returns the environment to run the app in (FAC_WORKSPACE, FAC_HOME) and the workspace."""
+    started = time.perf_counter()
+    sae_dir = tmp / "sae"
+    sae_id = random_sae(sae_dir, features)
+    ws = Workspace(tmp / "ws")
+    synthetic_dataset(ws, "anchor", samples, features, tokens, sae_id, 0)
+    synthetic_dataset(ws, "seed", samples // 5, features, tokens, sae_id, 1)
+    Project(ws.root).update(model="embedded", sae=str(sae_dir), anchor="anchor", seed="seed")
+    env = {**os.environ, "FAC_WORKSPACE": str(ws.root), "FAC_HOME": str(tmp / "home")}
+    (tmp / "home").mkdir(exist_ok=True)  # the converted embedded model is shared, not converted again
+    (tmp / "home" / "models").symlink_to(models_dir(), target_is_directory=True)
+    os.environ["FAC_HOME"] = env["FAC_HOME"]
+    layout = np.random.default_rng(0).random((features, 2)).astype(np.float32)
+    write_map(feature_map_path(sae_id), pd.DataFrame(
+        {"feature": np.arange(features), "x": layout[:, 0], "y": layout[:, 1]}), MapConfig())
+    print(f"built the workspace ({samples:,} + {samples // 5:,} samples, {features:,} features) "
+          f"in {time.perf_counter() - started:.0f} s")
+    return env, ws
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--samples", type=int, default=100_000)
@@ -121,23 +143,7 @@ def main() -> None:
     args = parser.parse_args()
     root = Path(__file__).resolve().parents[1]
     with tempfile.TemporaryDirectory() as scratch:
-        tmp = str(args.keep or scratch)
-        started = time.perf_counter()
-        sae_dir = Path(tmp) / "sae"
-        sae_id = random_sae(sae_dir, args.features)
-        ws = Workspace(Path(tmp) / "ws")
-        synthetic_dataset(ws, "anchor", args.samples, args.features, args.tokens, sae_id, 0)
-        synthetic_dataset(ws, "seed", args.samples // 5, args.features, args.tokens, sae_id, 1)
-        Project(ws.root).update(model="embedded", sae=str(sae_dir), anchor="anchor", seed="seed")
-        env = {**os.environ, "FAC_WORKSPACE": str(ws.root), "FAC_HOME": str(Path(tmp) / "home")}
-        (Path(tmp) / "home").mkdir(exist_ok=True)  # the converted embedded model is shared, not converted again
-        (Path(tmp) / "home" / "models").symlink_to(models_dir(), target_is_directory=True)
-        os.environ["FAC_HOME"] = env["FAC_HOME"]
-        layout = np.random.default_rng(0).random((args.features, 2)).astype(np.float32)
-        write_map(feature_map_path(sae_id), pd.DataFrame(
-            {"feature": np.arange(args.features), "x": layout[:, 0], "y": layout[:, 1]}), MapConfig())
-        print(f"built the workspace ({args.samples:,} + {args.samples // 5:,} samples, {args.features:,} features) "
-              f"in {time.perf_counter() - started:.0f} s")
+        env, ws = build_workspace(Path(args.keep or scratch), args.samples, args.features, args.tokens)
         stats = ws.open("anchor").feature_table("stats").to_pandas().sort_values("n_active", ascending=False)
         picks = [int(stats["feature"].iloc[min(i, len(stats) - 1)]) for i in (0, 1, 10, 1000, 5000, 20000)]
         for label, page, features in (("explorer", "pages/2_Feature_explorer.py", picks),
