@@ -25,6 +25,7 @@ VERB_MODULES: dict[str, str] = {
     "datasets": "encode",
     "demo-data": "demo_data",
     "demo": "demo",
+    "relevance": "relevance",
 }
 """Verb name -> module in fac_engine.cli that registers it (one module may register several)."""
 

@@ -106,3 +106,12 @@ def test_datasets_list_and_errors(env: dict[str, Path], capsys: pytest.CaptureFi
     missing = env["ws"].parent / "missing.jsonl"
     assert main(["encode", str(missing), "--name", "x", "--device", "cpu", *_fac(env)]) == 2
     assert not (env["ws"] / "x").exists()
+
+
+def test_relevance_then_coverage(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _encode_both(env)
+    out = env["ws"].parent / "rel.txt"
+    # The anchor's labels are all "anchor": label contrast needs two labels.
+    assert main(["relevance", "--anchor", "anchor", "--label", "anchor", "--workspace", str(env["ws"])]) == 2
+    assert "at least two labels" in capsys.readouterr().err
+    assert not out.exists()

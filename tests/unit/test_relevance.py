@@ -1,0 +1,46 @@
+"""Relevance by label contrast, by hand."""
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fac_engine.coverage import read_relevant_file
+from fac_engine.errors import FacError
+from fac_engine.relevance import ContrastConfig, label_contrast, write_relevant_file
+from fac_engine.slices import SliceCounts
+
+# 4 safe and 2 toxic samples; feature 0 fires on both toxic ones, feature 1 on every safe one,
+# feature 2 on one of each.
+SLICES = SliceCounts(("safe", "toxic"), np.array([[0, 4, 1], [2, 0, 1]]), np.array([4, 2]), 0.0)
+
+
+def test_log_odds_p_values_and_cut_by_hand() -> None:
+    result = label_contrast(SLICES, ContrastConfig("toxic", min_log_odds=1.0, max_p=0.01, min_samples=2))
+    assert result.log_odds == pytest.approx([math.log(45), -math.log(45), math.log(7 / 3)])
+    # Feature 0: rates 1 vs 0, pooled 1/3, se sqrt(1/3 * 2/3 * (1/2 + 1/4)) = sqrt(1/6).
+    assert result.p_value[0] == pytest.approx(0.5 * math.erfc(math.sqrt(6) / math.sqrt(2)))
+    assert result.p_value[0] == pytest.approx(0.00715, abs=1e-5)
+    assert result.features.tolist() == [0]
+    assert (result.n_label, result.n_other) == (2, 4)
+    strict = label_contrast(SLICES, ContrastConfig("toxic", max_p=0.005, min_samples=2))
+    assert strict.features.tolist() == []
+    safe = label_contrast(SLICES, ContrastConfig("safe", min_log_odds=1.0, max_p=0.05))
+    assert safe.features.tolist() == [1]
+
+
+def test_unknown_label_and_bad_config() -> None:
+    with pytest.raises(FacError, match="Label 'spam' is not in the anchor; its labels are: safe, toxic"):
+        label_contrast(SLICES, ContrastConfig("spam"))
+    with pytest.raises(ValueError, match="max_p"):
+        ContrastConfig("toxic", max_p=0.0)
+
+
+def test_written_file_reads_back(tmp_path: Path) -> None:
+    result = label_contrast(SLICES, ContrastConfig("toxic", max_p=0.01, min_samples=2))
+    path = tmp_path / "relevant.txt"
+    write_relevant_file(path, result, "fac relevance --anchor a --label toxic")
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "# fac relevance --anchor a --label toxic", "# 1 features relevant to label 'toxic'", "0"]
+    assert read_relevant_file(path, 3) == frozenset({0})
