@@ -167,6 +167,14 @@ class Project:
                     return
             db.execute("INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?)", (int(feature), text, source, _now()))
 
+    def set_explanations(self, explanations: dict[int, str], source: str) -> int:
+        """Store many generated explanations at once (never over a user's edit); returns how many were stored."""
+        with self._db() as db:
+            users = {int(r[0]) for r in db.execute("SELECT feature FROM explanations WHERE source = 'user'")}
+            rows = [(int(f), t, source, _now()) for f, t in explanations.items() if int(f) not in users]
+            db.executemany("INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?)", rows)
+        return len(rows)
+
     def search_explanations(self, words: str) -> list[int]:
         """Features whose explanation contains every word (case-insensitive), ascending."""
         terms = [w.lower() for w in words.split()]

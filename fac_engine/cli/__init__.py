@@ -26,6 +26,7 @@ VERB_MODULES: dict[str, str] = {
     "demo-data": "demo_data",
     "demo": "demo",
     "relevance": "relevance",
+    "explain": "explain",
 }
 """Verb name -> module in fac_engine.cli that registers it (one module may register several)."""
 

@@ -43,5 +43,8 @@ def run(args: argparse.Namespace) -> int:
     project = Project(root)
     if project.config.anchor is None or project.config.seed is None:
         project.update(anchor="demo-anchor", seed="demo-seed")
+    if not project.explanations():
+        explain = build_parser("explain").parse_args(["explain", "demo-anchor", "--workspace", str(root)])
+        explain.run(explain)
     print(f"demo project ready in {root}: anchor demo-anchor, seed demo-seed (project '{project.name}')")
     return 0

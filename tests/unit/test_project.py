@@ -45,3 +45,10 @@ def test_user_explanations_win_and_are_searchable(tmp_path: Path) -> None:
     assert project.explanation_sources() == {4: "user", 9: "offline"}
     assert project.search_explanations("INSULTS intelligence") == [4]
     assert project.search_explanations("talk") == [9] and project.search_explanations("zebra") == []
+
+
+def test_bulk_explanations_never_replace_user_edits(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.set_explanation(2, "mine")
+    assert project.set_explanations({1: "a", 2: "b", 3: "c"}, source="offline") == 2
+    assert project.explanations() == {1: "a", 2: "mine", 3: "c"}

@@ -115,3 +115,18 @@ def test_relevance_then_coverage(env: dict[str, Path], capsys: pytest.CaptureFix
     assert main(["relevance", "--anchor", "anchor", "--label", "anchor", "--workspace", str(env["ws"])]) == 2
     assert "at least two labels" in capsys.readouterr().err
     assert not out.exists()
+
+
+def test_explain_stores_word_explanations_and_keeps_user_edits(env: dict[str, Path],
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    from fac_engine.project import Project
+
+    _encode_both(env)
+    Project(env["ws"]).set_explanation(1, "my own words")
+    capsys.readouterr()
+    assert main(["explain", "anchor", "--workspace", str(env["ws"])]) == 0
+    assert "explained 6 features of anchor; stored 5" in capsys.readouterr().out
+    # Each word-detector feature fires on exactly its word (tests/unit/encode_fixtures.py).
+    assert Project(env["ws"]).explanations() == {0: 'fires on "the"', 1: "my own words", 2: 'fires on "dog"',
+                                                 3: 'fires on "sat"', 6: 'fires on "hello"', 7: 'fires on "world"'}
+    assert Project(env["ws"]).explanation_sources()[0] == "offline:anchor"
