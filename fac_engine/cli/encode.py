@@ -17,6 +17,7 @@ def register(sub: Any) -> None:
     p.add_argument("--text-field", default=None, help="column holding the text (default: detected)")
     p.add_argument("--schema", default="auto", choices=["auto", "text", "chat", "instruction", "preference"],
                    help="how rows become samples (default: detected from the columns)")
+    p.add_argument("--messages-field", default=None, help="column of chat messages (default: detected)")
     p.add_argument("--label-field", default=None, help="label column kept with each sample")
     p.add_argument("--preference-side", default="chosen", choices=["chosen", "rejected"],
                    help="which answer of prompt/chosen/rejected rows is encoded")
@@ -51,6 +52,7 @@ def run(args: argparse.Namespace) -> int:
     check_name(args.name)
     try:
         data_cfg = DatasetConfig(text_field=args.text_field, schema=args.schema, label_field=args.label_field,
+                                 messages_field=args.messages_field,
                                  preference_side=args.preference_side, limit=args.limit)
         cfg = EncodeConfig(name=args.name, chat=not args.plain, max_length=args.max_length,
                            shard_samples=args.shard_samples, token_budget=args.token_budget, top_n=args.top_n,

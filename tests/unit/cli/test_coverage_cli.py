@@ -130,3 +130,18 @@ def test_explain_stores_word_explanations_and_keeps_user_edits(env: dict[str, Pa
     assert Project(env["ws"]).explanations() == {0: 'fires on "the"', 1: "my own words", 2: 'fires on "dog"',
                                                  3: 'fires on "sat"', 6: 'fires on "hello"', 7: 'fires on "world"'}
     assert Project(env["ws"]).explanation_sources()[0] == "offline:anchor"
+
+
+def test_encode_chat_messages_pools_every_turn(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    from fac_engine.store import Workspace
+
+    data = env["ws"].parent / "chat.jsonl"
+    rows = [{"conversation": [{"role": "user", "content": "the cat sat"}, {"role": "assistant", "content": "hello"}]},
+            {"conversation": [{"role": "user", "content": "dog"}]}]
+    data.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    argv = ["encode", str(data), "--name", "chat", "--messages-field", "conversation", "--device", "cpu"]
+    assert main(argv + _fac(env)) == 0
+    encoded = Workspace(env["ws"]).open("chat")
+    assert encoded.manifest.schema == "chat"
+    pooled = encoded.pooled(["sample", "feature"]).to_pydict()
+    assert list(zip(pooled["sample"], pooled["feature"], strict=True)) == [(0, 0), (0, 1), (0, 3), (0, 6), (1, 2)]
