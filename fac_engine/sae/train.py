@@ -26,7 +26,6 @@ from dataclasses import dataclass
 from typing import Any, Literal, NamedTuple
 
 import torch
-import torch.nn.functional as F
 
 from fac_engine.errors import FacError
 from fac_engine.log import get_logger
@@ -41,6 +40,7 @@ from fac_engine.sae.activation_buffer import (
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.metrics import SaeMetrics, evaluate_sae, sparse_decode
 from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.sae.topk_encode import TopKEncode
 
 log = get_logger(__name__)
 
@@ -171,41 +171,6 @@ def dead_window_tokens(cfg: TrainConfig, total_tokens: int) -> int:
     return min(cfg.dead_after_tokens, max(total_tokens // 20, 8 * cfg.batch_size))
 
 
-class _TopKEncode(torch.autograd.Function):
-    """(values, indices) of the top K pre-activations with a sparse backward.
-
-    The dense backward of x @ W_enc costs as much as the forward matmul; only K of d_sae
-    pre-activations per token get a gradient, so index_add over those rows is ~10x cheaper
-    (sparsify's fused encoder does the same on GPU).
-    """
-
-    @staticmethod
-    def forward(ctx: Any, x_BD: torch.Tensor, W_FD: torch.Tensor, b_F: torch.Tensor, sel_FD: torch.Tensor, k: int
-                ) -> tuple[torch.Tensor, torch.Tensor]:
-        pre_BF = torch.addmm(b_F.to(sel_FD.dtype), x_BD.to(sel_FD.dtype), sel_FD.t())
-        indices_BK = pre_BF.topk(k, dim=1, sorted=False).indices
-        if sel_FD.dtype == W_FD.dtype:
-            values_BK = pre_BF.gather(1, indices_BK)
-        else:  # exact fp32 values for the chosen latents
-            values_BK = torch.bmm(W_FD[indices_BK], x_BD.unsqueeze(2)).squeeze(2) + b_F[indices_BK]
-        values_BK = values_BK.relu_()
-        ctx.save_for_backward(x_BD, W_FD, values_BK, indices_BK)
-        ctx.mark_non_differentiable(indices_BK)
-        return values_BK, indices_BK
-
-    @staticmethod
-    def backward(ctx: Any, grad_BK: torch.Tensor, _: Any) -> tuple[torch.Tensor | None, ...]:
-        x_BD, W_FD, values_BK, indices_BK = ctx.saved_tensors
-        g_BK = grad_BK * (values_BK > 0)
-        flat_K = indices_BK.flatten()
-        grad_b = torch.zeros(W_FD.shape[0], dtype=g_BK.dtype, device=g_BK.device).index_add_(0, flat_K, g_BK.flatten())
-        rows = (g_BK.unsqueeze(2) * x_BD.unsqueeze(1)).flatten(0, 1)
-        grad_W = torch.zeros_like(W_FD).index_add_(0, flat_K, rows)
-        grad_x = F.embedding_bag(indices_BK, W_FD, per_sample_weights=g_BK, mode="sum") if ctx.needs_input_grad[0] \
-            else None
-        return grad_x, grad_W, grad_b, None, None
-
-
 class _Params(NamedTuple):
     """Trainable tensors; W_enc is stored [d_sae, d_in] (a row per latent, like W_dec) while training."""
 
@@ -242,7 +207,7 @@ def _step(p: _Params, opt: torch.optim.Optimizer, x_BD: torch.Tensor, k: int, de
     """One optimiser step; returns (batch fvu, aux loss, indices of latents that fired)."""
     x_c_BD = x_BD - p.b_dec
     sel_FD = p.W_enc.detach().to(sel_dtype)
-    values_BK, indices_BK = _TopKEncode.apply(x_c_BD, p.W_enc, p.b_enc, sel_FD, k)
+    values_BK, indices_BK = TopKEncode.apply(x_c_BD, p.W_enc, p.b_enc, sel_FD, k)
     err_BD = x_BD - sparse_decode(values_BK, indices_BK, p.W_dec, p.b_dec)
     fvu = err_BD.square().sum() / (x_BD - x_BD.mean(0)).square().sum().clamp_min(1e-12)
     aux = _aux_loss(x_c_BD, err_BD.detach(), p, dead_F, cfg.aux_k)

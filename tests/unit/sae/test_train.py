@@ -13,10 +13,10 @@ from fac_engine.sae.activation_buffer import estimate_stats, split_holdout
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.metrics import evaluate_sae
 from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.sae.topk_encode import TopKEncode
 from fac_engine.sae.train import (
     TrainConfig,
     TrainResult,
-    _TopKEncode,
     dead_window_tokens,
     k_at_step,
     train_topk_sae,
@@ -119,7 +119,7 @@ def test_topk_encode_matches_dense_autograd(selection: torch.dtype) -> None:
     b = (torch.randn(12, generator=gen) - 3.0).requires_grad_()  # some chosen pre-activations < 0
     upstream = torch.randn(6, 3, generator=gen)
 
-    values, indices = _TopKEncode.apply(x, W, b, W.detach().to(selection), 3)
+    values, indices = TopKEncode.apply(x, W, b, W.detach().to(selection), 3)
     (values * upstream).sum().backward()
     grads = [t.grad.clone() for t in (x, W, b)]  # type: ignore[union-attr]
 
