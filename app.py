@@ -4,6 +4,7 @@ import streamlit as st
 
 from fac_app import encode_panel, home, state
 from fac_app.components import open_deep_link, threshold_slider
+from fac_app.demo_tour import demo_tour, is_demo
 from fac_app.probe_panel import probe_panel
 from fac_engine.errors import FacError
 
@@ -28,6 +29,8 @@ try:
     elif cfg.anchor in names and cfg.seed in names:
         delta = threshold_slider(float(state.support(cfg.anchor, 0.0).max.max(initial=0.0)))
         home.headline(cfg.anchor, cfg.seed, delta)
+        if is_demo(proj):
+            demo_tour(proj, delta)
     else:
         st.info("Pick the **anchor** (a sample of the target distribution) and the **seed** (the data whose "
                 "coverage you measure) under *Datasets* below to see FAC.")

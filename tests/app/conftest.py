@@ -15,17 +15,17 @@ ANCHOR = [("the cat sat", "safe"), ("hello world", "safe"), ("the dog", "toxic")
 SEED = [("the cat", "safe"), ("the mat", "safe")]
 
 
-def build_app_workspace(tmp_path: Path) -> Path:
-    """Datasets `anchor` and `seed` encoded into `tmp_path/ws`, project `default` pointing at them."""
+def build_app_workspace(tmp_path: Path, anchor: str = "anchor", seed: str = "seed") -> Path:
+    """Datasets `anchor` and `seed` (names as given) encoded into `tmp_path/ws`, project `default` on them."""
     model, sae = build_word_model(tmp_path / "model"), build_word_sae(tmp_path / "sae")
     ws = tmp_path / "ws"
-    for name, rows in (("anchor", ANCHOR), ("seed", SEED)):
+    for name, rows in ((anchor, ANCHOR), (seed, SEED)):
         data = tmp_path / f"{name}.jsonl"
         data.write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows), encoding="utf-8")
         argv = ["encode", str(data), "--name", name, "--label-field", "label", "--model", str(model), "--sae",
                 str(sae), "--workspace", str(ws), "--device", "cpu"]
         assert main(argv) == 0
-    Project(ws).update(model=str(model), sae=str(sae), anchor="anchor", seed="seed")
+    Project(ws).update(model=str(model), sae=str(sae), anchor=anchor, seed=seed)
     return ws
 
 
