@@ -74,8 +74,12 @@ class LocalGenerator:
         return list(tok(prompt)["input_ids"])
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]:
-        """`n` completions per prompt, generated `cfg.batch_size` sequences at a time (left-padded)."""
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig, **generate_kwargs: Any
+                 ) -> list[list[str]]:
+        """`n` completions per prompt, generated `cfg.batch_size` sequences at a time (left-padded).
+
+        `generate_kwargs` go to transformers' `generate` (e.g. min_new_tokens for benchmarks).
+        """
         if n < 1:
             raise ValueError("n must be at least 1.")
         jobs = [(i, self._prompt_ids(p)) for i, p in enumerate(prompts) for _ in range(n)]
@@ -92,7 +96,7 @@ class LocalGenerator:
             generated = self.lm.model.generate(  # type: ignore[operator]
                 input_ids=ids.to(self.lm.device), attention_mask=mask.to(self.lm.device), do_sample=True,
                 temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
-                pad_token_id=self.lm.pad_id, repetition_penalty=cfg.repetition_penalty,
+                pad_token_id=self.lm.pad_id, repetition_penalty=cfg.repetition_penalty, **generate_kwargs,
             )
             for row, (prompt_index, _) in enumerate(batch):
                 text = self.lm.tokenizer.decode(generated[row, width:], skip_special_tokens=True)
