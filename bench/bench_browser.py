@@ -11,39 +11,19 @@ page (the model and SAE loaded once per server are reported separately as the co
 """
 
 import argparse
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import sync_playwright
+
+from fac_app.server import CHROMIUM, LAUNCH_ARGS, app_server
+from fac_app.server import load_page as load
+from fac_app.server import wait_until_drawn as idle
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_feature_pages import build_workspace
-
-REPO = Path(__file__).resolve().parents[1]
-PORT = 8621
-APP = '[data-testid="stApp"]'
-
-
-def idle(page: Page, since: float, timeout_s: float = 120.0) -> float:
-    """Seconds from `since` until the script has run (it is given 1 s to start)."""
-    deadline = time.perf_counter() + 1.0
-    while time.perf_counter() < deadline and page.locator(APP).get_attribute("data-test-script-state") != "running":
-        time.sleep(0.01)
-    page.wait_for_function(
-        f"document.querySelector('{APP}')?.getAttribute('data-test-script-state') === 'notRunning'",
-        timeout=timeout_s * 1000, polling=20)
-    return time.perf_counter() - since
-
-
-def load(page: Page, url: str) -> float:
-    started = time.perf_counter()
-    page.goto(url)
-    page.locator(APP).wait_for(timeout=120_000)
-    return idle(page, started)
 
 
 def main() -> None:
@@ -54,52 +34,38 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         env, ws = build_workspace(Path(tmp), args.samples, args.features, 16)
         stats = ws.open("anchor").feature_table("stats").to_pandas().sort_values("n_active", ascending=False)
-        features = [int(stats["feature"].iloc[i]) for i in (0, 100, 5000)]
-        cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(PORT), "--server.headless",
-               "true", "--browser.gatherUsageStats", "false", "--server.fileWatcherType", "none"]
-        server = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        url = f"http://127.0.0.1:{PORT}"
+        features = [int(stats["feature"].iloc[min(i, len(stats) - 1)]) for i in (0, 100, 5000)]
         rows: list[tuple[str, float]] = []
-        try:
-            for _ in range(200):
-                try:
-                    urllib.request.urlopen(url + "/_stcore/health", timeout=2)
-                    break
-                except OSError:
-                    time.sleep(0.5)
-            with sync_playwright() as pw:
-                browser = pw.chromium.launch(executable_path="/usr/bin/chromium",
-                                             args=["--headless", "--no-sandbox", "--disable-gpu"])
-                warm = browser.new_page(viewport={"width": 1400, "height": 1000})
-                rows.append(("cold start: explorer on a fresh server (loads model + SAE once)",
-                             load(warm, f"{url}/Feature_explorer")))
-                page = browser.new_page(viewport={"width": 1400, "height": 1000})
-                for path, name in (("", "home"), ("/Coverage", "coverage"), ("/Feature_explorer", "explorer"),
-                                   ("/Feature_map", "feature map"), ("/Missing_features", "missing features")):
-                    rows.append((f"first render: {name}", load(page, url + path)))
-                load(page, f"{url}/Coverage")
-                slider = page.get_by_role("slider").first
-                for step in range(2):
-                    slider.focus()
-                    started = time.perf_counter()
-                    page.keyboard.press("ArrowRight")
-                    rows.append((f"coverage: threshold slider step {step + 1}", idle(page, started)))
-                load(page, f"{url}/Feature_explorer")
-                box = page.get_by_label("Feature id", exact=False).first
-                for feature in features:
-                    box.fill(str(feature))
-                    started = time.perf_counter()
-                    box.press("Enter")
-                    rows.append((f"explorer: switch to feature {feature}", idle(page, started)))
-                load(page, f"{url}/Missing_features")
-                text = page.get_by_label("Explanation contains").first
-                text.fill("zzz")
+        with app_server(env) as url, sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
+            warm = browser.new_page(viewport={"width": 1400, "height": 1000})
+            rows.append(("cold start: explorer on a fresh server (loads model + SAE once)",
+                         load(warm, f"{url}/Feature_explorer")))
+            page = browser.new_page(viewport={"width": 1400, "height": 1000})
+            for path, name in (("", "home"), ("/Coverage", "coverage"), ("/Feature_explorer", "explorer"),
+                               ("/Feature_map", "feature map"), ("/Missing_features", "missing features")):
+                rows.append((f"first render: {name}", load(page, url + path)))
+            load(page, f"{url}/Coverage")
+            slider = page.get_by_role("slider").first
+            for step in range(2):
+                slider.focus()
                 started = time.perf_counter()
-                text.press("Enter")
-                rows.append(("missing features: text filter", idle(page, started)))
-                browser.close()
-        finally:
-            server.terminate()
+                page.keyboard.press("ArrowRight")
+                rows.append((f"coverage: threshold slider step {step + 1}", idle(page, started)))
+            load(page, f"{url}/Feature_explorer")
+            box = page.get_by_label("Feature id", exact=False).first
+            for feature in features:
+                box.fill(str(feature))
+                started = time.perf_counter()
+                box.press("Enter")
+                rows.append((f"explorer: switch to feature {feature}", idle(page, started)))
+            load(page, f"{url}/Missing_features")
+            text = page.get_by_label("Explanation contains").first
+            text.fill("zzz")
+            started = time.perf_counter()
+            text.press("Enter")
+            rows.append(("missing features: text filter", idle(page, started)))
+            browser.close()
     print(f"| measured in Chromium ({args.samples:,} + {args.samples // 5:,} samples, {args.features:,} features) "
           "| seconds |")
     print("|---|---|")
