@@ -23,7 +23,7 @@ from fac_engine.errors import FacError
 from fac_engine.features import FeatureReport, feature_report, feature_stats_frame
 from fac_engine.paths import default_workspace
 from fac_engine.project import DEFAULT_PROJECT, Project
-from fac_engine.store import MANIFEST, EncodedDataset, Workspace
+from fac_engine.store import MANIFEST, EncodedDataset, Workspace, check_comparable
 
 WORKSPACE_KEY = "fac_workspace"
 PROJECT_KEY = "fac_project"
@@ -95,8 +95,6 @@ def support(name: str, threshold: float) -> FeatureSupport:
 
 def coverage(anchor: str, seed: str, threshold: float, relevant: frozenset[int] | None = None) -> CoverageResult:
     """FAC of `seed` against `anchor` at delta (FacError when they cannot be compared)."""
-    from fac_engine.store import check_comparable
-
     check_comparable(open_dataset(anchor).manifest, open_dataset(seed).manifest)
     cfg = CoverageConfig(threshold=threshold, relevant=relevant)
     return compute_coverage(support(seed, threshold), support(anchor, threshold), cfg)

@@ -132,18 +132,20 @@ def encode_sample(lm: LoadedModel, item: Item, cfg: EncodeConfig) -> EncodedText
 
 def sample_columns(items: Sequence[Item], frame: pd.DataFrame) -> pa.Table:
     """text, label and the metadata columns of every sample; columns Arrow cannot type become strings."""
-    columns: dict[str, pa.Array] = {"text": pa.array([item.text for item in items], pa.string())}
-    try:
-        columns["label"] = pa.array([item.label for item in items])
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        columns["label"] = pa.array([None if item.label is None else str(item.label) for item in items])
+    columns: dict[str, pa.Array] = {"text": pa.array([item.text for item in items], pa.string()),
+                                    "label": _arrow_column([item.label for item in items])}
     for name in frame.columns:
         key = f"meta_{name}" if str(name) in RESERVED_COLUMNS else str(name)
-        try:
-            columns[key] = pa.array(frame[name], from_pandas=True)
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            columns[key] = pa.array(frame[name].map(lambda v: None if v is None else str(v)))
+        columns[key] = _arrow_column(frame[name])
     return pa.table(columns)
+
+
+def _arrow_column(values: Sequence[object] | pd.Series) -> pa.Array:
+    """Values as Arrow, typed when Arrow can; otherwise as strings (None stays null)."""
+    try:
+        return pa.array(values, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array([None if v is None else str(v) for v in values])
 
 
 class _ShardCodes:

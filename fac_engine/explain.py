@@ -37,14 +37,14 @@ def _display(token: str) -> str:
     return '"' + (text.replace('"', '\\"') if text else "␣") + '"'
 
 
-def token_weights(data: EncodedDataset, cfg: ExplainConfig, progress: Callable[[int, int], None] | None = None
+def token_weights(data: EncodedDataset, cfg: ExplainConfig, vocab_size: int,
+                  progress: Callable[[int, int], None] | None = None
                   ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """(feature, token id, summed activation, document frequency of every token id) over the top samples."""
     d_sae = data.manifest.d_sae
     examples = data.feature_table("examples").to_pandas()
     top = examples[(examples["kind"] == "top") & (examples["rank"] < cfg.top_samples)]
     wanted = np.unique(top["sample"].to_numpy(np.int64) * d_sae + top["feature"].to_numpy(np.int64))
-    vocab_size = len(data.vocab())
     doc_freq = np.zeros(vocab_size, np.int64)
     keys, weights = [], []
     n_shards = data.manifest.n_shards
@@ -79,7 +79,8 @@ def offline_explanations(data: EncodedDataset, cfg: ExplainConfig | None = None,
                          progress: Callable[[int, int], None] | None = None) -> dict[int, str]:
     """An explanation for every feature active in `data`: its most characteristic tokens."""
     cfg = cfg or ExplainConfig()
-    feature, token, weight, doc_freq = token_weights(data, cfg, progress)
+    vocab = data.vocab()
+    feature, token, weight, doc_freq = token_weights(data, cfg, len(vocab), progress)
     n_docs = max(data.manifest.n_samples, 1)
     idf = np.log((n_docs + 1) / (doc_freq[token] + 1)) + 1.0
     score = weight * idf
@@ -89,7 +90,6 @@ def offline_explanations(data: EncodedDataset, cfg: ExplainConfig | None = None,
     first[1:] = feature[1:] != feature[:-1]
     rank = np.arange(feature.size) - np.maximum.accumulate(np.where(first, np.arange(feature.size), 0))
     keep = rank < cfg.tokens
-    vocab = data.vocab()
     out: dict[int, list[str]] = {}
     for f, t in zip(feature[keep].tolist(), token[keep].tolist(), strict=True):
         out.setdefault(int(f), []).append(_display(vocab[t]))

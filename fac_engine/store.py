@@ -121,8 +121,8 @@ class Workspace:
         """Names of the completely encoded datasets, sorted."""
         if not self.root.is_dir():
             return []
-        return sorted(p.name for p in self.root.iterdir() if _read_manifest(p) is not None
-                      and _read_manifest(p).status == "complete")  # type: ignore[union-attr]
+        manifests = ((p.name, _read_manifest(p)) for p in self.root.iterdir() if p.is_dir())
+        return sorted(name for name, m in manifests if m is not None and m.status == "complete")
 
     def manifest(self, name: str) -> Manifest | None:
         """The manifest of `name`, or None when there is no such entry."""

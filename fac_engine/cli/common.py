@@ -7,11 +7,13 @@ when a verb runs, so `fac --help` and the table-reading verbs start in a fractio
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.errors import FacError
 from fac_engine.models.spec import ModelSpec
+from fac_engine.paths import default_workspace
 
 if TYPE_CHECKING:
     from fac_engine.models.loader import LoadedModel
@@ -52,3 +54,14 @@ def load_model_and_sae(args: argparse.Namespace) -> tuple[LoadedModel, SparseAut
     lm = load_model(spec)
     check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
     return lm, sae.to(lm.device)
+
+
+def add_workspace_option(parser: argparse.ArgumentParser) -> None:
+    """--workspace (default $FAC_WORKSPACE or ./workspace)."""
+    parser.add_argument("--workspace", type=Path, default=None,
+                        help="workspace folder (default: $FAC_WORKSPACE or ./workspace)")
+
+
+def workspace_root(args: argparse.Namespace) -> Path:
+    """The workspace the options name."""
+    return args.workspace if args.workspace is not None else default_workspace()

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from fac_engine.cli.features import add_workspace_option, workspace_root
+from fac_engine.cli.common import add_workspace_option, workspace_root
 
 MISSING_SHOWN = 30
 """Missing feature ids printed in the text output (JSON lists all)."""

@@ -6,7 +6,7 @@ Idempotent: each step is skipped when done, so `make demo` starts instantly afte
 import argparse
 from typing import Any
 
-from fac_engine.cli.features import add_workspace_option, workspace_root
+from fac_engine.cli.common import add_workspace_option, workspace_root
 
 DEMO_DATASETS = {"demo-anchor": "anchor", "demo-seed": "seed", "demo-test": "test"}
 """Workspace name -> demo file (the test set is encoded for the evaluation)."""

@@ -5,8 +5,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from fac_engine.cli.common import add_model_options, add_sae_options
-from fac_engine.cli.features import add_workspace_option, workspace_root
+from fac_engine.cli.common import add_model_options, add_sae_options, add_workspace_option, workspace_root
 
 
 def register(sub: Any) -> None:

@@ -3,7 +3,7 @@
 import argparse
 from typing import Any
 
-from fac_engine.cli.features import add_workspace_option, workspace_root
+from fac_engine.cli.common import add_workspace_option, workspace_root
 
 
 def register(sub: Any) -> None:

@@ -2,21 +2,9 @@
 
 import argparse
 import json
-from pathlib import Path
 from typing import Any
 
-from fac_engine.paths import default_workspace
-
-
-def add_workspace_option(parser: argparse.ArgumentParser) -> None:
-    """--workspace (default $FAC_WORKSPACE or ./workspace)."""
-    parser.add_argument("--workspace", type=Path, default=None,
-                        help="workspace folder (default: $FAC_WORKSPACE or ./workspace)")
-
-
-def workspace_root(args: argparse.Namespace) -> Path:
-    """The workspace the options name."""
-    return args.workspace if args.workspace is not None else default_workspace()
+from fac_engine.cli.common import add_workspace_option, workspace_root
 
 
 def register(sub: Any) -> None:
