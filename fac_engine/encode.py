@@ -24,12 +24,13 @@ import torch
 
 from fac_engine import __version__
 from fac_engine.atomic import atomic_file
+from fac_engine.data.dataset import DatasetConfig, read_dataset
 from fac_engine.errors import FacError
 from fac_engine.feature_stats import DEFAULT_TOP_N, compute_feature_tables
 from fac_engine.harvest import default_token_budget
 from fac_engine.log import get_logger
-from fac_engine.models.batching import batches_by_token_budget
 from fac_engine.models.loader import LoadedModel
+from fac_engine.models.sparse_batches import sparse_codes_by_batch
 from fac_engine.models.template import EncodedText, encode_messages, encode_text
 from fac_engine.pooling import pool_max_rows
 from fac_engine.sae.identity import sae_identity
@@ -164,20 +165,10 @@ def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[Encod
                     progress: Callable[[int, int], None]) -> _ShardCodes:
     codes = _ShardCodes(len(encoded))
     budget = cfg.token_budget or default_token_budget(lm.device)
-    for batch in batches_by_token_budget([e.ids for e in encoded], budget, lm.pad_id):
-        mask = batch.attention_mask.to(lm.device)
-        acts_BTD = lm.residuals(batch.input_ids.to(lm.device), mask, sae.cfg.hook_layer)
-        real_BT = mask.bool()
-        sparse = sae.encode_sparse(acts_BTD[real_BT].to(sae.dtype))
-        values = sparse.values.float().cpu().numpy()
-        indices = sparse.indices.to(torch.int32).cpu().numpy()
-        lengths = real_BT.sum(1).cpu().tolist()
-        start = 0
-        for local, n in zip(batch.rows, lengths, strict=True):
-            codes.add(local, np.asarray(encoded[local].ids, np.int32), values[start : start + n],
-                      indices[start : start + n])
-            start += n
-        progress(start, len(batch.rows))
+    for rows in sparse_codes_by_batch(lm, sae, [e.ids for e in encoded], budget):
+        for r in rows:
+            codes.add(r.row, np.asarray(encoded[r.row].ids, np.int32), r.values, r.indices)
+        progress(sum(len(r.values) for r in rows), len(rows))
     return codes
 
 
@@ -311,3 +302,15 @@ def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: s
         versions={"fac_studio": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
         schema=schema, label_field=label_field,
     )
+
+
+def encode_file(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAutoencoder, sae_path: str,
+                cfg: EncodeConfig, data_cfg: DatasetConfig | None = None, progress: Progress | None = None
+                ) -> EncodeSummary:
+    """Read a dataset file and encode it as `cfg.name` (what `fac encode` does, for other verbs:
+    exported synthetic samples, baseline samples)."""
+    data_cfg = data_cfg or DatasetConfig()
+    dataset = read_dataset(path, data_cfg)
+    base = new_manifest(cfg.name, lm, sae, sae_path, Path(path), repr(data_cfg), len(dataset.items), cfg,
+                        dataset.schema, dataset.label_field)
+    return encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base, progress=progress)

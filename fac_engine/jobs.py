@@ -86,7 +86,8 @@ def start_encode_job(workspace: Path, data: Path, name: str, options: list[str])
     return process.pid
 
 
-def _alive(pid: int) -> bool:
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` runs (a finished child is reaped and reads as dead)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -101,7 +102,8 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def _last_line(path: Path) -> str:
+def last_line(path: Path) -> str:
+    """The last non-empty line of a log file ("" when there is none)."""
     if not path.is_file():
         return ""
     lines = [ln.strip() for ln in path.read_text(encoding="utf-8", errors="replace").replace("\r", "\n").splitlines()]
@@ -117,13 +119,13 @@ def job_status(workspace: Path, name: str) -> JobStatus | None:
     pid = int(pid_file.read_text(encoding="utf-8") or 0)
     data = json.loads(progress.read_text(encoding="utf-8")) if progress.is_file() else {}
     manifest = Workspace(workspace).manifest(name)
-    alive = _alive(pid)
+    alive = process_alive(pid)
     if manifest is not None and manifest.status == "complete" and not alive:
         state: JobState = "done"
     else:
         state = "running" if alive else "failed"
     return JobStatus(name, state, int(data.get("samples_done", 0)), int(data.get("n_samples", 0)),
-                     float(data.get("tokens_per_s", 0.0)), _last_line(log_path), pid)
+                     float(data.get("tokens_per_s", 0.0)), last_line(log_path), pid)
 
 
 def list_jobs(workspace: Path) -> list[JobStatus]:

@@ -1,21 +1,24 @@
 """A project: which model, SAE, anchor and seed a user works with, plus what they curate by hand.
 
 Kept under `<workspace>/.projects/<name>/`: `project.json` (the settings) and `curation.sqlite`
-(WAL mode; feature lists, explanations edited by the user). Every change is committed at once,
-so a closed browser or a restarted server loses nothing, and two tabs writing at once both land.
+(WAL mode; feature lists, explanations, relevance marks by label contrast, the LLM judge and the user).
+Every change is committed at once, so a closed browser or a restarted server loses nothing, and two
+tabs writing at once both land.
 """
 
 import json
 import sqlite3
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.atomic import atomic_file
 from fac_engine.errors import FacError
+from fac_engine.relevance import NOT_RELEVANT, RELEVANT, RELEVANT_VERDICTS, VERDICTS
 from fac_engine.store import check_name
 
 PROJECTS_DIR = ".projects"
@@ -28,7 +31,15 @@ CREATE TABLE IF NOT EXISTS feature_lists (
     PRIMARY KEY (list_name, feature));
 CREATE TABLE IF NOT EXISTS explanations (
     feature INTEGER PRIMARY KEY, text TEXT NOT NULL, source TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS relevance_marks (
+    feature INTEGER NOT NULL, source TEXT NOT NULL, verdict TEXT NOT NULL, updated_at TEXT NOT NULL,
+    PRIMARY KEY (feature, source));
 """
+MarkSource = Literal["contrast", "judge", "user"]
+MARK_SOURCES: tuple[MarkSource, ...] = ("contrast", "judge", "user")
+"""Who marks features relevant: label contrast, the LLM judge, a person (whose mark wins)."""
+_MARK_VERDICTS: dict[str, tuple[str, ...]] = {"contrast": (RELEVANT, NOT_RELEVANT), "judge": VERDICTS,
+                                              "user": (RELEVANT, NOT_RELEVANT)}
 
 
 @dataclass(frozen=True)
@@ -89,6 +100,10 @@ class Project:
                 yield connection
         finally:
             connection.close()
+
+    def db(self) -> AbstractContextManager[sqlite3.Connection]:
+        """A connection to the project's curation database (WAL) that commits when the block ends."""
+        return self._db()
 
     # Settings
 
@@ -179,3 +194,47 @@ class Project:
         """Features whose explanation contains every word (case-insensitive), ascending."""
         terms = [w.lower() for w in words.split()]
         return sorted(f for f, text in self.explanations().items() if all(t in text.lower() for t in terms))
+
+    # Relevance marks
+
+    def relevance_marks(self, source: MarkSource) -> dict[int, str]:
+        """One source's marks by feature (`relevant` / `not relevant`, or the judge's verdict)."""
+        with self._db() as db:
+            rows = db.execute("SELECT feature, verdict FROM relevance_marks WHERE source = ?", (source,))
+            return {int(f): str(v) for f, v in rows}
+
+    def set_relevance_marks(self, source: MarkSource, verdicts: Mapping[int, str]) -> None:
+        """Replace every mark of `source` (contrast or judge) with `verdicts`."""
+        if source == "user" or source not in _MARK_VERDICTS:
+            raise FacError(f"Marks are set in bulk for 'contrast' or 'judge', not {source!r}.")
+        bad = sorted({v for v in verdicts.values() if v not in _MARK_VERDICTS[source]})
+        if bad:
+            raise FacError(f"{source} marks must be one of {', '.join(_MARK_VERDICTS[source])}; got {', '.join(bad)}.")
+        now = _now()
+        with self._db() as db:
+            db.execute("DELETE FROM relevance_marks WHERE source = ?", (source,))
+            db.executemany("INSERT INTO relevance_marks VALUES (?, ?, ?, ?)",
+                           [(int(f), source, v, now) for f, v in verdicts.items()])
+
+    def mark_relevant(self, feature: int, relevant: bool | None) -> None:
+        """A person's mark on one feature: relevant, not relevant, or None to clear it."""
+        with self._db() as db:
+            db.execute("DELETE FROM relevance_marks WHERE feature = ? AND source = 'user'", (int(feature),))
+            if relevant is not None:
+                db.execute("INSERT INTO relevance_marks VALUES (?, 'user', ?, ?)",
+                           (int(feature), RELEVANT if relevant else NOT_RELEVANT, _now()))
+
+    def relevant_features(self, sources: Iterable[MarkSource] = MARK_SOURCES) -> frozenset[int]:
+        """Features marked relevant by any of `sources` (judge: "Maybe" or better), minus those a
+        person marked not relevant when `user` is among them: a person's mark wins."""
+        chosen = set(sources)
+        if not chosen <= set(MARK_SOURCES):
+            raise FacError(f"Unknown relevance source(s) {', '.join(sorted(chosen - set(MARK_SOURCES)))}; "
+                           f"use {', '.join(MARK_SOURCES)}.")
+        relevant: set[int] = set()
+        for source in chosen:
+            good = RELEVANT_VERDICTS if source == "judge" else {RELEVANT}
+            relevant |= {f for f, v in self.relevance_marks(source).items() if v in good}
+        if "user" in chosen:
+            relevant -= {f for f, v in self.relevance_marks("user").items() if v == NOT_RELEVANT}
+        return frozenset(relevant)

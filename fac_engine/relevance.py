@@ -8,14 +8,24 @@ restricts FAC to (`fac coverage --relevant FILE`).
 """
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 
 from fac_engine.atomic import atomic_file
 from fac_engine.errors import FacError
 from fac_engine.slices import SliceCounts, label_log_odds
+
+Verdict = Literal["Yes", "Probably", "Maybe", "No"]
+VERDICTS: tuple[Verdict, ...] = ("Yes", "Probably", "Maybe", "No")
+"""The LLM judge's answers, most relevant first (FAC_METHOD.md section 3)."""
+RELEVANT_VERDICTS: frozenset[str] = frozenset({"Yes", "Probably", "Maybe"})
+"""Relevant = "Maybe" or better, as in the paper."""
+RELEVANT, NOT_RELEVANT = "relevant", "not relevant"
+"""Marks of label contrast and of a person (the judge's marks are verdicts)."""
 
 
 @dataclass(frozen=True)
@@ -78,9 +88,14 @@ def label_contrast(slices: SliceCounts, cfg: ContrastConfig) -> ContrastResult:
     return ContrastResult(ids.astype(np.int64), odds, p, cfg.label, int(n), int(m))
 
 
-def write_relevant_file(path: Path, result: ContrastResult, note: str) -> None:
-    """One feature id per line after a comment header (what `read_relevant_file` reads)."""
-    lines = [f"# {note}", f"# {len(result.features)} features relevant to label {result.label!r}"]
-    lines += [str(int(f)) for f in result.features]
+def write_relevant_ids(path: Path, features: Iterable[int], notes: Iterable[str]) -> None:
+    """One feature id per line after `# note` header lines (what `coverage.read_relevant_file` reads)."""
+    lines = [f"# {note}" for note in notes] + [str(int(f)) for f in features]
     with atomic_file(Path(path)) as tmp:
         tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def write_relevant_file(path: Path, result: ContrastResult, note: str) -> None:
+    """The relevant features of a label contrast, as `write_relevant_ids` writes them."""
+    write_relevant_ids(path, result.features.tolist(),
+                       [note, f"{len(result.features)} features relevant to label {result.label!r}"])

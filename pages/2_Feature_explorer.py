@@ -14,6 +14,7 @@ from fac_app.state import FEATURE_KEY, dataset_names, open_dataset, project, rep
 from fac_engine.errors import FacError
 from fac_engine.features import FeatureExample, FeatureReport
 from fac_engine.project import Project, ProjectConfig
+from fac_engine.relevance import RELEVANT
 
 DATASET = "explorer_dataset"
 FEATURE_INPUT = "explorer_feature_id"
@@ -21,6 +22,7 @@ TOP = "explorer_top"
 PROBE_TEXT, PROBE_FOR, PROBE_CHAT, PROBE_PICK = ("explorer_probe_text", "explorer_probe_for", "explorer_probe_chat",
                                                  "explorer_probe_feature")
 SAVED = "explorer_saved"
+MARKS = {"no mark": None, "Relevant": True, "Not relevant": False}
 BROWSE_ROWS = 2_000  # most active features in the Browse tab (a 65,536-row table is slow to send)
 
 
@@ -46,6 +48,10 @@ def _save_explanation(feature: int) -> None:
         return
     project().set_explanation(feature, text, source="user")
     st.session_state[SAVED] = (feature, "Explanation saved.")
+
+
+def _save_mark(feature: int) -> None:
+    project().mark_relevant(feature, MARKS[st.session_state[f"explorer_relevant_{feature}"]])
 
 
 def finder(proj: Project, cfg: ProjectConfig, name: str) -> None:
@@ -145,6 +151,19 @@ def explanation_editor(proj: Project, feature: int, explanation: str | None) -> 
     saved = st.session_state.get(SAVED)
     if saved and saved[0] == feature:
         (st.success if saved[1].startswith("Explanation") else st.warning)(saved[1])
+
+
+def relevance_mark(proj: Project, feature: int) -> None:
+    """A person's relevance mark (wins over label contrast and the LLM judge in `fac relevance --export-relevant`)."""
+    mine = proj.relevance_marks("user").get(feature)
+    others = [f"{name} {mark}" for name, source in (("label contrast:", "contrast"), ("LLM judge:", "judge"))
+              if (mark := proj.relevance_marks(source).get(feature))]
+    current = list(MARKS.values()).index(None if mine is None else mine == RELEVANT)
+    st.radio("Relevant to the task", list(MARKS), index=current,
+             horizontal=True, key=f"explorer_relevant_{feature}", on_change=_save_mark, args=(feature,),
+             help="Your mark overrides label contrast and the LLM judge in the project's relevant set.")
+    if others:
+        st.caption(" · ".join(others))
 
 
 def example(e: FeatureExample, scale: float, with_prefix: bool, n_active: int) -> None:
@@ -264,6 +283,7 @@ with left:
         st.info(f"Feature {current} never fires on {dataset}.")
 with right:
     explanation_editor(proj, current, explanation)
+    relevance_mark(proj, current)
 writes = st.container()
 if rep.n_active:
     examples(rep, dataset)

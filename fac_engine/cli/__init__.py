@@ -27,6 +27,11 @@ VERB_MODULES: dict[str, str] = {
     "demo": "demo",
     "relevance": "relevance",
     "explain": "explain",
+    "synthesize": "synthesize",
+    "review": "synthesize",
+    "export": "synthesize",
+    "evaluate": "evaluate",
+    "baseline": "baseline",
 }
 """Verb name -> module in fac_engine.cli that registers it (one module may register several)."""
 

@@ -18,6 +18,8 @@ from fac_engine.paths import default_workspace
 if TYPE_CHECKING:
     from fac_engine.models.loader import LoadedModel
     from fac_engine.sae.model import SparseAutoencoder
+    from fac_engine.synthesis.backend import BackendSpec
+    from fac_engine.synthesis.generators import Generator
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -65,3 +67,43 @@ def add_workspace_option(parser: argparse.ArgumentParser) -> None:
 def workspace_root(args: argparse.Namespace) -> Path:
     """The workspace the options name."""
     return args.workspace if args.workspace is not None else default_workspace()
+
+
+def add_generator_options(parser: argparse.ArgumentParser) -> None:
+    """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries."""
+    from fac_engine.synthesis.backend import DEFAULT_KEY_ENV
+
+    g = parser.add_argument_group("generator")
+    g.add_argument("--backend", choices=["local", "openai"], default="local",
+                   help="local transformers generation, or an OpenAI-compatible HTTP endpoint")
+    g.add_argument("--gen-model", default=None,
+                   help="local: model to generate with (default: the --model that encodes); "
+                        "openai: the model name the endpoint serves")
+    g.add_argument("--base-url", default="", help="openai backend: endpoint up to /v1, e.g. http://localhost:8000/v1")
+    g.add_argument("--api-key-env", default=DEFAULT_KEY_ENV,
+                   help=f"openai backend: environment variable holding the API key (default {DEFAULT_KEY_ENV})")
+    g.add_argument("--timeout", type=float, default=60.0, help="openai backend: seconds per request")
+    g.add_argument("--retries", type=int, default=3, help="openai backend: retries with backoff")
+
+
+def backend_spec(args: argparse.Namespace) -> BackendSpec:
+    """The BackendSpec the generator options describe."""
+    from fac_engine.synthesis.backend import BackendSpec
+
+    model = args.gen_model or (args.model if args.backend == "local" else "")
+    try:
+        return BackendSpec(kind=args.backend, model=model, base_url=args.base_url, api_key_env=args.api_key_env,
+                           timeout_s=args.timeout, retries=args.retries)
+    except ValueError as exc:
+        raise FacError(str(exc)) from exc
+
+
+def load_generator(args: argparse.Namespace, lm: LoadedModel | None) -> Generator:
+    """The generator the options name; a local one reuses `lm` when it is the same model."""
+    from fac_engine.models.loader import load_model
+    from fac_engine.synthesis.backend import make_generator
+
+    spec = backend_spec(args)
+    if spec.kind == "local" and (lm is None or spec.model != args.model):
+        lm = load_model(ModelSpec(source=spec.model, device=args.device, dtype=args.dtype))
+    return make_generator(spec, lm)

@@ -92,3 +92,19 @@ def test_typed_text_shows_the_features_firing_per_token(app_workspace: Path) -> 
     assert shaded  # shaded by the strongest feature (3) by default
     at.button(key="explorer_probe_open").click().run()
     assert at.header[0].value == "Feature 3"
+
+
+def test_relevance_mark_is_stored_as_the_users(app_workspace: Path) -> None:
+    Project(app_workspace).set_relevance_marks("judge", {0: "Maybe"})
+    at = _page(feature=0)
+    assert at.radio(key="explorer_relevant_0").value == "no mark"
+    assert "LLM judge: Maybe" in [c.value for c in at.caption]
+    at.radio(key="explorer_relevant_0").set_value("Not relevant").run()
+    assert not at.exception
+    assert Project(app_workspace).relevance_marks("user") == {0: "not relevant"}
+    assert Project(app_workspace).relevant_features() == frozenset()  # the person's mark beats the judge's Maybe
+    at.radio(key="explorer_relevant_0").set_value("no mark").run()
+    assert Project(app_workspace).relevance_marks("user") == {}
+    assert _page(feature=0).radio(key="explorer_relevant_0").value == "no mark"
+    Project(app_workspace).mark_relevant(0, True)
+    assert _page(feature=0).radio(key="explorer_relevant_0").value == "Relevant"

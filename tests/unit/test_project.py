@@ -52,3 +52,31 @@ def test_bulk_explanations_never_replace_user_edits(tmp_path: Path) -> None:
     project.set_explanation(2, "mine")
     assert project.set_explanations({1: "a", 2: "b", 3: "c"}, source="offline") == 2
     assert project.explanations() == {1: "a", 2: "mine", 3: "c"}
+
+
+def test_relevance_marks_combine_and_a_user_mark_wins(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    project.set_relevance_marks("contrast", {1: "relevant", 2: "relevant"})
+    project.set_relevance_marks("judge", {2: "No", 3: "Maybe", 4: "Probably", 5: "No", 6: "Yes"})
+    project.mark_relevant(5, True)
+    project.mark_relevant(6, False)  # the judge said Yes; the person disagrees
+    again = Project(tmp_path)
+    assert again.relevance_marks("user") == {5: "relevant", 6: "not relevant"}
+    assert again.relevant_features() == frozenset({1, 2, 3, 4, 5})
+    assert again.relevant_features(["contrast"]) == frozenset({1, 2})
+    assert again.relevant_features(["judge"]) == frozenset({3, 4, 6})
+    assert again.relevant_features(["judge", "user"]) == frozenset({3, 4, 5})
+    project.set_relevance_marks("contrast", {7: "relevant"})  # replaces the contrast marks only
+    project.mark_relevant(6, None)
+    assert project.relevance_marks("contrast") == {7: "relevant"} and project.relevance_marks("user") == {5: "relevant"}
+    assert project.relevant_features() == frozenset({3, 4, 5, 6, 7})
+
+
+def test_relevance_marks_refuse_bad_input(tmp_path: Path) -> None:
+    project = Project(tmp_path)
+    with pytest.raises(FacError, match="judge marks must be one of Yes, Probably, Maybe, No; got maybe"):
+        project.set_relevance_marks("judge", {1: "maybe"})
+    with pytest.raises(FacError, match="not 'user'"):
+        project.set_relevance_marks("user", {1: "relevant"})
+    with pytest.raises(FacError, match="Unknown relevance source"):
+        project.relevant_features(["llm"])  # type: ignore[list-item]

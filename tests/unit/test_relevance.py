@@ -1,4 +1,4 @@
-"""Relevance by label contrast, by hand."""
+"""Relevance by label contrast, by hand, and by an LLM judge with a scripted generator."""
 
 import math
 from pathlib import Path
@@ -8,8 +8,12 @@ import pytest
 
 from fac_engine.coverage import read_relevant_file
 from fac_engine.errors import FacError
+from fac_engine.explain_llm import CANNOT_TELL
 from fac_engine.relevance import ContrastConfig, label_contrast, write_relevant_file
+from fac_engine.relevance_judge import JudgeConfig, judge_features, parse_judge_verdict
 from fac_engine.slices import SliceCounts
+from fac_engine.synthesis.generators import GenerationConfig
+from tests.unit.fake_generator import ScriptedGenerator
 
 # 4 safe and 2 toxic samples; feature 0 fires on both toxic ones, feature 1 on every safe one,
 # feature 2 on one of each.
@@ -44,3 +48,42 @@ def test_written_file_reads_back(tmp_path: Path) -> None:
     assert path.read_text(encoding="utf-8").splitlines() == [
         "# fac relevance --anchor a --label toxic", "# 1 features relevant to label 'toxic'", "0"]
     assert read_relevant_file(path, 3) == frozenset({0})
+
+
+# LLM judge
+
+
+def test_judge_verdict_parsing() -> None:
+    answers = ["Probably.", "maybe", "**Yes**", "No, not really", "I'd say yes, probably", "garbage", "Nope", ""]
+    assert [parse_judge_verdict(a) for a in answers] == ["Probably", "Maybe", "Yes", "No", "Yes", None, None, None]
+
+
+def test_judge_asks_once_more_then_counts_no() -> None:
+    def script(prompt: str, cfg: GenerationConfig) -> str:
+        if "insults" in prompt:
+            return "**Yes**"
+        if "weather" in prompt:
+            return "No."
+        if "swear words" in prompt:
+            return "Probably."
+        if "greetings" in prompt:  # garbage first, parseable when asked again
+            return "maybe" if cfg.seed == 1 else "Hmm, hard to say"
+        return "garbage"
+
+    fake = ScriptedGenerator(script)
+    explanations = {1: "insults", 2: "weather talk", 3: "greetings", 4: CANNOT_TELL, 5: "punctuation", 6: "",
+                    7: "swear words"}
+    progress: list[tuple[int, int]] = []
+    result = judge_features(fake, "detecting toxic user queries", explanations, JudgeConfig(features_per_call=4),
+                            progress=lambda d, t: progress.append((d, t)))
+    assert result.verdicts == {1: "Yes", 2: "No", 3: "Maybe", 5: "No", 7: "Probably"}
+    assert result.relevant == frozenset({1, 3, 7})
+    assert result.counts == {"Yes": 1, "Probably": 1, "Maybe": 1, "No": 2}
+    assert (result.unparsed, result.skipped) == ([5], [4, 6])
+    # Batch [1, 2, 3, 5], its re-ask [3, 5], then batch [7].
+    assert [len(prompts) for prompts, _ in fake.calls] == [4, 2, 1]
+    assert [cfg.seed for _, cfg in fake.calls] == [0, 1, 0]
+    assert progress == [(4, 5), (5, 5)]
+    assert "Task: detecting toxic user queries\n\nFeature description: insults" in fake.calls[0][0][0]
+    with pytest.raises(FacError, match="needs a task rubric"):
+        judge_features(fake, "  ", explanations)

@@ -1,0 +1,69 @@
+"""Export accepted samples (optionally after the seed) as JSONL, CSV or parquet with provenance columns.
+
+Files load with pandas and with `datasets.load_dataset("json" | "csv" | "parquet", data_files=...)`:
+every column has one type (provenance dicts are JSON strings, missing values are nulls). The
+sample columns follow the task so `fac encode` reads them back: `text` (queries), `instruction` +
+`response`, or `prompt` + `chosen` + `rejected`; plus `label`.
+"""
+
+import json
+from pathlib import Path
+from typing import Literal
+
+import pandas as pd
+
+from fac_engine.atomic import atomic_file
+from fac_engine.errors import FacError
+from fac_engine.store import EncodedDataset
+from fac_engine.synthesis.review import DECIDED_KEEP
+from fac_engine.synthesis.store import SynthesisStore
+
+ExportFormat = Literal["jsonl", "csv", "parquet"]
+FORMATS: dict[str, ExportFormat] = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
+PROVENANCE = ["source", "feature", "step", "g", "threshold", "span", "generator", "sampling", "gen_prompt",
+              "candidate_id", "job_id", "edited", "reviewed_by", "reviewed_at"]
+
+
+def accepted_frame(store: SynthesisStore, job_id: int | None = None) -> pd.DataFrame:
+    """The accepted samples with their sample columns, label and provenance."""
+    cands = store.candidates(job_id, status=DECIDED_KEEP)
+    rows = []
+    for c in cands.to_dict("records"):
+        rows.append({**c["fields"], "label": c["label"], "source": "fac-synthesis", "feature": int(c["feature"]),
+                     "step": int(c["step"]), "g": float(c["g"]), "threshold": float(c["threshold"]),
+                     "span": c["span"], "generator": c["generator"], "sampling": json.dumps(c["params"]),
+                     "gen_prompt": c["prompt"], "candidate_id": int(c["cand_id"]), "job_id": int(c["job_id"]),
+                     "edited": bool(c["edited"]), "reviewed_by": c["updated_by"], "reviewed_at": c["updated_at"]})
+    return pd.DataFrame(rows, columns=_columns(rows))
+
+
+def _columns(rows: list[dict[str, object]]) -> list[str]:
+    sample = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in PROVENANCE and k != "label"]
+    return [*(sample or ["text"]), "label", *PROVENANCE]
+
+
+def with_seed(accepted: pd.DataFrame, seed: EncodedDataset) -> pd.DataFrame:
+    """The seed's samples (text, label; source `seed:<name>`) followed by the accepted ones."""
+    table = seed.samples(["text", "label"]).to_pandas()
+    table["label"] = table["label"].map(lambda v: None if v is None else str(v))
+    table["source"] = f"seed:{seed.name}"
+    frame = pd.concat([table, accepted], ignore_index=True)
+    return frame[[c for c in accepted.columns if c in frame.columns]]
+
+
+def write_export(frame: pd.DataFrame, path: Path) -> ExportFormat:
+    """Write the frame in the format the file extension names (atomically); returns the format."""
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise FacError(f"Cannot export to {path}: use a file ending in .jsonl, .csv or .parquet.")
+    if frame.empty:
+        raise FacError("There are no accepted samples to export yet; accept some in the review queue first.")
+    frame = frame.astype({c: "Int64" for c in ("feature", "step", "candidate_id", "job_id") if c in frame})
+    with atomic_file(Path(path)) as tmp:
+        if fmt == "jsonl":
+            frame.to_json(tmp, orient="records", lines=True, force_ascii=False)
+        elif fmt == "csv":
+            frame.to_csv(tmp, index=False)
+        else:
+            frame.to_parquet(tmp, index=False)
+    return fmt

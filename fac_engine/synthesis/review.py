@@ -1,0 +1,114 @@
+"""Review actions that need the model (edit = re-encode and re-score, regenerate) and the live FAC of
+seed + accepted samples. Plain decisions (accept, reject, bulk accept) are SynthesisStore calls."""
+
+from dataclasses import asdict
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from fac_engine.coverage import (
+    CoverageConfig,
+    CoverageResult,
+    FeatureSupport,
+    PooledArrays,
+    compute_coverage,
+    feature_support,
+)
+from fac_engine.errors import FacError
+from fac_engine.synthesis.generators import Generator
+from fac_engine.synthesis.scoring import Scorer
+from fac_engine.synthesis.store import NewCandidate, SynthesisStore
+from fac_engine.synthesis.templates import TaskName, parse_edit, parse_output
+from fac_engine.synthesis.twostep import SynthesisConfig
+
+DECIDED_KEEP = ("accepted",)
+"""Statuses whose samples count as kept (export, live FAC)."""
+
+
+def edit_candidate(store: SynthesisStore, scorer: Scorer, cand_id: int, text: str, who: str | None = None) -> float:
+    """Replace a candidate's text by the reviewer's edit, re-encoded and re-scored; returns the new g."""
+    cand = store.candidate(cand_id)
+    task: TaskName = cand["task"]
+    sample = parse_edit(task, text)
+    if sample is None:
+        raise FacError(f"The edited text is not a valid {task} sample (see the format of the original); "
+                       "nothing was changed.")
+    score = scorer.score([sample], [int(cand["feature"])])[0]
+    store.save_edit(cand_id, sample.text, sample.fields,
+                    None if sample.messages is None else [list(m) for m in sample.messages], score.g, score.span,
+                    score.tokens, score.activations, {"features": score.pooled_features, "values": score.pooled_values},
+                    who)
+    return score.g
+
+
+def accept_above(store: SynthesisStore, job_id: int | None, g_min: float, who: str | None = None) -> list[int]:
+    """Accept every pending proposed candidate with g > g_min (bulk accept); returns their ids."""
+    frame = store.candidates(job_id, status=("pending", "edited"))
+    ids = [int(c) for c, g in zip(frame["cand_id"], frame["g"], strict=True) if float(g) > g_min]
+    store.decide(ids, "accepted", who, detail=f"bulk: g > {g_min:g}")
+    return ids
+
+
+def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer: Scorer, cfg: SynthesisConfig,
+               who: str | None = None) -> int | None:
+    """Sample again from the candidate's step-2 prompt; the best new sample above delta replaces it
+    (the old one is rejected as `regenerated`). Returns the new candidate id, None when nothing new
+    activated the feature (the old candidate is then left as it was)."""
+    cand = store.candidate(cand_id)
+    task: TaskName = cand["task"]
+    feature = int(cand["feature"])
+    raw = generator.generate([str(cand["prompt"])], cfg.m_step2, cfg.generation)[0]
+    samples = [s for s in (parse_output(task, r) for r in raw) if s is not None]
+    if not samples:
+        return None
+    scores = scorer.score(samples, [feature] * len(samples))
+    best = max(range(len(samples)), key=lambda i: scores[i].g)
+    sample, score = samples[best], scores[best]
+    if score.g <= float(cand["threshold"]):
+        return None
+    new = NewCandidate(feature=feature, step=2, task=task, label=cand["label"], text=sample.text, fields=sample.fields,
+                       messages=None if sample.messages is None else [list(m) for m in sample.messages],
+                       prompt=str(cand["prompt"]), generator=generator.name, params=asdict(cfg.generation),
+                       g=score.g, threshold=float(cand["threshold"]), span=score.span, tokens=score.tokens,
+                       activations=score.activations,
+                       pooled={"features": score.pooled_features, "values": score.pooled_values},
+                       rank=0, proposed=True)
+    store.add_candidates(int(cand["job_id"]), [new])
+    store.decide([cand_id], "rejected", who, detail="regenerated")
+    latest = store.candidates(int(cand["job_id"]))
+    return int(latest["cand_id"].max())
+
+
+class LiveCoverage(NamedTuple):
+    """FAC before and after adding the accepted samples."""
+
+    before: CoverageResult
+    after: CoverageResult
+    accepted: int
+
+
+def pooled_of_candidates(pooled: list[dict[str, list[Any]]], d_sae: int) -> PooledArrays:
+    """Candidates' stored pooled codes as PooledArrays (one sample per candidate)."""
+    feature = np.array([f for p in pooled for f in p["features"]], dtype=np.int32)
+    value = np.array([v for p in pooled for v in p["values"]], dtype=np.float32)
+    sample = np.repeat(np.arange(len(pooled), dtype=np.int32), [len(p["features"]) for p in pooled])
+    return PooledArrays(sample, feature, value, len(pooled), d_sae)
+
+
+def combined_support(seed: PooledArrays, extra: PooledArrays, threshold: float) -> FeatureSupport:
+    """Support of seed + extra samples (the extra ones appended after the seed)."""
+    if seed.d_sae != extra.d_sae:
+        raise FacError(f"The samples were scored with an SAE of {extra.d_sae} features, the seed with {seed.d_sae}.")
+    both = PooledArrays(None, np.concatenate([seed.feature, extra.feature]),
+                        np.concatenate([seed.value, extra.value]), seed.n_samples + extra.n_samples, seed.d_sae)
+    return feature_support(both, threshold)
+
+
+def live_coverage(store: SynthesisStore, seed: PooledArrays, anchor: FeatureSupport, cfg: CoverageConfig
+                  ) -> LiveCoverage:
+    """FAC of the seed, and of the seed + every accepted candidate of the project, against the anchor."""
+    accepted = store.candidates(status=DECIDED_KEEP)
+    extra = pooled_of_candidates(list(accepted["pooled"]), seed.d_sae)
+    before = compute_coverage(feature_support(seed, cfg.threshold), anchor, cfg)
+    after = compute_coverage(combined_support(seed, extra, cfg.threshold), anchor, cfg)
+    return LiveCoverage(before, after, len(accepted))

@@ -1,0 +1,82 @@
+"""Score synthetic samples by re-encoding them through the LM + SAE (FAC_METHOD.md section 4: g_i).
+
+One `Scorer` holds the loaded LM and SAE for a whole job (no reload per candidate); it encodes
+many samples per forward pass (token-budget batches, forward stopped at the SAE's layer, sparse
+SAE codes) exactly as the dataset encoder does, so a sample scores the same here as in coverage.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from fac_engine.harvest import default_token_budget
+from fac_engine.models.loader import LoadedModel
+from fac_engine.models.sparse_batches import sparse_codes_by_batch
+from fac_engine.models.template import EncodedText, encode_messages, encode_text
+from fac_engine.pooling import pool_max_rows
+from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.spans import mark_span, token_separator
+from fac_engine.synthesis.templates import Sample
+
+SCORE_MAX_LENGTH = 1024
+VOCAB_SAMPLE = 5000
+"""Tokens decoded to tell how this vocabulary joins tokens into text."""
+
+
+@dataclass(frozen=True)
+class SampleScore:
+    """A sample's activation of one target feature, and all its pooled features."""
+
+    g: float
+    """g_i(x): max activation of the target feature over content tokens (0 when it never fires)."""
+    position: int
+    """Token of the max (-1 when it never fires)."""
+    span: str
+    """Text of the tokens around the max, the max token marked <<...>> ("" when it never fires)."""
+    tokens: list[str]
+    """Content tokens (t >= t0)."""
+    activations: list[float]
+    """The target feature's activation on each content token."""
+    pooled_features: list[int]
+    """Every feature active on the sample (max-pooled over content tokens)."""
+    pooled_values: list[float]
+    """Their g values."""
+
+
+class Scorer:
+    """The loaded LM + SAE, scoring batches of samples for target features."""
+
+    def __init__(self, lm: LoadedModel, sae: SparseAutoencoder, chat: bool = True, token_budget: int | None = None
+                 ) -> None:
+        self.lm, self.sae, self.chat = lm, sae, chat
+        self.token_budget = token_budget or default_token_budget(lm.device)
+        tok = lm.tokenizer
+        self.sep = token_separator([str(tok.decode([i])) for i in range(min(len(tok), VOCAB_SAMPLE))])
+
+    def _encode(self, sample: Sample) -> EncodedText:
+        if self.chat and sample.messages:
+            return encode_messages(self.lm.tokenizer, sample.messages, max_length=SCORE_MAX_LENGTH)
+        return encode_text(self.lm.tokenizer, sample.text, chat=self.chat, max_length=SCORE_MAX_LENGTH)
+
+    def score(self, samples: Sequence[Sample], features: Sequence[int]) -> list[SampleScore]:
+        """Score sample k for target feature `features[k]` (one forward pass per token-budget batch)."""
+        if len(samples) != len(features):
+            raise ValueError("score() needs one target feature per sample.")
+        encoded = [self._encode(s) for s in samples]
+        out: dict[int, SampleScore] = {}
+        for rows in sparse_codes_by_batch(self.lm, self.sae, [e.ids for e in encoded], self.token_budget):
+            for r in rows:
+                out[r.row] = self._one(encoded[r.row], r.values, r.indices, int(features[r.row]))
+        return [out[k] for k in range(len(samples))]
+
+    def _one(self, enc: EncodedText, values_TW: np.ndarray, indices_TW: np.ndarray, feature: int) -> SampleScore:
+        t0 = enc.content_start
+        acts_T = np.where(indices_TW == feature, values_TW, 0.0).max(axis=1)[t0:]
+        tokens = [str(self.lm.tokenizer.decode([i])) for i in enc.ids[t0:]]
+        positions = np.arange(len(enc.ids))
+        pooled = pool_max_rows(np.zeros(len(enc.ids), np.int64), positions, positions >= t0, values_TW, indices_TW)
+        acts = [float(a) for a in acts_T]
+        g = max(acts, default=0.0)
+        return SampleScore(g, int(np.argmax(acts_T)) if g > 0 else -1, mark_span(tokens, acts, self.sep), tokens, acts,
+                           [int(f) for f in pooled.feature], [float(v) for v in pooled.value])

@@ -1,0 +1,169 @@
+"""Task templates for FAC Synthesis: what a sample looks like, the two prompts, and output parsing.
+
+FAC_METHOD.md section 4: step 1 prompts with the feature's description and its top anchor
+spans; step 2 prompts with the description plus the contrastive pair (x+, x-) as labelled
+good / bad demonstrations with their activation scores and activated spans. Task-shaped
+outputs: toxicity = one user query; instruction following = an instruction plus an answer;
+reward modelling = a question with a chosen and a subtly flawed rejected answer (JSON).
+"""
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal, NamedTuple
+
+from fac_engine.data.schemas import Message
+
+TaskName = Literal["query", "instruction", "preference"]
+TASKS: tuple[TaskName, ...] = ("query", "instruction", "preference")
+
+
+class Sample(NamedTuple):
+    """A synthetic sample: the text a reviewer reads, the conversation the SAE scores, extra fields."""
+
+    text: str
+    """What the reviewer reads and edits (the query; the instruction + answer; the JSON of a pair)."""
+    messages: list[Message] | None
+    """The conversation scored through the chat template; None scores `text` as one user turn."""
+    fields: dict[str, str]
+    """Export columns: query -> text; instruction -> instruction, response; preference -> prompt, chosen, rejected."""
+
+
+class Demo(NamedTuple):
+    """One demonstration shown to the generator in step 2."""
+
+    text: str
+    score: float
+    """g_i of the demonstration."""
+    span: str
+    """The activated span (tokens around the max)."""
+
+
+@dataclass(frozen=True)
+class FeatureBrief:
+    """What the prompts say about a target feature."""
+
+    feature: int
+    description: str
+    """Its explanation ("" when none)."""
+    spans: tuple[str, ...]
+    """Top anchor spans, the max token marked with <<...>>."""
+    phrases: tuple[str, ...] = ()
+    """Short phrases around the max token of the top anchor samples (what the prompts ask to use)."""
+
+
+_ASK = {
+    "query": "one realistic user query (a single message a user might send to a chatbot)",
+    "instruction": "one instruction a user might give an assistant, and a good answer to it",
+    "preference": "one user question with a chosen (good) answer and a rejected answer that is subtly flawed",
+}
+_FORMAT = {
+    "query": "Reply with the query only, no quotes, no explanation.",
+    "instruction": "Reply exactly in this form:\nInstruction: <the instruction>\nResponse: <the answer>",
+    "preference": 'Reply with JSON only: {"prompt": "...", "chosen": "...", "rejected": "..."}',
+}
+
+
+def _concept(brief: FeatureBrief) -> str:
+    # Small generators (the embedded 135M model) follow "contain one of these phrases" far better
+    # than "express this concept": on 6 demo features 8 of 36 samples hit vs 0 of 36 (docs/RESULTS.md).
+    lines = []
+    if brief.phrases:
+        lines.append("It must contain one of these phrases: " + "; ".join(f'"{p}"' for p in brief.phrases) + ".")
+    if brief.description.strip():
+        lines.append(f"The phrases show this concept: {brief.description.strip()}.")
+    if not lines:
+        lines.append("Texts with the concept:\n" + "\n".join(f"- {s}" for s in brief.spans))
+    return "\n".join(lines)
+
+
+def step1_prompt(task: TaskName, brief: FeatureBrief, extra: str = "") -> str:
+    """Step 1: description + top anchor phrases -> candidates for the contrastive pair."""
+    return "\n".join(p for p in (f"Write {_ASK[task]}.", _concept(brief), extra.strip(), _FORMAT[task]) if p)
+
+
+def step2_prompt(task: TaskName, brief: FeatureBrief, good: Demo, bad: Demo, extra: str = "") -> str:
+    """Step 2: description + the contrastive pair as labelled good / bad demonstrations."""
+    demos = (f"A GOOD example (the concept is strong, score {good.score:.1f}, around {good.span!r}):\n{good.text}\n"
+             f"A BAD example (the concept is absent, score {bad.score:.1f}):\n{bad.text}\n"
+             "Write a new one like the GOOD example and unlike the BAD one, on a different topic.")
+    # The requirement comes after the demonstrations: small models follow the last instruction best.
+    return "\n".join(p for p in (f"Write {_ASK[task]}.", demos, _concept(brief), extra.strip(), _FORMAT[task]) if p)
+
+
+_PREFIX = re.compile(r"^\s*(?:(?:user\s+)?(?:query|message)|question|here(?: is|'s)[^:\n]*|sure[^:\n]*)\s*:\s*",
+                     re.IGNORECASE)
+_QUOTES = "\"'“”‘’`"
+
+
+def _clean(text: str) -> str:
+    text = _PREFIX.sub("", text.strip())
+    return text.strip().strip(_QUOTES).strip()
+
+
+def _parse_query(raw: str) -> Sample | None:
+    paragraphs = [p for p in re.split(r"\n\s*\n", raw.strip()) if p.strip()]
+    text = _clean(paragraphs[0]) if paragraphs else ""
+    return Sample(text, None, {"text": text}) if text else None
+
+
+_INSTRUCTION = re.compile(r"instruction\s*:\s*(?P<i>.+?)\s*(?:response|answer)\s*:\s*(?P<r>.+)",
+                          re.IGNORECASE | re.DOTALL)
+
+
+def _instruction_sample(instruction: str, response: str) -> Sample | None:
+    instruction, response = instruction.strip(), response.strip()
+    if not instruction or not response:
+        return None
+    messages = [Message("user", instruction), Message("assistant", response)]
+    return Sample(f"Instruction: {instruction}\nResponse: {response}", messages,
+                  {"instruction": instruction, "response": response})
+
+
+def _parse_instruction(raw: str) -> Sample | None:
+    match = _INSTRUCTION.search(raw)
+    return _instruction_sample(match["i"], match["r"]) if match else None
+
+
+def _preference_sample(prompt: str, chosen: str, rejected: str) -> Sample | None:
+    prompt, chosen, rejected = prompt.strip(), chosen.strip(), rejected.strip()
+    if not prompt or not chosen or not rejected or chosen == rejected:
+        return None
+    messages = [Message("user", prompt), Message("assistant", chosen)]
+    text = json.dumps({"prompt": prompt, "chosen": chosen, "rejected": rejected}, ensure_ascii=False, indent=1)
+    return Sample(text, messages, {"prompt": prompt, "chosen": chosen, "rejected": rejected})
+
+
+def _parse_preference(raw: str) -> Sample | None:
+    start, end = raw.find("{"), raw.rfind("}")
+    if start < 0 or end <= start:
+        return None
+    try:
+        data = json.loads(raw[start : end + 1])
+    except json.JSONDecodeError:
+        return None
+    if not isinstance(data, dict):
+        return None
+    return _preference_sample(*(str(data.get(k) or "") for k in ("prompt", "chosen", "rejected")))
+
+
+def parse_output(task: TaskName, raw: str) -> Sample | None:
+    """The sample in a generator's output, or None when it is empty or malformed."""
+    if not raw or not raw.strip():
+        return None
+    if task == "query":
+        return _parse_query(raw)
+    if task == "instruction":
+        return _parse_instruction(raw)
+    return _parse_preference(raw)
+
+
+def parse_edit(task: TaskName, text: str) -> Sample | None:
+    """A reviewer's edited text read back as a sample of the task (same formats the reviewer sees)."""
+    return parse_output(task, text)
+
+
+def anchor_sample(text: str, messages: Sequence[Message] | None = None) -> Sample:
+    """An anchor sample used as the step-1 fallback x+ (FAC_METHOD.md section 4)."""
+    return Sample(text, list(messages) if messages else None, {"text": text})

@@ -1,0 +1,53 @@
+"""A scripted generator for synthesis tests, and the word-detector LM + SAE as a Scorer.
+
+The generator answers every prompt with n outputs: the first key phrase the prompt asks for plus
+" !", then "cat", then empty strings. On the word-detector model (tests/unit/encode_fixtures.py)
+the first output fires the target feature with 1 + f/2, "cat" fires only feature 1.
+"""
+
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+from fac_engine.models.loader import load_model
+from fac_engine.models.spec import ModelSpec
+from fac_engine.project import Project
+from fac_engine.sae.load import load_sae
+from fac_engine.synthesis.generators import GenerationConfig
+from fac_engine.synthesis.scoring import Scorer
+
+_PHRASE = re.compile(r'phrases: "([^"]+)"')
+
+
+def scripted_outputs(prompt: str, n: int) -> list[str]:
+    """What the scripted generator answers to one prompt."""
+    match = _PHRASE.search(prompt)
+    hit = f"{match.group(1)} !" if match else "nothing"
+    return ([hit, "cat"] + [""] * n)[:n]
+
+
+class PhraseGenerator:
+    """Answers with `scripted_outputs`; fails on call number `fail_on` (1-based) when set."""
+
+    def __init__(self, fail_on: int | None = None) -> None:
+        self.calls = 0
+        self.fail_on = fail_on
+
+    @property
+    def name(self) -> str:
+        """Provenance name."""
+        return "phrase-bot"
+
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]:
+        """n outputs per prompt."""
+        self.calls += 1
+        if self.fail_on is not None and self.calls == self.fail_on:
+            raise RuntimeError("generator crashed")
+        return [scripted_outputs(p, n) for p in prompts]
+
+
+def word_scorer(workspace: Path) -> Scorer:
+    """The word-detector model and SAE the app workspace's project names, as a Scorer."""
+    config = Project(workspace).config
+    lm = load_model(ModelSpec(config.model, device="cpu", dtype="float32"))
+    return Scorer(lm, load_sae(config.sae))

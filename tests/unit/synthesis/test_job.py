@@ -1,0 +1,144 @@
+"""Two-step synthesis end to end on the word-detector model: candidates, pair, labels, duplicates,
+resume after a crash, decisions (also from two stores at once), edits, live FAC and export.
+
+Workspace (tests/app/conftest.py): anchor {the cat sat | hello world | the dog | dog dog mat |
+<script>... the}, seed {the cat | the mat}; features f fire on WORDS[f] with 1 + f/2. Anchor
+features {the, cat, dog, sat, mat, hello, world} = 7, seed {the, cat, mat} = 3: missing
+dog(2), sat(3), hello(6), world(7).
+"""
+
+import threading
+from pathlib import Path
+
+import datasets
+import pandas as pd
+import pytest
+
+from fac_engine.coverage import CoverageConfig, feature_support
+from fac_engine.errors import FacError
+from fac_engine.models.spec import ModelSpec
+from fac_engine.project import Project
+from fac_engine.store import Workspace
+from fac_engine.synthesis.backend import BackendSpec
+from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
+from fac_engine.synthesis.generators import GenerationConfig
+from fac_engine.synthesis.job import JobSettings, run_job
+from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage
+from fac_engine.synthesis.scoring import Scorer
+from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.synthesis.twostep import SynthesisConfig
+from tests.app.conftest import build_app_workspace
+from tests.unit.synthesis.synthesis_fixtures import PhraseGenerator, word_scorer
+
+MISSING = [2, 3, 6, 7]
+
+
+@pytest.fixture(scope="module")
+def ws(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return build_app_workspace(tmp_path_factory.mktemp("synth"))
+
+
+@pytest.fixture(scope="module")
+def scorer(ws: Path) -> Scorer:
+    return word_scorer(ws)
+
+
+def _store(ws: Path, name: str) -> SynthesisStore:
+    base = Project(ws)
+    project = Project(ws, name)
+    project.update(**{k: getattr(base.config, k) for k in ("model", "sae", "anchor", "seed")})
+    return SynthesisStore(project)
+
+
+def _job(store: SynthesisStore, features: list[int], per_batch: int = 4) -> int:
+    config = store.project.config
+    cfg = SynthesisConfig(n_step1=3, m_step2=3, features_per_batch=per_batch, generation=GenerationConfig())
+    settings = JobSettings(cfg, BackendSpec(), ModelSpec(config.model), config.sae, None, "anchor", ("seed", "anchor"))
+    return store.create_job(settings.to_json_dict(), features)
+
+
+def test_two_steps_propose_scored_candidates(ws: Path, scorer: Scorer) -> None:
+    store = _store(ws, "flow")
+    job = _job(store, MISSING)
+    seen: list[tuple[int, int]] = []
+    run_job(store, job, Workspace(ws), PhraseGenerator(), scorer, lambda d, t: seen.append((d, t)))
+    assert seen == [(0, 4), (4, 4)]
+    progress = store.progress(job)
+    assert (progress.state, progress.features_done, progress.candidates, progress.proposed) == ("done", 4, 16, 4)
+    proposed = store.candidates(job)
+    assert dict(zip(proposed["feature"], proposed["g"], strict=True)) == {2: 2.0, 3: 2.5, 6: 4.0, 7: 4.5}
+    assert dict(zip(proposed["feature"], proposed["label"], strict=True)) == {2: "toxic", 3: "safe", 6: "safe",
+                                                                             7: "safe"}
+    assert dict(zip(proposed["feature"], proposed["text"], strict=True))[6] == "hello world !"
+    dog = proposed[proposed["feature"] == 2].iloc[0]
+    assert dog["step"] == 2 and dog["span"] == "the <<dog>> !" and dog["generator"] == "phrase-bot"
+    assert dog["params"]["temperature"] == 0.8 and dog["pooled"] == {"features": [0, 2], "values": [1.0, 2.0]}
+    assert 'phrases: "the dog"' in dog["prompt"] and "A GOOD example" in dog["prompt"]
+    # Texts of under 3 words compare as word sets: "the dog !" repeats the anchor's "the dog".
+    assert dict(zip(proposed["feature"], proposed["duplicate_of"], strict=True)) == {
+        2: "anchor:2", 3: "anchor:0", 6: "anchor:1", 7: "anchor:1"}
+    rows = store.feature_rows(job).set_index("feature")
+    assert rows.loc[2, "note"] == ("2 empty or malformed outputs; 1 of 2 step-2 candidates above delta; "
+                                   "1 near duplicates flagged")
+    assert '"x_minus": {"text": "cat", "g": 0.0' in rows.loc[2, "pair"]
+
+
+def test_killed_job_resumes_without_duplicates(ws: Path, scorer: Scorer) -> None:
+    store = _store(ws, "resume")
+    job = _job(store, [2, 3], per_batch=1)
+    with pytest.raises(RuntimeError, match="generator crashed"):
+        run_job(store, job, Workspace(ws), PhraseGenerator(fail_on=3), scorer)  # dies in feature 3's step 1
+    progress = store.progress(job)
+    assert (progress.state, progress.features_done, progress.candidates) == ("failed", 1, 4)
+    assert "generator crashed" in progress.message
+    assert store.pending_features(job) == [3]
+    run_job(store, job, Workspace(ws), PhraseGenerator(), scorer)
+    progress = store.progress(job)
+    assert (progress.state, progress.features_done, progress.candidates, progress.proposed) == ("done", 2, 8, 2)
+
+
+def test_decisions_edit_live_fac_and_export(ws: Path, scorer: Scorer, tmp_path: Path) -> None:
+    store = _store(ws, "review")
+    job = _job(store, MISSING)
+    run_job(store, job, Workspace(ws), PhraseGenerator(), scorer)
+    ids = dict(zip(store.candidates(job)["feature"], store.candidates(job)["cand_id"], strict=True))
+    other = SynthesisStore(Project(ws, "review"))  # a second tab: its own connection
+    threads = [threading.Thread(target=s.decide, args=([ids[f]], st)) for s, f, st in
+               ((store, 2, "accepted"), (other, 6, "rejected"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    status = dict(zip(store.candidates(job)["feature"], store.candidates(job)["status"], strict=True))
+    assert status == {2: "accepted", 3: "pending", 6: "rejected", 7: "pending"}
+    assert sorted(store.events()["action"])[:2] == ["accepted", "job-created"]
+
+    assert edit_candidate(store, scorer, ids[3], "the cat sat on the mat") == 2.5
+    edited = store.candidate(ids[3])
+    assert (edited["status"], edited["edited"], edited["original_text"]) == ("edited", 1, "the cat sat !")
+    with pytest.raises(FacError, match="not a valid query"):
+        edit_candidate(store, scorer, ids[3], "   ")
+
+    data = Workspace(ws)
+    anchor = feature_support(data.open("anchor").pooled_arrays(), 0.0)
+    live = live_coverage(store, data.open("seed").pooled_arrays(), anchor, CoverageConfig())
+    assert (live.before.fac, live.after.fac, live.accepted) == (3 / 7, 4 / 7, 1)
+    assert accept_above(store, job, 4.0) == [ids[7]]  # g 4.5 > 4; feature 3's edit (2.5) stays
+    live = live_coverage(store, data.open("seed").pooled_arrays(), anchor, CoverageConfig())
+    assert live.after.fac == 6 / 7 and live.after.missing == [3]  # "hello world !" covers 6 and 7
+
+    frame = accepted_frame(store, job)
+    assert list(frame["text"]) == ["the dog !", "hello world !"]
+    assert list(frame["label"]) == ["toxic", "safe"] and list(frame["feature"]) == [2, 7]
+    merged = with_seed(frame, data.open("seed"))
+    assert list(merged["source"]) == ["seed:seed", "seed:seed", "fac-synthesis", "fac-synthesis"]
+    for suffix, kind in ((".jsonl", "json"), (".csv", "csv"), (".parquet", "parquet")):
+        path = tmp_path / f"out{suffix}"
+        write_export(merged, path)
+        loaded = datasets.load_dataset(kind, data_files=str(path), split="train")
+        assert loaded.num_rows == 4 and loaded["text"] == ["the cat", "the mat", "the dog !", "hello world !"]
+    assert list(pd.read_parquet(tmp_path / "out.parquet")["g"].isna()) == [True, True, False, False]
+    with pytest.raises(FacError, match=r"ending in \.jsonl"):
+        write_export(merged, tmp_path / "out.xlsx")
+    with pytest.raises(FacError, match="no accepted samples"):
+        write_export(accepted_frame(_store(ws, "empty")), tmp_path / "none.jsonl")

@@ -1,0 +1,58 @@
+"""Task templates: prompts carry the phrases and the contrastive pair; outputs parse or are refused."""
+
+import json
+
+from fac_engine.data.schemas import Message
+from fac_engine.synthesis.templates import Demo, FeatureBrief, parse_edit, parse_output, step1_prompt, step2_prompt
+
+BRIEF = FeatureBrief(7, "the word dog", ("the <<dog>>",), ("the dog", "a dog"))
+
+
+def test_step1_prompt_lists_phrases_and_description() -> None:
+    prompt = step1_prompt("query", BRIEF, "in French")
+    assert 'It must contain one of these phrases: "the dog"; "a dog".' in prompt
+    assert "The phrases show this concept: the word dog." in prompt
+    assert "in French" in prompt and prompt.endswith("Reply with the query only, no quotes, no explanation.")
+
+
+def test_step1_prompt_without_phrases_shows_spans() -> None:
+    prompt = step1_prompt("query", FeatureBrief(1, "", ("x <<y>> z",)))
+    assert "Texts with the concept:\n- x <<y>> z" in prompt
+
+
+def test_step2_prompt_labels_the_pair() -> None:
+    prompt = step2_prompt("instruction", BRIEF, Demo("my dog barks", 2.0, "my <<dog>>"), Demo("a cat", 0.0, ""))
+    assert "A GOOD example (the concept is strong, score 2.0, around 'my <<dog>>'):\nmy dog barks" in prompt
+    assert "A BAD example (the concept is absent, score 0.0):\na cat" in prompt
+    assert "Instruction: <the instruction>" in prompt
+
+
+def test_query_output_is_cleaned() -> None:
+    sample = parse_output("query", 'Query: "Where can I buy a dog?"\n\nThis query asks about dogs.')
+    assert sample is not None
+    assert (sample.text, sample.messages, sample.fields) == ("Where can I buy a dog?", None,
+                                                             {"text": "Where can I buy a dog?"})
+    assert parse_output("query", "Here's a possible query: hi") is not None
+    assert parse_output("query", "Here's a possible query: hi").text == "hi"  # type: ignore[union-attr]
+    assert parse_output("query", "   \n ") is None and parse_output("query", '""') is None
+
+
+def test_instruction_output() -> None:
+    sample = parse_output("instruction", "Sure!\nInstruction: Name a dog breed.\nResponse: A beagle.")
+    assert sample is not None
+    assert sample.fields == {"instruction": "Name a dog breed.", "response": "A beagle."}
+    assert sample.messages == [Message("user", "Name a dog breed."), Message("assistant", "A beagle.")]
+    assert parse_output("instruction", "Name a dog breed. A beagle.") is None
+    assert parse_edit("instruction", sample.text) == sample  # what the reviewer sees reads back the same
+
+
+def test_preference_output() -> None:
+    raw = 'Here you go: {"prompt": "Is a dog a pet?", "chosen": "Yes, often.", "rejected": "Dogs are fish."} ok'
+    sample = parse_output("preference", raw)
+    assert sample is not None
+    assert sample.fields == {"prompt": "Is a dog a pet?", "chosen": "Yes, often.", "rejected": "Dogs are fish."}
+    assert json.loads(sample.text) == sample.fields
+    assert sample.messages == [Message("user", "Is a dog a pet?"), Message("assistant", "Yes, often.")]
+    assert parse_output("preference", '{"prompt": "q", "chosen": "same", "rejected": "same"}') is None
+    assert parse_output("preference", '{"prompt": "q", "chosen": "a"') is None
+    assert parse_output("preference", "[1, 2]") is None
