@@ -1,0 +1,103 @@
+"""The review queue's pieces: the live FAC panel, one candidate's card, the decision buttons with
+keyboard shortcuts (a / r / e / n), and the queue order. Decisions go straight to the project's
+SQLite (SynthesisStore), so a reload, a restart or a second tab loses nothing."""
+
+import json
+from typing import Any
+
+import pandas as pd
+import streamlit as st
+import streamlit.components.v1 as components
+
+from fac_app import state
+from fac_app.feature_markup import escape_markdown
+from fac_app.tokens import highlight_tokens
+from fac_engine.coverage import CoverageConfig
+from fac_engine.synthesis.review import live_coverage
+from fac_engine.synthesis.store import SynthesisStore
+
+SHORTCUTS = {"a": "review_accept", "r": "review_reject", "e": "review_edit", "n": "review_next"}
+"""Key -> the key of the button it presses (Streamlit reserves R for rerun, so the keys are bound here)."""
+QUEUE_STATUSES = {"to review": ("pending", "edited"), "accepted": ("accepted",), "rejected": ("rejected",),
+                  "all": ("pending", "edited", "accepted", "rejected")}
+
+_KEYS_JS = """
+<script>
+const doc = window.parent.document;
+const win = window.parent;
+const keys = %s;
+if (win.__facReviewKeys) { win.removeEventListener("keydown", win.__facReviewKeys, true); }
+win.__facReviewKeys = (event) => {
+  const el = event.target;
+  const typing = el && (el.tagName === "INPUT" || el.tagName === "TEXTAREA" || el.isContentEditable);
+  if (typing || event.ctrlKey || event.metaKey || event.altKey) { return; }
+  const key = keys[event.key.toLowerCase()];
+  if (!key) { return; }
+  const button = doc.querySelector(".st-key-" + key + " button");
+  if (!button || button.disabled) { return; }
+  event.preventDefault();
+  event.stopImmediatePropagation();
+  button.click();
+};
+win.addEventListener("keydown", win.__facReviewKeys, true);
+</script>
+"""
+
+
+def keyboard_shortcuts() -> None:
+    """Bind a / r / e / n to the decision buttons (ignored while typing in a field)."""
+    components.html(_KEYS_JS % json.dumps(SHORTCUTS), height=0)
+
+
+def live_panel(store: SynthesisStore, anchor: str, seed: str, threshold: float) -> None:
+    """FAC of the seed and of seed + accepted samples against the anchor, recomputed on every decision."""
+    live = live_coverage(store, state.pooled_arrays(seed), state.support(anchor, threshold),
+                         CoverageConfig(threshold=threshold))
+    c = st.columns(4)
+    c[0].metric("FAC of the seed", f"{live.before.fac:.2%}", help=f"δ = {threshold:g}, against {anchor}")
+    c[1].metric("FAC of seed + accepted", f"{live.after.fac:.2%}",
+                delta=f"{(live.after.fac - live.before.fac) * 100:+.2f} pts")
+    c[2].metric("Missing features covered", live.before.anchor_features - live.before.covered
+                - (live.after.anchor_features - live.after.covered))
+    c[3].metric("Accepted samples", live.accepted)
+
+
+def queue(store: SynthesisStore, job: int | None, statuses: tuple[str, ...], min_g: float) -> pd.DataFrame:
+    """Proposed candidates in review order (best g first within each feature), filtered."""
+    frame = store.candidates(job, status=statuses)
+    return frame[frame["g"] > min_g].reset_index(drop=True)
+
+
+def candidate_card(cand: dict[str, Any], explanation: str, pair: dict[str, Any] | None) -> None:
+    """The candidate with its target feature's activation per token, g vs δ, warnings and provenance."""
+    g, delta = float(cand["g"]), float(cand["threshold"])
+    c = st.columns([2, 1, 1, 1])
+    c[0].markdown(f"**Feature {int(cand['feature'])}** · {escape_markdown(explanation) or '*no explanation*'}")
+    c[1].metric("g (target activation)", f"{g:.2f}", delta=f"{g - delta:+.2f} vs δ={delta:g}")
+    c[2].metric("Label", str(cand["label"] or "–"))
+    c[3].metric("Status", str(cand["status"]) + (" (edited)" if cand["edited"] else ""))
+    if cand["duplicate_of"]:
+        st.warning(f"Near duplicate of {cand['duplicate_of']} (word 3-gram Jaccard "
+                   f"{float(cand['duplicate_similarity']):.2f}).")
+    if g <= delta:
+        st.warning(f"After the edit, the target feature is no longer active above δ (g = {g:.2f}).")
+    st.markdown(highlight_tokens(cand["tokens"], cand["activations"]), unsafe_allow_html=True)
+    st.caption(f"Activated span: {cand['span'] or '–'}")
+    if pair:
+        with st.expander("Contrastive pair used in step 2"):
+            for key, title in (("x_plus", "x+ (good)"), ("x_minus", "x- (bad)")):
+                demo = pair.get(key) or {}
+                st.markdown(f"**{title}**, g = {float(demo.get('g', 0.0)):.2f}")
+                st.text(str(demo.get("text", "")))
+    with st.expander("Provenance"):
+        st.json({"candidate": int(cand["cand_id"]), "job": int(cand["job_id"]), "step": int(cand["step"]),
+                 "generator": cand["generator"], "sampling": cand["params"], "created": cand["created_at"],
+                 "last change": f"{cand['updated_at']} by {cand['updated_by']}",
+                 "original text": cand["original_text"]})
+        st.text(str(cand["prompt"]))
+
+
+def pairs_by_feature(store: SynthesisStore, job_id: int) -> dict[int, dict[str, Any]]:
+    """Each finished feature's contrastive pair in a job."""
+    rows = store.feature_rows(job_id)
+    return {int(f): json.loads(p) for f, p in zip(rows["feature"], rows["pair"], strict=True) if p}

@@ -1,0 +1,122 @@
+"""The synthesis page's pieces: the settings form (-> JobSettings) and the live progress of jobs."""
+
+import os
+
+import pandas as pd
+import streamlit as st
+
+from fac_app import state
+from fac_engine.errors import FacError
+from fac_engine.models.spec import ModelSpec
+from fac_engine.project import Project
+from fac_engine.synthesis.backend import DEFAULT_KEY_ENV, BackendSpec
+from fac_engine.synthesis.generators import GenerationConfig
+from fac_engine.synthesis.job import JobSettings, job_log_tail, job_running, start_job_process, stop_job
+from fac_engine.synthesis.store import JobProgress, SynthesisStore
+from fac_engine.synthesis.templates import TASKS, TaskName
+from fac_engine.synthesis.twostep import SynthesisConfig
+
+TASK_LABELS: dict[TaskName, str] = {"query": "Single user query (toxicity-style)",
+                                    "instruction": "Instruction + response",
+                                    "preference": "Preference pair (prompt, chosen, rejected)"}
+
+
+def _duration(seconds: float | None) -> str:
+    if seconds is None:
+        return "–"
+    minutes, secs = divmod(int(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def settings_form(proj: Project) -> JobSettings | None:
+    """The generator and sampling settings; returns the job settings when the user presses Start."""
+    cfg = proj.config
+    with st.form("synthesis_form"):
+        c1, c2, c3 = st.columns(3)
+        task = c1.selectbox("Task", TASKS, format_func=TASK_LABELS.__getitem__, key="syn_task")
+        label = c2.text_input("Label of the samples", value="auto", key="syn_label",
+                              help="'auto': the most common label among each feature's top anchor samples.")
+        threshold = c3.number_input("δ (keep candidates with g > δ)", min_value=0.0, value=float(cfg.threshold),
+                                    step=0.5, key="syn_delta")
+        c1, c2, c3 = st.columns(3)
+        n1 = c1.number_input("Step-1 candidates per feature (n)", 1, 32, 4, key="syn_n1")
+        m2 = c2.number_input("Step-2 candidates per feature (m)", 1, 32, 6, key="syn_m2")
+        propose = c3.number_input("Proposed for review per feature", 1, 10, 2, key="syn_propose")
+        c1, c2, c3, c4 = st.columns(4)
+        temperature = c1.number_input("Temperature", 0.05, 2.0, 0.8, step=0.05, key="syn_temp")
+        top_p = c2.number_input("Top-p", 0.05, 1.0, 0.9, step=0.05, key="syn_top_p")
+        max_new = c3.number_input("Max new tokens", 8, 1024, 96, step=8, key="syn_max_new")
+        seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
+        instructions = st.text_input("Extra instructions for every prompt (optional)", key="syn_extra",
+                                     placeholder="e.g. write in French; keep it under 30 words")
+        kind = st.radio("Generator", ["local", "openai"], horizontal=True, key="syn_backend",
+                        format_func=lambda k: {"local": f"Local model ({cfg.model})",
+                                               "openai": "OpenAI-compatible endpoint"}[k])
+        c1, c2, c3 = st.columns(3)
+        base_url = c1.text_input("Base URL (endpoint)", key="syn_url", placeholder="http://localhost:8000/v1")
+        remote_model = c2.text_input("Model name (endpoint)", key="syn_remote_model")
+        key_env = c3.text_input("API key environment variable", value=DEFAULT_KEY_ENV, key="syn_key_env",
+                                help="The key is read from this variable of the server's environment; it is "
+                                     "never stored.")
+        started = st.form_submit_button("Start synthesis", type="primary")
+    if not started:
+        return None
+    try:
+        gen = GenerationConfig(temperature=temperature, top_p=top_p, max_new_tokens=int(max_new), seed=int(seed),
+                               batch_size=16)
+        synthesis = SynthesisConfig(task=task or "query", n_step1=int(n1), m_step2=int(m2), propose=int(propose),
+                                    threshold=float(threshold), label=label.strip() or "auto",
+                                    instructions=instructions, generation=gen)
+        backend = (BackendSpec(model=cfg.model) if kind == "local" else
+                   BackendSpec(kind="openai", model=remote_model.strip() or "default", base_url=base_url.strip(),
+                               api_key_env=key_env.strip()))
+    except ValueError as exc:
+        raise FacError(str(exc)) from exc
+    if kind == "openai" and key_env.strip() and key_env.strip() not in os.environ:
+        st.warning(f"${key_env} is not set on the server: requests go without an API key.")
+    assert cfg.anchor is not None
+    return JobSettings(synthesis, backend, ModelSpec(source=cfg.model), cfg.sae, cfg.layer, cfg.anchor,
+                       tuple(n for n in (cfg.seed, cfg.anchor) if n))
+
+
+def start(proj: Project, settings: JobSettings, features: list[int]) -> int:
+    """Create the job and start its process."""
+    store = SynthesisStore(proj)
+    job_id = store.create_job(settings.to_json_dict(), features)
+    start_job_process(state.workspace_root(), proj.name, job_id)
+    return job_id
+
+
+def progress_panel(store: SynthesisStore, job_id: int) -> bool:
+    """One job's progress: features, candidates, acceptance, elapsed / remaining. Returns whether it runs."""
+    running = job_running(store, job_id)
+    p: JobProgress = store.progress(job_id)
+    share = p.features_done / p.features_total if p.features_total else 0.0
+    st.progress(share, text=f"Job {job_id} · {p.state} · {p.features_done} of {p.features_total} features")
+    c = st.columns(5)
+    c[0].metric("Candidates scored", p.candidates)
+    c[1].metric("Proposed for review", p.proposed)
+    rate = p.acceptance_rate
+    c[2].metric("Acceptance rate", "–" if rate is None else f"{rate:.0%}", help="Accepted / decided so far.")
+    c[3].metric("Elapsed", _duration(p.elapsed_s))
+    c[4].metric("Remaining (est.)", _duration(p.remaining_s))
+    if p.state == "failed":
+        why = p.message or job_log_tail(state.workspace_root(), store.project.name, job_id)
+        st.error(f"Job {job_id} stopped: {why}. Its finished features are kept; Resume continues with the rest.")
+    elif p.message:
+        st.caption(p.message)
+    b1, b2, _ = st.columns([1, 1, 4])
+    if running and b1.button("Stop", key=f"syn_stop_{job_id}"):
+        stop_job(store, job_id)
+        st.rerun()
+    if not running and p.state != "done" and b2.button("Resume", key=f"syn_resume_{job_id}"):
+        start_job_process(state.workspace_root(), store.project.name, job_id)
+        st.rerun()
+    return running
+
+
+def feature_table(store: SynthesisStore, job_id: int, explanations: dict[int, str]) -> pd.DataFrame:
+    """Per-feature outcome of a job for the page's table."""
+    rows = store.feature_rows(job_id)
+    rows.insert(1, "explanation", [explanations.get(int(f), "") for f in rows["feature"]])
+    return rows.drop(columns=["pair"])

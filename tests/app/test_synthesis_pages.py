@@ -1,0 +1,97 @@
+"""The Synthesis and Review pages on the word-detector workspace (tests/app/conftest.py).
+
+The seed misses features dog(2), sat(3), hello(6), world(7); seed FAC 3/7. A job run with the
+scripted PhraseGenerator (tests/unit/synthesis/synthesis_fixtures.py) proposes one candidate per
+feature: "the dog !" (g 2.0), "the cat sat !" (2.5), "hello world !" (4.0 for hello, 4.5 for world).
+"""
+
+import time
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from fac_engine.models.spec import ModelSpec
+from fac_engine.project import Project
+from fac_engine.store import Workspace
+from fac_engine.synthesis.backend import BackendSpec
+from fac_engine.synthesis.job import JobSettings, run_job
+from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.synthesis.twostep import SynthesisConfig
+from tests.unit.synthesis.synthesis_fixtures import PhraseGenerator, word_scorer
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+
+
+def _page(page: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.switch_page(page).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def _scripted_job(ws: Path) -> tuple[SynthesisStore, dict[int, int]]:
+    """A finished job with one proposed candidate per missing feature; returns feature -> candidate id."""
+    store = SynthesisStore(Project(ws))
+    cfg = Project(ws).config
+    settings = JobSettings(SynthesisConfig(n_step1=3, m_step2=3), BackendSpec(model=cfg.model),
+                           ModelSpec(cfg.model, device="cpu", dtype="float32"), cfg.sae, None, "anchor",
+                           ("seed", "anchor"))
+    job = store.create_job(settings.to_json_dict(), [2, 3, 6, 7])
+    run_job(store, job, Workspace(ws), PhraseGenerator(), word_scorer(ws))
+    frame = store.candidates(job)
+    return store, dict(zip(frame["feature"], frame["cand_id"], strict=True))
+
+
+def _metric(at: AppTest, label: str) -> str:
+    return next(str(m.value) for m in at.metric if m.label == label)
+
+
+def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
+    at = _page("pages/5_Synthesis.py")
+    assert "Target list: selected (0 features)" in [s.value for s in at.subheader]
+    Project(app_workspace).add_to_list("selected", [2, 6])
+    at = _page("pages/5_Synthesis.py")
+    assert at.dataframe[0].value["feature"].tolist() == [2, 6]
+    at.number_input(key="syn_n1").set_value(2)
+    at.number_input(key="syn_m2").set_value(2)
+    at.number_input(key="syn_max_new").set_value(8)
+    at.button[0].click().run()  # the form's submit button
+    assert not at.exception, [e.value for e in at.exception]
+    store = SynthesisStore(Project(app_workspace))
+    assert store.job_ids() == [1]
+    settings = JobSettings.from_json_dict(store.job_config(1))
+    assert (settings.synthesis.n_step1, settings.synthesis.m_step2, settings.synthesis.generation.max_new_tokens) == (
+        2, 2, 8)
+    assert settings.backend.kind == "local" and settings.anchor == "anchor"
+    deadline = time.time() + 120
+    while store.progress(1).state in ("queued", "running") and time.time() < deadline:
+        time.sleep(0.5)
+    progress = store.progress(1)
+    assert (progress.state, progress.features_done, progress.features_total) == ("done", 2, 2), progress.message
+    at = _page("pages/5_Synthesis.py")
+    assert any("Job 1 · done · 2 of 2 features" in str(p.proto.text) for p in at.get("progress"))
+
+
+def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
+    store, ids = _scripted_job(app_workspace)
+    at = _page("pages/6_Review.py")
+    assert _metric(at, "FAC of the seed") == "42.86%" and _metric(at, "FAC of seed + accepted") == "42.86%"
+    assert any("Candidate 1 of 4" in m.value for m in at.markdown)
+    at.button(key="review_accept").click().run()  # best-first within features: feature 2 comes first
+    assert store.candidate(ids[2])["status"] == "accepted"
+    assert _metric(at, "FAC of seed + accepted") == "57.14%" and _metric(at, "Accepted samples") == "1"
+    at.button(key="review_reject").click().run()
+    assert store.candidate(ids[3])["status"] == "rejected"
+    at.button(key="review_edit").click().run()
+    at.text_area(key=f"review_text_{ids[6]}").set_value("hello cat")
+    next(b for b in at.button if b.label == "Save and re-score").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    edited = store.candidate(ids[6])
+    assert (edited["status"], edited["text"], edited["g"], edited["original_text"]) == (
+        "edited", "hello cat", 4.0, "hello world !")
+    at = _page("pages/6_Review.py")  # a fresh session (a reload): decisions are in the project
+    assert any("Candidate 1 of 2" in m.value for m in at.markdown)  # the edited one and world remain
+    at.number_input(key="review_bulk_g").set_value(3.0)
+    at.button(key="review_bulk").click().run()
+    assert {store.candidate(ids[f])["status"] for f in (6, 7)} == {"accepted"}
+    assert _metric(at, "FAC of seed + accepted") == "85.71%"  # sat (3) was rejected
