@@ -73,10 +73,9 @@ def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer
                        activations=score.activations,
                        pooled={"features": score.pooled_features, "values": score.pooled_values},
                        rank=0, proposed=True)
-    store.add_candidates(int(cand["job_id"]), [new])
+    (new_id,) = store.add_candidates(int(cand["job_id"]), [new])
     store.decide([cand_id], "rejected", who, detail="regenerated")
-    latest = store.candidates(int(cand["job_id"]))
-    return int(latest["cand_id"].max())
+    return new_id
 
 
 class LiveCoverage(NamedTuple):

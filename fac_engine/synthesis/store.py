@@ -286,11 +286,11 @@ class SynthesisStore:
             db.execute("INSERT INTO events (at, who, cand_id, action, detail) VALUES (?, ?, ?, 'edit', ?)",
                        (stamp, who, cand_id, f"g={g:.3f}"))
 
-    def add_candidates(self, job_id: int, candidates: Sequence[NewCandidate]) -> None:
-        """Append candidates to a finished feature (Regenerate)."""
+    def add_candidates(self, job_id: int, candidates: Sequence[NewCandidate]) -> list[int]:
+        """Append candidates to a finished feature (Regenerate); returns their ids."""
         stamp = now()
         with self.project.db() as db:
-            db.executemany(_INSERT, [_row(job_id, c, stamp) for c in candidates])
+            return [int(db.execute(_INSERT, _row(job_id, c, stamp)).lastrowid or 0) for c in candidates]
 
     def events(self, limit: int = 100) -> pd.DataFrame:
         """The latest decisions and job events, newest first."""

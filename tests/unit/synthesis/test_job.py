@@ -8,6 +8,7 @@ dog(2), sat(3), hello(6), world(7).
 """
 
 import threading
+from collections.abc import Sequence
 from pathlib import Path
 
 import datasets
@@ -23,7 +24,7 @@ from fac_engine.synthesis.backend import BackendSpec
 from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
 from fac_engine.synthesis.generators import GenerationConfig
 from fac_engine.synthesis.job import JobSettings, run_job
-from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage
+from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage, regenerate
 from fac_engine.synthesis.scoring import Scorer
 from fac_engine.synthesis.store import SynthesisStore
 from fac_engine.synthesis.twostep import SynthesisConfig
@@ -142,3 +143,37 @@ def test_decisions_edit_live_fac_and_export(ws: Path, scorer: Scorer, tmp_path: 
         write_export(merged, tmp_path / "out.xlsx")
     with pytest.raises(FacError, match="no accepted samples"):
         write_export(accepted_frame(_store(ws, "empty")), tmp_path / "none.jsonl")
+
+
+class _Step1Only(PhraseGenerator):
+    """Hits the feature in step 1 only: step-2 prompts (with the GOOD example) get 'cat'."""
+
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]:
+        out = super().generate(prompts, n, cfg)
+        return [["cat"] * n if "A GOOD example" in p else o for p, o in zip(prompts, out, strict=True)]
+
+
+def test_step1_candidates_are_proposed_when_step2_misses(ws: Path, scorer: Scorer) -> None:
+    store = _store(ws, "fallback")
+    job = _job(store, [2])
+    run_job(store, job, Workspace(ws), _Step1Only(), scorer)
+    proposed = store.candidates(job)
+    assert proposed[["step", "text", "g"]].values.tolist() == [[1, "the dog !", 2.0]]
+    note = store.feature_rows(job)["note"][0]
+    assert "0 of 3 step-2 candidates above delta; step-1 candidates above delta proposed instead" in note
+    assert len(store.candidates(job, proposed_only=False)) == 5  # 2 parsed in step 1, 3 in step 2
+
+
+def test_regenerate_replaces_the_candidate(ws: Path, scorer: Scorer) -> None:
+    store = _store(ws, "regen")
+    job = _job(store, [2])
+    run_job(store, job, Workspace(ws), PhraseGenerator(), scorer)
+    old = int(store.candidates(job)["cand_id"][0])
+    cfg = JobSettings.from_json_dict(store.job_config(job)).synthesis
+    new = regenerate(store, old, PhraseGenerator(), scorer, cfg)
+    assert new is not None and new != old
+    assert store.candidate(old)["status"] == "rejected" and store.events()["detail"][0] == "regenerated"
+    fresh = store.candidate(new)
+    assert (fresh["status"], fresh["g"], fresh["proposed"], fresh["feature"]) == ("pending", 2.0, 1, 2)
+    assert regenerate(store, new, _Step1Only(), scorer, cfg) is None  # the step-2 prompt now yields only "cat"
+    assert store.candidate(new)["status"] == "pending"

@@ -1,0 +1,103 @@
+"""The headless path: `fac synthesize` against an OpenAI-compatible endpoint, `fac review`, `fac export`
+(with --merge-seed and --encode-as), then `fac coverage` of the exported set; plus the failure modes
+(endpoint down, empty list, unknown job) and resuming a job.
+
+Workspace and expected values as in tests/unit/synthesis/test_job.py: seed FAC 3/7, missing
+dog(2), sat(3), hello(6), world(7); the fake endpoint answers like PhraseGenerator.
+"""
+
+import json
+import socket
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, HTTPServer
+from pathlib import Path
+
+import datasets
+import pandas as pd
+import pytest
+
+from fac_engine.cli import main
+from fac_engine.project import Project
+from fac_engine.synthesis.store import SynthesisStore
+from tests.app.conftest import build_app_workspace
+from tests.unit.synthesis.synthesis_fixtures import scripted_outputs
+
+
+class _Endpoint(BaseHTTPRequestHandler):
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        outputs = scripted_outputs(body["messages"][0]["content"], body["n"])
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(json.dumps({"choices": [{"message": {"content": o}} for o in outputs]}).encode())
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+@pytest.fixture
+def endpoint() -> Iterator[str]:
+    server = HTTPServer(("127.0.0.1", 0), _Endpoint)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/v1"
+    server.shutdown()
+
+
+@pytest.fixture
+def ws(tmp_path: Path) -> Path:
+    return build_app_workspace(tmp_path)
+
+
+def _common(ws: Path) -> list[str]:
+    cfg = Project(ws).config
+    return ["--workspace", str(ws), "--model", cfg.model, "--sae", cfg.sae, "--device", "cpu"]
+
+
+def _synthesize(ws: Path, url: str, *extra: str) -> int:
+    return main(["synthesize", "--backend", "openai", "--base-url", url, "--gen-model", "m", "--n-step1", "3",
+                 "--m-step2", "3", *_common(ws), *extra])
+
+
+def test_headless_synthesize_review_export(ws: Path, endpoint: str, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
+    assert _synthesize(ws, endpoint, "--features", "2,3,6,7") == 0
+    out = capsys.readouterr().out
+    assert "job 1 done: 4 features, 16 candidates scored, 4 proposed for review" in out
+    assert main(["review", "--workspace", str(ws), "--accept-above", "2.2"]) == 0
+    assert "accepted 3 candidates with g > 2.2" in capsys.readouterr().out
+    ids = dict(zip(*(SynthesisStore(Project(ws)).candidates()[c] for c in ("feature", "cand_id")), strict=True))
+    assert main(["review", "--workspace", str(ws), "--reject", str(ids[3]), "--status", "rejected"]) == 0
+    listing = capsys.readouterr().out
+    assert f"#{ids[3]:<5} rejected  feature 3" in listing and listing.strip().endswith("1 candidates: rejected 1")
+
+    out_file = tmp_path / "accepted.parquet"
+    assert main(["export", str(out_file), "--merge-seed", "--encode-as", "after", *_common(ws)]) == 0
+    assert "wrote 4 rows (2 accepted samples)" in capsys.readouterr().out
+    frame = pd.read_parquet(out_file)
+    assert frame["text"].tolist() == ["the cat", "the mat", "hello world !", "hello world !"]
+    assert frame["source"].tolist() == ["seed:seed", "seed:seed", "fac-synthesis", "fac-synthesis"]
+    assert frame["generator"].tolist()[2:] == [f"m@{endpoint}"] * 2
+    assert datasets.load_dataset("parquet", data_files=str(out_file), split="train").num_rows == 4
+    capsys.readouterr()
+    assert main(["coverage", "--anchor", "anchor", "--seed", "after", "--json", "--workspace", str(ws)]) == 0
+    after = json.loads(capsys.readouterr().out)
+    assert after["fac"] == pytest.approx(5 / 7) and after["missing"] == [2, 3]  # 2 was never accepted (g 2.0)
+
+
+def test_failures_are_clear_and_jobs_resume(ws: Path, endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    assert _synthesize(ws, dead, "--features", "2", "--retries", "0") == 2
+    assert "Cannot reach the generator endpoint" in capsys.readouterr().err
+    store = SynthesisStore(Project(ws))
+    assert store.progress(1).state == "failed"
+    assert main(["synthesize", "--resume", *_common(ws)]) == 2  # the saved settings still name the dead endpoint
+    assert "Cannot reach" in capsys.readouterr().err
+    assert _synthesize(ws, endpoint) == 2
+    assert "feature list 'selected' of project 'default' is empty" in capsys.readouterr().err
+    assert main(["synthesize", "--job", "9", *_common(ws)]) == 2
+    assert "There is no synthesis job 9" in capsys.readouterr().err
+    assert main(["export", "x.jsonl", "--workspace", str(ws)]) == 2
+    assert "no accepted samples" in capsys.readouterr().err
