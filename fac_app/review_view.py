@@ -75,7 +75,8 @@ def candidate_card(cand: dict[str, Any], explanation: str, pair: dict[str, Any] 
     c[0].markdown(f"**Feature {int(cand['feature'])}** · {escape_markdown(explanation) or '*no explanation*'}")
     c[1].metric("g (target activation)", f"{g:.2f}", delta=f"{g - delta:+.2f} vs δ={delta:g}")
     c[2].metric("Label", str(cand["label"] or "–"))
-    c[3].metric("Status", str(cand["status"]) + (" (edited)" if cand["edited"] else ""))
+    edited = " (edited)" if cand["edited"] and cand["status"] != "edited" else ""
+    c[3].metric("Status", f"{cand['status']}{edited}")
     if cand["duplicate_of"]:
         st.warning(f"Near duplicate of {cand['duplicate_of']} (word 3-gram Jaccard "
                    f"{float(cand['duplicate_similarity']):.2f}).")

@@ -280,7 +280,8 @@ class SynthesisStore:
         with self.project.db() as db:
             db.execute("UPDATE candidates SET original_text = COALESCE(original_text, text), text = ?, fields = ?, "
                        "messages = ?, g = ?, span = ?, tokens = ?, activations = ?, pooled = ?, edited = 1, "
-                       "status = 'edited', updated_at = ?, updated_by = ? WHERE cand_id = ?",
+                       "duplicate_of = NULL, duplicate_similarity = NULL, status = 'edited', updated_at = ?, "
+                       "updated_by = ? WHERE cand_id = ?",
                        (text, json.dumps(fields), None if messages is None else json.dumps(messages), g, span,
                         json.dumps(tokens), json.dumps(activations), json.dumps(pooled), stamp, who, cand_id))
             db.execute("INSERT INTO events (at, who, cand_id, action, detail) VALUES (?, ?, ?, 'edit', ?)",

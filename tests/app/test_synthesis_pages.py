@@ -10,14 +10,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from fac_engine.models.spec import ModelSpec
 from fac_engine.project import Project
-from fac_engine.store import Workspace
-from fac_engine.synthesis.backend import BackendSpec
-from fac_engine.synthesis.job import JobSettings, run_job
+from fac_engine.synthesis.job import JobSettings
 from fac_engine.synthesis.store import SynthesisStore
-from fac_engine.synthesis.twostep import SynthesisConfig
-from tests.unit.synthesis.synthesis_fixtures import PhraseGenerator, word_scorer
+from tests.unit.synthesis.synthesis_fixtures import scripted_job
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -27,19 +23,6 @@ def _page(page: str) -> AppTest:
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def _scripted_job(ws: Path) -> tuple[SynthesisStore, dict[int, int]]:
-    """A finished job with one proposed candidate per missing feature; returns feature -> candidate id."""
-    store = SynthesisStore(Project(ws))
-    cfg = Project(ws).config
-    settings = JobSettings(SynthesisConfig(n_step1=3, m_step2=3), BackendSpec(model=cfg.model),
-                           ModelSpec(cfg.model, device="cpu", dtype="float32"), cfg.sae, None, "anchor",
-                           ("seed", "anchor"))
-    job = store.create_job(settings.to_json_dict(), [2, 3, 6, 7])
-    run_job(store, job, Workspace(ws), PhraseGenerator(), word_scorer(ws))
-    frame = store.candidates(job)
-    return store, dict(zip(frame["feature"], frame["cand_id"], strict=True))
 
 
 def _metric(at: AppTest, label: str) -> str:
@@ -73,7 +56,7 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
 
 
 def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
-    store, ids = _scripted_job(app_workspace)
+    store, ids = scripted_job(app_workspace)
     at = _page("pages/6_Review.py")
     assert _metric(at, "FAC of the seed") == "42.86%" and _metric(at, "FAC of seed + accepted") == "42.86%"
     assert any("Candidate 1 of 4" in m.value for m in at.markdown)

@@ -13,8 +13,13 @@ from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.project import Project
 from fac_engine.sae.load import load_sae
+from fac_engine.store import Workspace
+from fac_engine.synthesis.backend import BackendSpec
 from fac_engine.synthesis.generators import GenerationConfig
+from fac_engine.synthesis.job import JobSettings, run_job
 from fac_engine.synthesis.scoring import Scorer
+from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.synthesis.twostep import SynthesisConfig
 
 _PHRASE = re.compile(r'phrases: "([^"]+)"')
 
@@ -51,3 +56,16 @@ def word_scorer(workspace: Path) -> Scorer:
     config = Project(workspace).config
     lm = load_model(ModelSpec(config.model, device="cpu", dtype="float32"))
     return Scorer(lm, load_sae(config.sae))
+
+
+def scripted_job(ws: Path) -> tuple[SynthesisStore, dict[int, int]]:
+    """A finished job with one proposed candidate per missing feature; returns feature -> candidate id."""
+    store = SynthesisStore(Project(ws))
+    cfg = Project(ws).config
+    settings = JobSettings(SynthesisConfig(n_step1=3, m_step2=3), BackendSpec(model=cfg.model),
+                           ModelSpec(cfg.model, device="cpu", dtype="float32"), cfg.sae, None, "anchor",
+                           ("seed", "anchor"))
+    job = store.create_job(settings.to_json_dict(), [2, 3, 6, 7])
+    run_job(store, job, Workspace(ws), PhraseGenerator(), word_scorer(ws))
+    frame = store.candidates(job)
+    return store, dict(zip(frame["feature"], frame["cand_id"], strict=True))
