@@ -18,9 +18,10 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from fac_app.server import CHROMIUM, LAUNCH_ARGS, app_server
+from fac_app.server import app_server
 from fac_app.server import load_page as load
 from fac_app.server import wait_until_drawn as idle
+from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_feature_pages import build_workspace

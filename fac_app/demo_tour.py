@@ -1,18 +1,29 @@
 """The guided tour of the demo project on the home page: what the demo data is, what the seed misses,
-what those features mean. Shown only when the project's anchor and seed are the demo's."""
+what those features mean, what synthesis added and whether it helped downstream. Shown only when the
+project's anchor and seed are the demo's."""
 
 import numpy as np
 import streamlit as st
 
 from fac_app import state
-from fac_app.components import MISSING_PAGE, page_link
+from fac_app.components import MISSING_PAGE, page_available, page_link
 from fac_app.feature_markup import escape_markdown
+from fac_engine.coverage import CoverageConfig
+from fac_engine.eval_results import load_evaluation
+from fac_engine.figures.evaluation import evaluation_table
 from fac_engine.project import Project
+from fac_engine.report import latest_evaluation
+from fac_engine.synthesis.export import accepted_frame
+from fac_engine.synthesis.review import live_coverage
+from fac_engine.synthesis.store import SynthesisStore
 
 DEMO_ANCHOR, DEMO_SEED = "demo-anchor", "demo-seed"
 """Names `fac demo` gives the demo datasets."""
 SHOWN = 5
 """Missing features listed in the tour."""
+EXAMPLES = 3
+"""Accepted synthetic samples quoted in the tour."""
+SYNTHESIS_PAGE, REVIEW_PAGE, EVALUATION_PAGE = "pages/5_Synthesis.py", "pages/6_Review.py", "pages/7_Evaluation.py"
 
 
 def is_demo(proj: Project) -> bool:
@@ -22,7 +33,7 @@ def is_demo(proj: Project) -> bool:
 
 
 def demo_tour(proj: Project, delta: float) -> None:
-    """Four short steps with live numbers and links."""
+    """Up to five short steps with live numbers and links."""
     result = state.coverage(DEMO_ANCHOR, DEMO_SEED, delta)
     anchor = state.support(DEMO_ANCHOR, delta)
     missing = np.asarray(result.missing, dtype=np.int64)
@@ -45,6 +56,47 @@ def demo_tour(proj: Project, delta: float) -> None:
             text = explanations.get(int(f), "no explanation yet")
             st.markdown(f"   - feature **{f}**: {escape_markdown(text)} · active on {int(anchor.count[f]):,} anchor "
                         "samples")
-        st.markdown("4. **Next.** Pick the missing features to fill on the *Missing features* page; synthesis of "
-                    "samples that activate them comes with the synthesis pages (not built yet).")
         page_link(MISSING_PAGE, "Review the missing features", icon=":material/checklist:")
+        synthesis_step(proj, delta)
+        evaluation_step()
+
+
+def synthesis_step(proj: Project, delta: float) -> None:
+    """Step 4: what synthesis produced and the FAC it gained, or where to start it."""
+    store = SynthesisStore(proj)
+    accepted = accepted_frame(store)
+    if accepted.empty:
+        where = " and ".join(f"*{name}*" for page, name in ((SYNTHESIS_PAGE, "Synthesis"), (REVIEW_PAGE, "Review"))
+                             if page_available(page)) or "synthesis (`fac synthesize`, then `fac review`)"
+        st.markdown("4. **Fill the gaps.** Pick the missing features to fill on the *Missing features* page, then "
+                    f"generate samples that activate them and accept the good ones on the {where} pages. Nothing "
+                    "has been accepted yet.")
+        page_link(SYNTHESIS_PAGE, "Synthesise samples for the missing features", icon=":material/auto_awesome:")
+        page_link(REVIEW_PAGE, "Review the candidates", icon=":material/rate_review:")
+        return
+    gain = live_coverage(store, state.pooled_arrays(DEMO_SEED), state.support(DEMO_ANCHOR, delta),
+                         CoverageConfig(threshold=delta))
+    st.markdown(f"4. **What synthesis added.** {gain.accepted:,} synthetic samples are accepted; with them the seed "
+                f"covers **{gain.after.covered:,}** of the anchor's features: FAC **{100 * gain.before.fac:.2f} % → "
+                f"{100 * gain.after.fac:.2f} %**. For example:")
+    text_column = "text" if "text" in accepted.columns else accepted.columns[0]
+    for row in accepted.sort_values("g", ascending=False).head(EXAMPLES).to_dict("records"):
+        st.markdown(f"   - “{escape_markdown(str(row[text_column]))}” · written for feature **{int(row['feature'])}**,"
+                    f" g = {float(row['g']):.2f}")
+    page_link(REVIEW_PAGE, "Review more candidates", icon=":material/rate_review:")
+
+
+def evaluation_step() -> None:
+    """Step 5: the latest saved evaluation's scores, when there is one."""
+    name = latest_evaluation(state.workspace_root())
+    if name is None:
+        return
+    result = load_evaluation(state.workspace_root(), name)
+    st.markdown(f"5. **Did it help?** The latest evaluation *{escape_markdown(name)}* trains a probe per set and "
+                f"scores it on *{escape_markdown(result.test)}*:")
+    st.dataframe(evaluation_table(result)[["set", "n_train", "fac", "auprc", "auprc_std"]], hide_index=True,
+                 column_config={"n_train": st.column_config.NumberColumn("n train", format="localized"),
+                                "fac": st.column_config.NumberColumn("FAC", format="percent"),
+                                "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
+                                "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f")})
+    page_link(EVALUATION_PAGE, "Open the evaluation and the report", icon=":material/monitoring:")

@@ -15,11 +15,6 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = Path("/usr/bin/chromium")
-"""Debian's Chromium (Playwright's own browser download is not reachable here)."""
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
-"""Flags that work as root in a container (OFFLINE_RESOURCES.md)."""
 APP_SELECTOR = '[data-testid="stApp"]'
 
 

@@ -11,7 +11,8 @@ import time
 
 from playwright.sync_api import sync_playwright
 
-from fac_app.server import CHROMIUM, LAUNCH_ARGS, REPO, app_server, load_page
+from fac_app.server import REPO, app_server, load_page
+from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 
 PAGES = [("", "demo_home"), ("/Coverage", "demo_coverage"), ("/?feature=89", "demo_explorer"),
          ("/Missing_features", "demo_missing")]

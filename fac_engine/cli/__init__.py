@@ -32,6 +32,7 @@ VERB_MODULES: dict[str, str] = {
     "export": "synthesize",
     "evaluate": "evaluate",
     "baseline": "baseline",
+    "report": "report",
 }
 """Verb name -> module in fac_engine.cli that registers it (one module may register several)."""
 

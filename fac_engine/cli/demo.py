@@ -4,9 +4,12 @@ Idempotent: each step is skipped when done, so `make demo` starts instantly afte
 """
 
 import argparse
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fac_engine.cli.common import add_workspace_option, workspace_root
+
+if TYPE_CHECKING:
+    from fac_engine.store import Workspace
 
 DEMO_DATASETS = {"demo-anchor": "anchor", "demo-seed": "seed", "demo-test": "test"}
 """Workspace name -> demo file (the test set is encoded for the evaluation)."""
@@ -46,5 +49,17 @@ def run(args: argparse.Namespace) -> int:
     if not project.explanations():
         explain = build_parser("explain").parse_args(["explain", "demo-anchor", "--workspace", str(root)])
         explain.run(explain)
+    target = project.config.target_list
+    if not project.features_in(target):  # ready for the Synthesis page: the seed's missing features
+        missing = _missing(workspace, project.config.threshold)
+        project.add_to_list(target, missing)
+        print(f"put the seed's {len(missing)} missing features into the synthesis target list '{target}'")
     print(f"demo project ready in {root}: anchor demo-anchor, seed demo-seed (project '{project.name}')")
     return 0
+
+
+def _missing(workspace: "Workspace", threshold: float) -> list[int]:
+    from fac_engine.coverage import CoverageConfig, compute_coverage, feature_support
+
+    seed, anchor = (feature_support(workspace.open(n).pooled_arrays(), threshold) for n in ("demo-seed", "demo-anchor"))
+    return compute_coverage(seed, anchor, CoverageConfig(threshold=threshold)).missing

@@ -5,8 +5,11 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from fac_app.components import page_available
+from fac_app.demo_tour import REVIEW_PAGE, SYNTHESIS_PAGE
 from fac_engine.project import Project
 from tests.app.conftest import build_app_workspace
+from tests.unit.report_fixtures import SCRIPT_TEXT, accept, save_toy_evaluation
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 
@@ -31,3 +34,43 @@ def test_no_tour_outside_the_demo(app_workspace: Path) -> None:
     at = AppTest.from_file(APP, default_timeout=60).run()
     assert not at.exception
     assert not any("Demo tour" in e.label for e in at.expander)
+
+
+def _demo_tour(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, accepted: bool) -> AppTest:
+    ws = build_app_workspace(tmp_path, anchor="demo-anchor", seed="demo-seed")
+    if accepted:
+        accept(ws, [(SCRIPT_TEXT, 2, 2.0), ("hello there", 6, 4.0)])
+        save_toy_evaluation(ws)
+    monkeypatch.setenv("FAC_WORKSPACE", str(ws))
+    monkeypatch.setenv("FAC_HOME", str(tmp_path / "fac-home"))
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_tour_points_to_synthesis_before_anything_is_accepted(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _demo_tour(tmp_path, monkeypatch, accepted=False)
+    step = next(m.value for m in at.markdown if m.value.startswith("4. "))
+    pages = [name for page, name in ((SYNTHESIS_PAGE, "*Synthesis*"), (REVIEW_PAGE, "*Review*"))
+             if page_available(page)]
+    where = " and ".join(pages) or "synthesis (`fac synthesize`, then `fac review`)"
+    assert f"accept the good ones on the {where} pages. Nothing has been accepted yet." in step
+    assert not any(m.value.startswith("5. ") for m in at.markdown)
+    assert any("Demo tour" in e.label for e in at.expander)
+
+
+def test_tour_shows_what_synthesis_added_and_the_evaluation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    at = _demo_tour(tmp_path, monkeypatch, accepted=True)
+    text = "\n".join(m.value for m in at.markdown)
+    assert "2 synthetic samples are accepted; with them the seed covers **5** of the anchor's features: " \
+           "FAC **42.86 % → 71.43 %**" in text
+    examples = [m.value for m in at.markdown if m.value.strip().startswith("- “")]
+    assert len(examples) == 2
+    assert examples[0].strip() == "- “hello there” · written for feature **6**, g = 4.00"
+    assert "&lt;script&gt;" in examples[1] and "<script>" not in examples[1] and "feature **2**" in examples[1]
+    assert "5. **Did it help?** The latest evaluation *toy\\-eval* trains a probe per set and scores it on " \
+           "*test*:" in text
+    table = next(d.value for d in at.dataframe if "auprc" in d.value.columns)
+    assert table.columns.tolist() == ["set", "n_train", "fac", "auprc", "auprc_std"]
+    assert table["auprc"].round(2).tolist() == [0.62, 0.68, 0.82]

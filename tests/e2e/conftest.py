@@ -11,7 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from fac_app.server import CHROMIUM, LAUNCH_ARGS, REPO, app_server
+from fac_app.server import REPO, app_server
+from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 from tests.app.conftest import build_app_workspace
 
 SCREENSHOTS = REPO / "docs" / "screenshots"

@@ -1,0 +1,104 @@
+"""Evaluation: saved downstream evaluations (`fac evaluate`) as a table, AUPRC against FAC (the paper's
+figure 3) with the text-diversity baselines beside it, and the stakeholder report to download."""
+
+import shlex
+
+import streamlit as st
+
+from fac_app import evaluation_data as data
+from fac_app import state
+from fac_engine.errors import FacError
+from fac_engine.eval_results import EvalResult, evaluation_names
+from fac_engine.figures.evaluation import (
+    correlation_table,
+    diversity_figure,
+    evaluation_table,
+    fac_auprc_figure,
+    r_text,
+)
+from fac_engine.report import evaluate_command, latest_evaluation
+
+# (No attribute docstrings in pages: Streamlit's magic would print them.)
+REPORT_KEY = "eval_report"  # (project, evaluation, html) of the last report written in this session
+
+st.set_page_config(page_title="Evaluation · FAC Studio", page_icon="🧭", layout="wide")
+st.title("Evaluation")
+st.caption("Does more coverage train a better model? A linear probe per training set, scored on a held-out test "
+           "set, next to each set's FAC and text diversity.")
+
+
+def pick_evaluation(names: list[str]) -> str:
+    """The evaluation shown (the latest saved by default)."""
+    latest = latest_evaluation(state.workspace_root())
+    return str(st.selectbox("Saved evaluation", names, index=names.index(latest) if latest in names else 0,
+                            key="eval_name"))
+
+
+def results_section(result: EvalResult) -> None:
+    """The table, AUPRC against FAC and the diversity baselines."""
+    cfg = result.config
+    st.caption(f"{cfg.features} features · test **{result.test}** ({result.n_test:,} rows, "
+               f"{result.n_test_positive:,} {cfg.positive!r}) · FAC against **{result.anchor}** at δ = "
+               f"{cfg.fac_threshold:g} · {len(cfg.seeds)} seeds · model `{result.model}` · SAE `{result.sae}` "
+               f"(layer {result.layer}) · {result.created}")
+    st.dataframe(evaluation_table(result), hide_index=True, width="stretch", column_config={
+        "set": st.column_config.TextColumn("set"),
+        "n_train": st.column_config.NumberColumn("n train", format="localized"),
+        "fac": st.column_config.NumberColumn("FAC", format="percent"),
+        "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
+        "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f"),
+        "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.4f"),
+        "roc_auc_std": st.column_config.NumberColumn("ROC-AUC std", format="%.4f"),
+        "f1": st.column_config.NumberColumn("F1", format="%.4f"),
+        "f1_std": st.column_config.NumberColumn("F1 std", format="%.4f"),
+        "distinct_1": st.column_config.NumberColumn("distinct-1", format="%.4f"),
+        "distinct_2": st.column_config.NumberColumn("distinct-2", format="%.4f"),
+        "entropy_2": st.column_config.NumberColumn("bigram entropy", format="%.3f"),
+    })
+    st.plotly_chart(fac_auprc_figure(result), key="eval_fac_auprc")
+    st.caption(f"{r_text(result.pearson_fac_auprc, len(result.sets))}. Error bars: standard deviation over the "
+               "seeds. The paper finds r = 0.95 between FAC and AUPRC on toxicity detection.")
+    st.subheader("Text diversity does not have to track quality")
+    left, right = st.columns([3, 1])
+    left.plotly_chart(diversity_figure(result), key="eval_diversity")
+    right.dataframe(correlation_table(result), hide_index=True, width="stretch", column_config={
+        "pearson_r": st.column_config.NumberColumn("Pearson r with AUPRC", format="%.3f"),
+        "paper_r": st.column_config.NumberColumn("paper", format="%.2f")})
+
+
+def report_section(project: str, evaluation: str | None) -> None:
+    """Write the stakeholder report on demand and offer it as a download."""
+    st.subheader("Stakeholder report")
+    st.caption("One HTML file that opens offline in any browser: FAC before and after the accepted synthetic "
+               "samples, the coverage heatmap, the missing features with their explanations, example samples, "
+               "this evaluation and every setting behind the numbers.")
+    if st.button("Write report", key="eval_write_report", icon=":material/description:"):
+        with st.spinner("Writing the report..."):
+            st.session_state[REPORT_KEY] = (project, evaluation, data.report_html(project, evaluation))
+    built = st.session_state.get(REPORT_KEY)
+    if built is not None and built[:2] == (project, evaluation):
+        st.download_button("Download report", built[2], file_name=f"fac-report-{project}.html", mime="text/html",
+                           key="eval_download_report", icon=":material/download:", on_click="ignore")
+    command = f"fac report --project {shlex.quote(project)} --out report.html --png-dir report-figures"
+    st.caption("From a terminal (also writes each figure as a PNG):")
+    st.code(command + ("" if evaluation is None else f" --evaluation {shlex.quote(evaluation)}"), language="bash")
+
+
+def main() -> None:
+    proj = state.project()
+    names = evaluation_names(state.workspace_root())
+    chosen: str | None = None
+    try:
+        if not names:
+            st.info("No saved evaluation in this workspace yet. Export the accepted synthetic samples merged with "
+                    "the seed, encode them, and evaluate both sets from a terminal (pick your test dataset):")
+            st.code(evaluate_command(state.workspace_root(), proj.config), language="bash")
+        else:
+            chosen = pick_evaluation(names)
+            results_section(data.evaluation(chosen))
+        report_section(proj.name, chosen)
+    except FacError as exc:
+        state.show_error(exc)
+
+
+main()

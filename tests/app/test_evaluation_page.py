@@ -1,0 +1,77 @@
+"""The Evaluation page on the word-detector workspace: the empty state with the command to run, a saved
+evaluation's table and figures, and the report written and offered as a download."""
+
+import json
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from fac_engine.eval_results import save_evaluation
+from tests.unit.report_fixtures import SCRIPT_TEXT, accept, evaluation, save_toy_evaluation
+
+APP = str(Path(__file__).resolve().parents[2] / "app.py")
+PAGE = "pages/7_Evaluation.py"
+
+
+def _page() -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.switch_page(PAGE).run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def test_without_an_evaluation_it_shows_the_command(app_workspace: Path) -> None:
+    at = _page()
+    assert "No saved evaluation in this workspace yet" in at.info[0].value
+    command = at.code[0].value
+    assert "fac export seed-plus-fac.jsonl --project default --merge-seed --encode-as seed-plus-fac" in command
+    assert "fac evaluate --anchor anchor --test TEST_DATASET" in command and str(app_workspace) in command
+    assert at.code[-1].value == "fac report --project default --out report.html --png-dir report-figures"
+
+
+def test_a_saved_evaluation_as_table_and_figures(app_workspace: Path) -> None:
+    save_toy_evaluation(app_workspace)
+    at = _page()
+    assert at.selectbox(key="eval_name").value == "toy-eval"
+    table = at.dataframe[0].value
+    assert table["set"].tolist() == ["seed", "seed + random", "<b>seed + FAC</b>"]
+    assert table["auprc"].round(4).tolist() == [0.62, 0.68, 0.82]
+    specs = [json.loads(c.proto.spec) for c in at.get("plotly_chart")]
+    assert "Pearson r = 0.990" in specs[0]["layout"]["title"]["text"]
+    points = specs[0]["data"][0]
+    assert points["error_y"]["visible"] and points["text"][2] == "&lt;b&gt;seed + FAC&lt;/b&gt;"
+    assert len(specs[1]["data"]) == 4  # AUPRC against FAC, distinct-1, distinct-2, bigram entropy
+    assert any("Pearson r = 0.990. Error bars" in c.value for c in at.caption)
+    corr = at.dataframe[1].value.set_index("metric")["pearson_r"].round(3)
+    assert corr["FAC"] == 0.99
+    assert at.code[-1].value.endswith("--evaluation toy-eval")
+
+
+def test_pick_another_evaluation(app_workspace: Path) -> None:
+    save_toy_evaluation(app_workspace)
+    save_evaluation(app_workspace, evaluation("two-sets", sets=[("a", 10, 0.1, (0.5,), 0.5),
+                                                                ("b", 10, 0.2, (0.6,), 0.4)]))
+    at = _page()
+    at.selectbox(key="eval_name").set_value("two-sets").run()
+    assert not at.exception
+    assert at.dataframe[0].value["set"].tolist() == ["a", "b"]
+    assert any("Pearson r needs at least 3 training sets (2 here)" in c.value for c in at.caption)
+
+
+def test_write_and_download_the_report(app_workspace: Path) -> None:
+    save_toy_evaluation(app_workspace)
+    accept(app_workspace, [(SCRIPT_TEXT, 2, 2.0)])
+    at = _page()
+    assert not at.get("download_button")
+    at.button(key="eval_write_report").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    buttons = at.get("download_button")
+    assert len(buttons) == 1 and buttons[0].proto.label == "Download report"
+
+
+def test_report_needs_an_anchor_and_seed(app_workspace: Path) -> None:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["fac_project"] = "other"
+    at.switch_page(PAGE).run()
+    at.button(key="eval_write_report").click().run()
+    assert "has no anchor or no seed" in at.error[0].value
