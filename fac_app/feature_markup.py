@@ -6,11 +6,9 @@ goes through `escape_markdown`, so `<script>`, markdown links and images, LaTeX 
 Streamlit's `:color[...]` directives in a sample show as the characters they are.
 """
 
-import re
 from collections.abc import Sequence
 
 from fac_app.tokens import highlight_tokens
-from fac_engine.errors import FacError
 
 _MD_PUNCTUATION = set("\\`*_{}[]()#+-.!|~:$=^\"'")
 _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
@@ -44,19 +42,3 @@ def token_html(tokens: Sequence[str], values: Sequence[float], content_start: in
     """Highlighted tokens of one sample, from t0 on unless the template prefix is asked for."""
     start = 0 if with_prefix else min(max(content_start, 0), len(tokens))
     return highlight_tokens(tokens[start:], values[start:], scale=scale)
-
-
-def parse_feature_ids(text: str, d_sae: int) -> list[int]:
-    """Feature ids from '3, 8 12-15' (ranges inclusive), sorted and unique; FacError names the first bad item."""
-    ids: set[int] = set()
-    for item in re.split(r"[\s,;]+", text.strip()):
-        if not item:
-            continue
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
-        if not match:
-            raise FacError(f"{item!r} is not a feature id or a range like 10-20.")
-        first, last = int(match[1]), int(match[2] or match[1])
-        if first > last or last >= d_sae:
-            raise FacError(f"{item!r} is out of range: this SAE has features 0..{d_sae - 1}.")
-        ids.update(range(first, last + 1))
-    return sorted(ids)

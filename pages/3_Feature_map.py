@@ -7,9 +7,9 @@ import streamlit as st
 
 from fac_app import feature_data as fd
 from fac_app.feature_figures import CATEGORIES, CATEGORY_HELP, feature_map_figure, map_categories, selected_features
-from fac_app.feature_markup import parse_feature_ids
 from fac_app.state import SELECTION_KEY, coverage, go_to_feature, project, show_error, support
 from fac_engine.errors import FacError
+from fac_engine.feature_ids import parse_feature_ids
 from fac_engine.feature_map import estimate_seconds
 from fac_engine.project import Project, ProjectConfig
 

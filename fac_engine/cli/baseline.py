@@ -8,6 +8,7 @@ from fac_engine.cli.common import (
     add_generator_options,
     add_model_options,
     add_sae_options,
+    add_sampling_options,
     add_workspace_option,
     workspace_root,
 )
@@ -22,11 +23,7 @@ def register(sub: Any) -> None:
     p.add_argument("--out", type=Path, required=True, help="JSONL file to write (text, label, provenance)")
     p.add_argument("--encode-as", default=None, metavar="NAME",
                    help="also encode the file into the workspace as dataset NAME (as `fac encode` does)")
-    p.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (paper: 0.8)")
-    p.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (paper: 0.9)")
-    p.add_argument("--max-new-tokens", type=int, default=64, help="longest output in tokens")
-    p.add_argument("--batch-size", type=int, default=8, help="local backend: sequences generated together")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed of the first round (+1 per refill round)")
+    add_sampling_options(p, max_new_tokens=64, batch_size=8)
     p.add_argument("--max-rounds", type=int, default=5, help="rounds per label at most (refills of dropped outputs)")
     add_model_options(p)
     add_sae_options(p)
@@ -39,18 +36,15 @@ def run(args: argparse.Namespace) -> int:
     """Generate, write the JSONL, print a summary; then encode it when --encode-as is given."""
     from tqdm import tqdm
 
-    from fac_engine.cli.common import load_generator
+    from fac_engine.cli.common import generation_config, load_generator
     from fac_engine.store import check_name
     from fac_engine.synthesis.baseline import BaselineConfig, generate_baseline, write_jsonl
-    from fac_engine.synthesis.generators import GenerationConfig
 
     if args.encode_as is not None:
         check_name(args.encode_as)
     try:
         cfg = BaselineConfig(counts={"toxic": args.n_toxic, "safe": args.n_safe}, max_rounds=args.max_rounds,
-                             generation=GenerationConfig(temperature=args.temperature, top_p=args.top_p,
-                                                         max_new_tokens=args.max_new_tokens, seed=args.seed,
-                                                         batch_size=args.batch_size))
+                             generation=generation_config(args))
     except ValueError as exc:
         raise FacError(str(exc)) from exc
     generator = load_generator(args, None)

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from fac_engine.models.loader import LoadedModel
     from fac_engine.sae.model import SparseAutoencoder
     from fac_engine.synthesis.backend import BackendSpec
-    from fac_engine.synthesis.generators import Generator
+    from fac_engine.synthesis.generators import GenerationConfig, Generator
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -107,3 +107,24 @@ def load_generator(args: argparse.Namespace, lm: LoadedModel | None) -> Generato
     if spec.kind == "local" and (lm is None or spec.model != args.model):
         lm = load_model(ModelSpec(source=spec.model, device=args.device, dtype=args.dtype))
     return make_generator(spec, lm)
+
+
+def add_sampling_options(parser: argparse.ArgumentParser, max_new_tokens: int, batch_size: int) -> None:
+    """--temperature, --top-p, --max-new-tokens, --batch-size, --seed (paper defaults 0.8 / 0.9)."""
+    g = parser.add_argument_group("sampling")
+    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (paper: 0.8)")
+    g.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (paper: 0.9)")
+    g.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="longest output in tokens")
+    g.add_argument("--batch-size", type=int, default=batch_size, help="local backend: sequences generated together")
+    g.add_argument("--seed", type=int, default=0, help="sampling seed")
+
+
+def generation_config(args: argparse.Namespace) -> GenerationConfig:
+    """The GenerationConfig the sampling options describe."""
+    from fac_engine.synthesis.generators import GenerationConfig
+
+    try:
+        return GenerationConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
+                                seed=args.seed, batch_size=args.batch_size)
+    except ValueError as exc:
+        raise FacError(str(exc)) from exc

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import re
 from typing import TYPE_CHECKING
 
 from fac_engine.errors import FacError
+from fac_engine.feature_ids import parse_feature_ids
 
 if TYPE_CHECKING:
     from fac_engine.project import Project
@@ -19,27 +19,10 @@ def add_feature_selection(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--list", dest="feature_list", default=None, help="a feature list saved in the project")
 
 
-def parse_ids(text: str, d_sae: int | None = None) -> list[int]:
-    """Feature ids from '3, 8 12-15' (ranges inclusive), sorted and unique; FacError names the first bad item."""
-    ids: set[int] = set()
-    for item in re.split(r"[\s,;]+", text.strip()):
-        if not item:
-            continue
-        match = re.fullmatch(r"(\d+)(?:-(\d+))?", item)
-        if not match:
-            raise FacError(f"{item!r} is not a feature id or a range like 10-20.")
-        first, last = int(match[1]), int(match[2] or match[1])
-        if first > last or (d_sae is not None and last >= d_sae):
-            raise FacError(f"{item!r} is out of range" + (f": this SAE has features 0..{d_sae - 1}." if d_sae
-                                                           else "."))
-        ids.update(range(first, last + 1))
-    return sorted(ids)
-
-
 def selected_features(args: argparse.Namespace, project: Project, d_sae: int | None = None) -> list[int] | None:
     """The features the options name, or None when neither option is given (the verb's default)."""
     if args.features is not None:
-        ids = parse_ids(args.features, d_sae)
+        ids = parse_feature_ids(args.features, d_sae)
         if not ids:
             raise FacError("--features names no feature id.")
         return ids

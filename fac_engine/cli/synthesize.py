@@ -10,9 +10,11 @@ from fac_engine.cli.common import (
     add_generator_options,
     add_model_options,
     add_sae_options,
+    add_sampling_options,
     add_workspace_option,
     workspace_root,
 )
+from fac_engine.cli.selection import add_feature_selection
 
 if TYPE_CHECKING:
     from fac_engine.project import Project
@@ -23,8 +25,7 @@ def register(sub: Any) -> None:
     """Add the `synthesize`, `review` and `export` verbs."""
     p = sub.add_parser("synthesize", help="generate samples for missing features (two-step FAC Synthesis)")
     p.add_argument("--project", default="default", help="project: its anchor, seed, threshold and target list")
-    p.add_argument("--list", default=None, help="feature list to target (default: the project's target list)")
-    p.add_argument("--features", default=None, help="comma-separated feature ids (instead of a list)")
+    add_feature_selection(p)  # default: the project's target list
     p.add_argument("--job", type=int, default=None, help="run or resume this existing job (its saved settings)")
     p.add_argument("--resume", action="store_true", help="resume the latest unfinished job")
     p.add_argument("--task", choices=["query", "instruction", "preference"], default="query")
@@ -35,11 +36,7 @@ def register(sub: Any) -> None:
                                                    "samples of each feature)")
     p.add_argument("--instructions", default="", help="extra words added to every prompt")
     p.add_argument("--threshold", type=float, default=None, help="delta (default: the project's)")
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--top-p", type=float, default=0.9)
-    p.add_argument("--max-new-tokens", type=int, default=96)
-    p.add_argument("--batch-size", type=int, default=16, help="local generation: sequences per batch")
-    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    add_sampling_options(p, max_new_tokens=96, batch_size=16)
     add_model_options(p)
     add_sae_options(p)
     add_generator_options(p)
@@ -69,20 +66,15 @@ def register(sub: Any) -> None:
 
 
 def _ids(text: str | None) -> list[int]:
-    from fac_engine.errors import FacError
+    """Candidate ids typed like feature ids ('3, 8 12-15')."""
+    from fac_engine.feature_ids import parse_feature_ids
 
-    if not text:
-        return []
-    try:
-        return [int(x) for x in text.replace(" ", "").split(",") if x]
-    except ValueError as exc:
-        raise FacError(f"Expected comma-separated numbers, got {text!r}.") from exc
+    return parse_feature_ids(text or "")
 
 
 def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
-    from fac_engine.cli.common import backend_spec, model_spec
+    from fac_engine.cli.common import backend_spec, generation_config, model_spec
     from fac_engine.errors import FacError
-    from fac_engine.synthesis.generators import GenerationConfig
     from fac_engine.synthesis.job import JobSettings
     from fac_engine.synthesis.twostep import SynthesisConfig
 
@@ -90,11 +82,10 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
     if config.anchor is None:
         raise FacError(f"Project '{project.name}' has no anchor dataset; set it on the home page or run `fac demo`.")
     try:
-        gen = GenerationConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                               seed=args.seed, batch_size=args.batch_size)
         synthesis = SynthesisConfig(task=args.task, n_step1=args.n_step1, m_step2=args.m_step2, propose=args.propose,
                                     threshold=config.threshold if args.threshold is None else args.threshold,
-                                    label=args.label, instructions=args.instructions, generation=gen)
+                                    label=args.label, instructions=args.instructions,
+                                    generation=generation_config(args))
     except ValueError as exc:
         raise FacError(str(exc)) from exc
     references = tuple(n for n in (config.seed, config.anchor) if n)
@@ -103,6 +94,7 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
 
 
 def _job_to_run(args: argparse.Namespace, project: Project) -> int:
+    from fac_engine.cli.selection import selected_features
     from fac_engine.errors import FacError
     from fac_engine.synthesis.store import SynthesisStore
 
@@ -115,10 +107,12 @@ def _job_to_run(args: argparse.Namespace, project: Project) -> int:
         if not unfinished:
             raise FacError(f"Project '{project.name}' has no unfinished synthesis job to resume.")
         return unfinished[0]
-    features = _ids(args.features) or project.features_in(args.list or project.config.target_list)
-    if not features:
-        raise FacError(f"The feature list '{args.list or project.config.target_list}' of project '{project.name}' is "
-                       "empty; pick missing features (dashboard, or `--features 1,2,3`).")
+    features = selected_features(args, project)
+    if features is None:
+        features = project.features_in(project.config.target_list)
+        if not features:
+            raise FacError(f"The feature list '{project.config.target_list}' of project '{project.name}' is empty; "
+                           "pick missing features (dashboard, or `--features 1,2,3`).")
     return store.create_job(_new_settings(args, project).to_json_dict(), features)
 
 
@@ -217,11 +211,13 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _encode_export(args: argparse.Namespace, path: Any) -> None:
     from fac_engine.cli.common import load_model_and_sae
+    from fac_engine.data.dataset import DatasetConfig
     from fac_engine.encode import EncodeConfig, encode_file
     from fac_engine.store import Workspace
 
     lm, sae = load_model_and_sae(args)
     workspace = Workspace(workspace_root(args))
-    summary = encode_file(workspace, path, lm, sae, args.sae, EncodeConfig(name=args.encode_as, overwrite=True))
+    summary = encode_file(workspace, path, lm, sae, args.sae, EncodeConfig(name=args.encode_as, overwrite=True),
+                          DatasetConfig(label_field="label"))
     print(f"encoded {summary.manifest.n_samples:,} samples as dataset '{args.encode_as}' in {workspace.root}; "
           f"compare it with `fac coverage --anchor ANCHOR --seed {args.encode_as}`")

@@ -61,11 +61,13 @@ def fac_auprc_figure(result: EvalResult) -> go.Figure:
                       "<br>%{customdata[0]:,} training rows<extra></extra>"))
     r = r_text(result.pearson_fac_auprc, len(result.sets))
     low, high = float(table["fac"].min()), float(table["fac"].max())
-    pad = max(0.02, 0.1 * (high - low))  # room for the labels; one FAC value alone would span 0-200 %
+    # Room for the labels (one FAC value alone would span 0-200 %); FAC never exceeds 1.
+    pad = max(0.001, 0.25 * (high - low))
+    decimals = 0 if high - low >= 0.05 else 1 if high - low >= 0.005 else 2
     fig.update_layout(title=f"Downstream AUPRC against FAC · {r}", height=420,
                       margin={"l": 10, "r": 10, "t": 60, "b": 10}, showlegend=False,
-                      xaxis={"title": f"FAC against {html.escape(result.anchor)}", "tickformat": ".0%",
-                             "range": [low - pad, high + pad]},
+                      xaxis={"title": f"FAC against {html.escape(result.anchor)}", "tickformat": f".{decimals}%",
+                             "range": [max(0.0, low - pad), min(1.0, high + pad) + pad / 2]},
                       yaxis={"title": f"AUPRC on {html.escape(result.test)} (mean ± std over "
                                       f"{len(result.config.seeds)} seeds)"})
     return fig

@@ -5,8 +5,9 @@ import pandas as pd
 import pytest
 
 from fac_app.feature_figures import feature_map_figure, map_categories, selected_features
-from fac_app.feature_markup import escape_markdown, parse_feature_ids, visible_token
+from fac_app.feature_markup import escape_markdown, visible_token
 from fac_engine.errors import FacError
+from fac_engine.feature_ids import parse_feature_ids
 
 
 def test_escape_markdown_leaves_nothing_active() -> None:

@@ -6,8 +6,10 @@ with the reason, never silently passed.
 """
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -16,6 +18,14 @@ from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 from tests.app.conftest import build_app_workspace
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
+TIMEOUT_MS = 90_000
+
+
+def settle(page: Any) -> None:
+    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
+    page.wait_for_load_state("networkidle")
+    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT_MS)
+    time.sleep(0.5)
 
 
 @pytest.fixture(scope="module")

@@ -11,23 +11,15 @@ import pytest
 
 from fac_engine.project import Project
 from fac_engine.store import Workspace
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS, settle
 
 pytestmark = pytest.mark.e2e
-TIMEOUT_MS = 90_000
-
-
-def _settle(page: Any) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
-    page.wait_for_load_state("networkidle")
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT_MS)
-    time.sleep(0.5)
 
 
 def _open(page: Any, url: str) -> None:
     page.goto(url)
     page.locator('[data-testid="stApp"]').wait_for(timeout=TIMEOUT_MS)
-    _settle(page)
+    settle(page)
 
 
 def _shot(page: Any, name: str) -> None:
@@ -53,7 +45,7 @@ def test_encode_from_the_home_page(server: tuple[str, Path], page: Any, tmp_path
         time.sleep(0.5)
     assert "extra" in Workspace(ws).names()
     page.reload()
-    _settle(page)
+    settle(page)
     # The datasets table is drawn on a canvas; its accessible grid holds the cell text.
     table = page.locator('[data-testid="stDataFrame"]').first
     table.get_by_text("extra", exact=True).first.wait_for(state="attached", timeout=TIMEOUT_MS)
@@ -69,7 +61,7 @@ def test_heatmap_and_feature_explorer_escape_untrusted_text(server: tuple[str, P
     _shot(page, "coverage")
     _open(page, f"{url}/?feature=0")
     page.get_by_text("Feature 0").first.wait_for(timeout=TIMEOUT_MS)
-    _settle(page)
+    settle(page)
     for toggle in page.get_by_text("Original text").all():
         toggle.click()
     page.get_by_text("alert(1)").first.wait_for(timeout=TIMEOUT_MS)
@@ -92,15 +84,15 @@ def test_two_missing_features_saved_to_a_list_survive_a_reload(server: tuple[str
         page.locator('[data-testid="stMultiSelect"] input').last.click()
         page.keyboard.type(feature)
         page.keyboard.press("Enter")
-        _settle(page)
+        settle(page)
     page.get_by_label("List name").fill("e2e gaps")
     page.get_by_label("List name").press("Enter")
-    _settle(page)
+    settle(page)
     page.get_by_role("button", name="Add 2 to list").click()
-    _settle(page)
+    settle(page)
     assert Project(ws).features_in("e2e gaps") == [2, 3]
     page.reload()
-    _settle(page)
+    settle(page)
     lists = page.locator('[data-testid="stDataFrame"]').last  # the saved lists table (a canvas grid)
     lists.get_by_text("e2e gaps", exact=True).first.wait_for(state="attached", timeout=TIMEOUT_MS)
     _shot(page, "missing")

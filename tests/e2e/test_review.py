@@ -17,23 +17,16 @@ from fac_engine.browser import CHROMIUM
 from fac_engine.project import Project
 from fac_engine.synthesis.store import SynthesisStore
 from tests.app.conftest import build_app_workspace
-from tests.e2e.conftest import SCREENSHOTS
+from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS, settle
 from tests.unit.synthesis.synthesis_fixtures import scripted_job
 
 pytestmark = pytest.mark.e2e
-TIMEOUT_MS = 90_000
-
-
-def _settle(page: Any) -> None:
-    page.wait_for_load_state("networkidle")
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT_MS)
-    time.sleep(0.5)
 
 
 def _review(page: Any, url: str) -> None:
     page.goto(f"{url}/Review")
     page.get_by_text("FAC of seed + accepted").wait_for(timeout=TIMEOUT_MS)
-    _settle(page)
+    settle(page)
 
 
 def _metric(page: Any, label: str) -> str:
@@ -64,19 +57,19 @@ def test_review_survives_a_restart(page: Any, tmp_path: Path) -> None:
         page.locator("body").press("a")
         _wait_for(lambda: status(2) == "accepted", "the a key to accept")
         page.get_by_text("Candidate 1 of 3").wait_for(timeout=TIMEOUT_MS)
-        _settle(page)
+        settle(page)
         assert _metric(page, "FAC of seed + accepted") == "57.14%"
         page.locator("body").press("r")
         _wait_for(lambda: status(3) == "rejected", "the r key to reject")
         page.get_by_text("Candidate 1 of 2").wait_for(timeout=TIMEOUT_MS)
-        _settle(page)
+        settle(page)
         page.locator("body").press("e")
         editor = page.get_by_label("Edit the sample (keep its format)")
         editor.wait_for(timeout=TIMEOUT_MS)
         editor.fill("hello cat")
         page.get_by_role("button", name="Save and re-score").click()
         _wait_for(lambda: status(6) == "edited", "the edit to be saved")
-        _settle(page)
+        settle(page)
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
     edited = store.candidate(ids[6])

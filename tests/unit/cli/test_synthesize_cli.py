@@ -19,6 +19,7 @@ import pytest
 
 from fac_engine.cli import main
 from fac_engine.project import Project
+from fac_engine.store import Workspace
 from fac_engine.synthesis.store import SynthesisStore
 from tests.app.conftest import build_app_workspace
 from tests.unit.synthesis.synthesis_fixtures import scripted_outputs
@@ -82,6 +83,7 @@ def test_headless_synthesize_review_export(ws: Path, endpoint: str, tmp_path: Pa
     capsys.readouterr()
     assert main(["coverage", "--anchor", "anchor", "--seed", "after", "--json", "--workspace", str(ws)]) == 0
     after = json.loads(capsys.readouterr().out)
+    assert Workspace(ws).manifest("after").label_field == "label"  # ready for `fac evaluate`
     assert after["fac"] == pytest.approx(5 / 7) and after["missing"] == [2, 3]  # 2 was never accepted (g 2.0)
 
 
