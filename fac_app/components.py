@@ -107,7 +107,25 @@ def threshold_slider(top: float) -> float:
                               on_change=save, help=DELTA_HELP)
     if "fac_delta_error" in st.session_state:
         st.sidebar.error(st.session_state.pop("fac_delta_error"))
+    relevance_toggle(proj)
     return float(value)
+
+
+def relevance_toggle(proj: Project) -> None:
+    """Count only the project's task-relevant features F (label contrast, LLM judge, your marks), when it has any."""
+    n = len(proj.relevant_features())
+    if not n:
+        return
+    key = f"fac_relevant_only::{proj.name}"
+    if key not in st.session_state:
+        st.session_state[key] = proj.config.relevant_only
+
+    def save() -> None:
+        state.project().update(relevant_only=bool(st.session_state[key]))
+
+    st.sidebar.toggle(f"Only task-relevant features ({n:,})", key=key, on_change=save,
+                      help="FAC, the heatmap's counts and the missing features use only the features marked "
+                           "relevant in this project (`fac relevance`, the explorer's marks).")
 
 
 def need_anchor_and_seed(need_seed: bool = True) -> tuple[str, str | None]:

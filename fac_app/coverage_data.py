@@ -181,8 +181,9 @@ def diversity(name: str, embeddings: bool) -> DiversityResult:
 
 
 @st.cache_data(show_spinner=False, max_entries=16)
-def _missing(root: str, anchor: str, seed: str, versions: tuple[float, ...], threshold: float) -> pd.DataFrame:
-    del root, versions
+def _missing(root: str, anchor: str, seed: str, versions: tuple[float, ...], threshold: float,
+             relevant: frozenset[int] | None) -> pd.DataFrame:
+    del root, versions, relevant  # keys of the cache: state.coverage reads the project's F itself
     result = state.coverage(anchor, seed, threshold)
     labels = dataset_slices(anchor, threshold, split=True) if 2 <= label_count(anchor) <= MAX_LABEL_SLICES else None
     return missing_frame(result.missing, state.support(anchor, threshold), labels)
@@ -191,7 +192,7 @@ def _missing(root: str, anchor: str, seed: str, versions: tuple[float, ...], thr
 def missing_table(anchor: str, seed: str, threshold: float) -> pd.DataFrame:
     """The missing features of seed vs anchor at delta, with their explanations (a fresh copy per call)."""
     root = state.workspace_root()
-    frame = _missing(str(root), anchor, seed, _versions([anchor, seed]), float(threshold)).copy()
+    frame = _missing(str(root), anchor, seed, _versions([anchor, seed]), float(threshold), state.relevant_set()).copy()
     frame["explanation"] = frame["feature"].map(state.project().explanations()).fillna("").astype(str)
     return frame
 

@@ -3,6 +3,8 @@ keyboard shortcuts (a / r / e / n), and the queue order. Decisions go straight t
 SQLite (SynthesisStore), so a reload, a restart or a second tab loses nothing."""
 
 import json
+import tempfile
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -13,6 +15,9 @@ from fac_app import state
 from fac_app.feature_markup import escape_markdown
 from fac_app.tokens import highlight_tokens
 from fac_engine.coverage import CoverageConfig
+from fac_engine.jobs import start_encode_job
+from fac_engine.store import check_name
+from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
 from fac_engine.synthesis.review import live_coverage
 from fac_engine.synthesis.store import SynthesisStore
 
@@ -52,7 +57,7 @@ def keyboard_shortcuts() -> None:
 def live_panel(store: SynthesisStore, anchor: str, seed: str, threshold: float) -> None:
     """FAC of the seed and of seed + accepted samples against the anchor, recomputed on every decision."""
     live = live_coverage(store, state.pooled_arrays(seed), state.support(anchor, threshold),
-                         CoverageConfig(threshold=threshold))
+                         CoverageConfig(threshold=threshold, relevant=state.relevant_set()))
     c = st.columns(4)
     c[0].metric("FAC of the seed", f"{live.before.fac:.2%}", help=f"δ = {threshold:g}, against {anchor}")
     c[1].metric("FAC of seed + accepted", f"{live.after.fac:.2%}",
@@ -102,3 +107,38 @@ def pairs_by_feature(store: SynthesisStore, job_id: int) -> dict[int, dict[str, 
     """Each finished feature's contrastive pair in a job."""
     rows = store.feature_rows(job_id)
     return {int(f): json.loads(p) for f, p in zip(rows["feature"], rows["pair"], strict=True) if p}
+
+
+EXPORTS_DIR = ".exports"
+"""Exported files the dashboard encodes are kept in `<workspace>/.exports/`."""
+
+
+def export_panel(store: SynthesisStore, seed: str) -> None:
+    """Download the accepted samples (JSONL / CSV / parquet, optionally after the seed), or encode them
+    into the workspace as a new dataset (in the background, like any encode job)."""
+    frame = accepted_frame(store)
+    if frame.empty:
+        st.caption("Accept candidates to export them.")
+        return
+    c1, c2, c3 = st.columns([1, 1, 2])
+    fmt = c1.selectbox("Format", ["jsonl", "csv", "parquet"], key="review_export_fmt")
+    merge = c2.checkbox(f"Put the seed ({seed}) first", key="review_export_merge")
+    if merge:
+        frame = with_seed(frame, state.open_dataset(seed))
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / f"accepted.{fmt}"
+        write_export(frame, path)
+        data = path.read_bytes()
+    c3.download_button(f"Download {len(frame):,} rows", data, file_name=f"{store.project.name}-accepted.{fmt}",
+                       key="review_download")
+    n1, n2 = st.columns([2, 1])
+    name = n1.text_input("Encode as dataset", value=f"{store.project.name}-accepted", key="review_encode_name")
+    if n2.button("Encode into the workspace", key="review_encode"):
+        root = state.workspace_root()
+        target = root / EXPORTS_DIR / f"{check_name(name)}.jsonl"
+        write_export(frame, target)
+        cfg = store.project.config
+        options = ["--model", cfg.model, "--sae", cfg.sae, "--label-field", "label", "--overwrite",
+                   *(["--layer", str(cfg.layer)] if cfg.layer is not None else [])]
+        start_encode_job(root, target, name, options)
+        st.toast(f"Encoding {name} in the background; compare it on the Coverage page when it is done.")

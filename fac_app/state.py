@@ -93,10 +93,19 @@ def support(name: str, threshold: float) -> FeatureSupport:
     return _support(str(root), name, _version(root, name), float(threshold))
 
 
-def coverage(anchor: str, seed: str, threshold: float, relevant: frozenset[int] | None = None) -> CoverageResult:
-    """FAC of `seed` against `anchor` at delta (FacError when they cannot be compared)."""
+def relevant_set() -> frozenset[int] | None:
+    """The project's task-relevant features F when the project counts only them (None: all features)."""
+    proj = project()
+    if not proj.config.relevant_only:
+        return None
+    return proj.relevant_features() or None
+
+
+def coverage(anchor: str, seed: str, threshold: float) -> CoverageResult:
+    """FAC of `seed` against `anchor` at delta over the project's features F (FacError when they cannot be
+    compared)."""
     check_comparable(open_dataset(anchor).manifest, open_dataset(seed).manifest)
-    cfg = CoverageConfig(threshold=threshold, relevant=relevant)
+    cfg = CoverageConfig(threshold=threshold, relevant=relevant_set())
     return compute_coverage(support(seed, threshold), support(anchor, threshold), cfg)
 
 

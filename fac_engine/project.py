@@ -62,6 +62,8 @@ class ProjectConfig:
     """delta: a feature is active on a sample when g > delta."""
     target_list: str = "selected"
     """The feature list synthesis targets (picked on the missing-features page)."""
+    relevant_only: bool = False
+    """Dashboard coverage counts only the project's task-relevant features F (`relevant_features()`)."""
 
     def __post_init__(self) -> None:
         check_name(self.name)

@@ -44,6 +44,12 @@ with st.expander("Bulk accept"):
         st.toast(f"Accepted {len(accepted)} candidates.")
         st.rerun()
 
+with st.expander("Export accepted samples"):
+    try:
+        view.export_panel(store, seed)
+    except FacError as exc:
+        state.show_error(exc)
+
 if frame.empty:
     st.success("Nothing left in this view." if shown == "to review" else "No candidates in this view.")
     st.stop()

@@ -129,3 +129,14 @@ def test_without_a_seed_the_page_says_what_to_do(app_workspace: Path) -> None:
     Project(app_workspace).update(seed=None)
     at = _page()
     assert any("has no seed dataset yet" in i.value for i in at.info)
+
+
+def test_only_task_relevant_features(app_workspace: Path) -> None:
+    proj = Project(app_workspace)
+    proj.set_relevance_marks("contrast", {2: "relevant", 6: "relevant", 0: "relevant"})
+    proj.mark_relevant(6, False)  # a person's mark wins: F = {0, 2}
+    at = _page()
+    assert _table(at)["feature"].tolist() == [2, 3, 6, 7]
+    at.sidebar.toggle[0].set_value(True).run()
+    assert Project(app_workspace).config.relevant_only
+    assert _table(at)["feature"].tolist() == [2]  # of F = {the, dog} the seed misses dog

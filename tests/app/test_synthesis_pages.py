@@ -5,12 +5,14 @@ scripted PhraseGenerator (tests/unit/synthesis/synthesis_fixtures.py) proposes o
 feature: "the dog !" (g 2.0), "the cat sat !" (2.5), "hello world !" (4.0 for hello, 4.5 for world).
 """
 
+import json
 import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
 from fac_engine.project import Project
+from fac_engine.store import Workspace
 from fac_engine.synthesis.job import JobSettings
 from fac_engine.synthesis.store import SynthesisStore
 from tests.unit.synthesis.synthesis_fixtures import scripted_job
@@ -78,3 +80,22 @@ def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
     at.button(key="review_bulk").click().run()
     assert {store.candidate(ids[f])["status"] for f in (6, 7)} == {"accepted"}
     assert _metric(at, "FAC of seed + accepted") == "85.71%"  # sat (3) was rejected
+
+
+def test_review_exports_and_encodes_accepted_samples(app_workspace: Path) -> None:
+    store, ids = scripted_job(app_workspace)
+    store.decide([ids[2], ids[7]], "accepted")
+    at = _page("pages/6_Review.py")
+    at.checkbox(key="review_export_merge").check().run()
+    at.text_input(key="review_encode_name").set_value("after")
+    at.button(key="review_encode").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+    exported = app_workspace / ".exports" / "after.jsonl"
+    assert [json.loads(line)["text"] for line in exported.read_text().splitlines()] == [
+        "the cat", "the mat", "the dog !", "hello world !"]
+    deadline = time.time() + 120
+    while (Workspace(app_workspace).manifest("after") is None
+           or Workspace(app_workspace).manifest("after").status != "complete") and time.time() < deadline:  # type: ignore[union-attr]
+        time.sleep(0.5)
+    manifest = Workspace(app_workspace).manifest("after")
+    assert manifest is not None and manifest.n_samples == 4 and manifest.label_field == "label"
