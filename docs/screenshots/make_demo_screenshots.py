@@ -15,7 +15,8 @@ from fac_app.server import REPO, app_server, load_page
 from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 
 PAGES = [("", "demo_home"), ("/Coverage", "demo_coverage"), ("/?feature=89", "demo_explorer"),
-         ("/Missing_features", "demo_missing")]
+         ("/Missing_features", "demo_missing"), ("/Synthesis", "demo_synthesis"), ("/Review", "demo_review"),
+         ("/Evaluation", "demo_evaluation")]
 
 
 def main() -> None:

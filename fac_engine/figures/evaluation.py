@@ -87,7 +87,7 @@ def diversity_figure(result: EvalResult) -> go.Figure:
                                  marker={"size": 9, "color": POINT_COLOR},
                                  hovertemplate=f"<b>%{{text}}</b><br>{name} %{{x:.4f}}<br>AUPRC %{{y:.4f}}"
                                                "<extra></extra>"), row=1, col=col)
-        fig.update_xaxes(tickformat=".0%" if q == "fac" else None, row=1, col=col)
+        fig.update_xaxes(tickformat=".2%" if q == "fac" else None, row=1, col=col)
     fig.update_yaxes(title_text="mean AUPRC", row=1, col=1)
     fig.update_layout(height=340, margin={"l": 10, "r": 10, "t": 70, "b": 10})
     return fig
