@@ -12,9 +12,11 @@ import streamlit as st
 import streamlit.components.v1 as components
 
 from fac_app import state
+from fac_app.encode_panel import encode_options
 from fac_app.feature_markup import escape_markdown
 from fac_app.tokens import highlight_tokens
 from fac_engine.coverage import CoverageConfig
+from fac_engine.encode import EncodeConfig
 from fac_engine.jobs import start_encode_job
 from fac_engine.store import check_name
 from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
@@ -62,8 +64,7 @@ def live_panel(store: SynthesisStore, anchor: str, seed: str, threshold: float) 
     c[0].metric("FAC of the seed", f"{live.before.fac:.2%}", help=f"δ = {threshold:g}, against {anchor}")
     c[1].metric("FAC of seed + accepted", f"{live.after.fac:.2%}",
                 delta=f"{(live.after.fac - live.before.fac) * 100:+.2f} pts")
-    c[2].metric("Missing features covered", live.before.anchor_features - live.before.covered
-                - (live.after.anchor_features - live.after.covered))
+    c[2].metric("Missing features covered", len(live.before.missing) - len(live.after.missing))
     c[3].metric("Accepted samples", live.accepted)
 
 
@@ -137,8 +138,7 @@ def export_panel(store: SynthesisStore, seed: str) -> None:
         root = state.workspace_root()
         target = root / EXPORTS_DIR / f"{check_name(name)}.jsonl"
         write_export(frame, target)
-        cfg = store.project.config
-        options = ["--model", cfg.model, "--sae", cfg.sae, "--label-field", "label", "--overwrite",
-                   *(["--layer", str(cfg.layer)] if cfg.layer is not None else [])]
+        options = encode_options(store.project.config, text_field="", label_field="label", schema="auto", limit=0,
+                                 chat=True, max_length=EncodeConfig.max_length, overwrite=True)
         start_encode_job(root, target, name, options)
         st.toast(f"Encoding {name} in the background; compare it on the Coverage page when it is done.")

@@ -7,7 +7,7 @@ from fac_app import state
 from fac_app.resources import cached_model, model_and_sae
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.spec import ModelSpec
-from fac_engine.synthesis.backend import BackendSpec, make_generator
+from fac_engine.synthesis.backend import BackendSpec, local_model_spec, make_generator
 from fac_engine.synthesis.generators import Generator
 from fac_engine.synthesis.job import JobSettings
 from fac_engine.synthesis.scoring import Scorer
@@ -40,5 +40,4 @@ def generator(settings: JobSettings) -> Generator:
     backend: BackendSpec = settings.backend
     if backend.kind == "openai":
         return make_generator(backend)
-    spec = ModelSpec(source=backend.model, device=settings.model.device, dtype=settings.model.dtype)
-    return make_generator(backend, _model(spec))
+    return make_generator(backend, _model(local_model_spec(backend, settings.model)))

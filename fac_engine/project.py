@@ -9,7 +9,7 @@ tabs writing at once both land.
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -84,7 +84,7 @@ class Project:
         self.folder = Path(workspace).expanduser() / PROJECTS_DIR / check_name(name)
         self.folder.mkdir(parents=True, exist_ok=True)
         self.name = name
-        with self._db() as db:
+        with self.db() as db:
             db.executescript(_SCHEMA)
 
     @staticmethod
@@ -94,7 +94,8 @@ class Project:
         return sorted(p.name for p in root.iterdir() if p.is_dir()) if root.is_dir() else []
 
     @contextmanager
-    def _db(self) -> Iterator[sqlite3.Connection]:
+    def db(self) -> Iterator[sqlite3.Connection]:
+        """A connection to the project's curation database (WAL) that commits when the block ends."""
         connection = sqlite3.connect(self.folder / "curation.sqlite", timeout=30)
         try:
             connection.execute("PRAGMA journal_mode=WAL")
@@ -102,10 +103,6 @@ class Project:
                 yield connection
         finally:
             connection.close()
-
-    def db(self) -> AbstractContextManager[sqlite3.Connection]:
-        """A connection to the project's curation database (WAL) that commits when the block ends."""
-        return self._db()
 
     # Settings
 
@@ -134,12 +131,12 @@ class Project:
 
     def list_names(self) -> list[str]:
         """Names of the saved feature lists."""
-        with self._db() as db:
+        with self.db() as db:
             return [r[0] for r in db.execute("SELECT DISTINCT list_name FROM feature_lists ORDER BY list_name")]
 
     def features_in(self, list_name: str) -> list[int]:
         """Feature ids of a list, ascending (empty for an unknown list)."""
-        with self._db() as db:
+        with self.db() as db:
             rows = db.execute("SELECT feature FROM feature_lists WHERE list_name = ? ORDER BY feature", (list_name,))
             return [int(r[0]) for r in rows]
 
@@ -148,36 +145,36 @@ class Project:
         if not list_name.strip():
             raise FacError("A feature list needs a name.")
         now = _now()
-        with self._db() as db:
+        with self.db() as db:
             db.executemany("INSERT OR IGNORE INTO feature_lists VALUES (?, ?, ?)",
                            [(list_name, int(f), now) for f in features])
 
     def remove_from_list(self, list_name: str, features: Iterable[int]) -> None:
         """Remove features from a list."""
-        with self._db() as db:
+        with self.db() as db:
             db.executemany("DELETE FROM feature_lists WHERE list_name = ? AND feature = ?",
                            [(list_name, int(f)) for f in features])
 
     def delete_list(self, list_name: str) -> None:
         """Delete a whole list."""
-        with self._db() as db:
+        with self.db() as db:
             db.execute("DELETE FROM feature_lists WHERE list_name = ?", (list_name,))
 
     # Explanations
 
     def explanations(self) -> dict[int, str]:
         """Every stored explanation by feature."""
-        with self._db() as db:
+        with self.db() as db:
             return {int(f): str(t) for f, t in db.execute("SELECT feature, text FROM explanations")}
 
     def explanation_sources(self) -> dict[int, str]:
         """Who wrote each explanation (`user`, `offline`, an LLM name...)."""
-        with self._db() as db:
+        with self.db() as db:
             return {int(f): str(s) for f, s in db.execute("SELECT feature, source FROM explanations")}
 
     def set_explanation(self, feature: int, text: str, source: str = "user") -> None:
         """Store an explanation; a user's edit is never overwritten by a generated one."""
-        with self._db() as db:
+        with self.db() as db:
             if source != "user":
                 row = db.execute("SELECT source FROM explanations WHERE feature = ?", (feature,)).fetchone()
                 if row is not None and row[0] == "user":
@@ -186,7 +183,7 @@ class Project:
 
     def set_explanations(self, explanations: dict[int, str], source: str) -> int:
         """Store many generated explanations at once (never over a user's edit); returns how many were stored."""
-        with self._db() as db:
+        with self.db() as db:
             users = {int(r[0]) for r in db.execute("SELECT feature FROM explanations WHERE source = 'user'")}
             rows = [(int(f), t, source, _now()) for f, t in explanations.items() if int(f) not in users]
             db.executemany("INSERT OR REPLACE INTO explanations VALUES (?, ?, ?, ?)", rows)
@@ -201,7 +198,7 @@ class Project:
 
     def relevance_marks(self, source: MarkSource) -> dict[int, str]:
         """One source's marks by feature (`relevant` / `not relevant`, or the judge's verdict)."""
-        with self._db() as db:
+        with self.db() as db:
             rows = db.execute("SELECT feature, verdict FROM relevance_marks WHERE source = ?", (source,))
             return {int(f): str(v) for f, v in rows}
 
@@ -213,14 +210,14 @@ class Project:
         if bad:
             raise FacError(f"{source} marks must be one of {', '.join(_MARK_VERDICTS[source])}; got {', '.join(bad)}.")
         now = _now()
-        with self._db() as db:
+        with self.db() as db:
             db.execute("DELETE FROM relevance_marks WHERE source = ?", (source,))
             db.executemany("INSERT INTO relevance_marks VALUES (?, ?, ?, ?)",
                            [(int(f), source, v, now) for f, v in verdicts.items()])
 
     def mark_relevant(self, feature: int, relevant: bool | None) -> None:
         """A person's mark on one feature: relevant, not relevant, or None to clear it."""
-        with self._db() as db:
+        with self.db() as db:
             db.execute("DELETE FROM relevance_marks WHERE feature = ? AND source = 'user'", (int(feature),))
             if relevant is not None:
                 db.execute("INSERT INTO relevance_marks VALUES (?, 'user', ?, ?)",

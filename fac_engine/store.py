@@ -224,6 +224,7 @@ class EncodedDataset:
     def __init__(self, folder: Path, manifest: Manifest) -> None:
         self.folder = folder
         self.manifest = manifest
+        self._vocab: list[str] | None = None
 
     @property
     def name(self) -> str:
@@ -250,8 +251,10 @@ class EncodedDataset:
                             self.manifest.d_sae)
 
     def vocab(self) -> list[str]:
-        """Decoded token strings by id."""
-        return [str(t) for t in pq.read_table(self.folder / VOCAB).column("token").to_pylist()]
+        """Decoded token strings by id (read once per dataset object; callers must not change the list)."""
+        if self._vocab is None:
+            self._vocab = [str(t) for t in pq.read_table(self.folder / VOCAB).column("token").to_pylist()]
+        return self._vocab
 
     def sample_rows(self, samples: list[int], columns: list[str] | None = None) -> pa.Table:
         """Rows of the samples table for the given sample ids, in the order given."""

@@ -47,12 +47,16 @@ def model_spec(args: argparse.Namespace) -> ModelSpec:
 
 def load_model_and_sae(args: argparse.Namespace) -> tuple[LoadedModel, SparseAutoencoder]:
     """Load the model and the SAE the options name, and check that they fit each other."""
+    return load_spec_and_sae(model_spec(args), args.sae, args.layer)
+
+
+def load_spec_and_sae(spec: ModelSpec, sae_path: str, layer: int | None) -> tuple[LoadedModel, SparseAutoencoder]:
+    """Load a model and an SAE and check that they fit each other (the SAE ends on the model's device)."""
     from fac_engine.models.loader import load_model
     from fac_engine.sae.load import check_sae_fits_model, load_sae
 
-    spec = model_spec(args)
     # The SAE first, on the CPU: a bad SAE path or file fails in milliseconds, not after the model load.
-    sae = load_sae(args.sae, hook_layer=args.layer)
+    sae = load_sae(sae_path, hook_layer=layer)
     lm = load_model(spec)
     check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
     return lm, sae.to(lm.device)
@@ -100,12 +104,18 @@ def backend_spec(args: argparse.Namespace) -> BackendSpec:
 
 def load_generator(args: argparse.Namespace, lm: LoadedModel | None) -> Generator:
     """The generator the options name; a local one reuses `lm` when it is the same model."""
-    from fac_engine.models.loader import load_model
-    from fac_engine.synthesis.backend import make_generator
+    return generator_for(backend_spec(args), model_spec(args), lm)
 
-    spec = backend_spec(args)
-    if spec.kind == "local" and (lm is None or spec.model != args.model):
-        lm = load_model(ModelSpec(source=spec.model, device=args.device, dtype=args.dtype))
+
+def generator_for(spec: BackendSpec, scoring: ModelSpec, lm: LoadedModel | None) -> Generator:
+    """The generator of `spec`; a local one reuses `lm` (loaded from `scoring`) when it is the same model."""
+    from fac_engine.models.loader import load_model
+    from fac_engine.synthesis.backend import local_model_spec, make_generator
+
+    if spec.kind == "local":
+        wanted = local_model_spec(spec, scoring)
+        if lm is None or wanted != scoring:
+            lm = load_model(wanted)
     return make_generator(spec, lm)
 
 

@@ -120,11 +120,9 @@ def run(args: argparse.Namespace) -> int:
     """Create (or resume) a job and run it in the foreground with a progress bar."""
     from tqdm import tqdm
 
-    from fac_engine.models.loader import load_model
+    from fac_engine.cli.common import generator_for, load_spec_and_sae
     from fac_engine.project import Project
-    from fac_engine.sae.load import check_sae_fits_model, load_sae
     from fac_engine.store import Workspace
-    from fac_engine.synthesis.backend import make_generator
     from fac_engine.synthesis.job import JobSettings, run_job
     from fac_engine.synthesis.scoring import Scorer
     from fac_engine.synthesis.store import SynthesisStore
@@ -134,14 +132,10 @@ def run(args: argparse.Namespace) -> int:
     job_id = _job_to_run(args, project)
     store = SynthesisStore(project)
     settings = JobSettings.from_json_dict(store.job_config(job_id))
-    sae = load_sae(settings.sae, hook_layer=settings.layer)
-    lm = load_model(settings.model)
-    check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
-    scorer = Scorer(lm, sae.to(lm.device))
+    lm, sae = load_spec_and_sae(settings.model, settings.sae, settings.layer)
+    scorer = Scorer(lm, sae)
     backend = settings.backend
-    gen_lm = lm if backend.kind == "openai" or backend.model == settings.model.source else load_model(
-        type(settings.model)(source=backend.model, device=settings.model.device, dtype=settings.model.dtype))
-    generator = make_generator(backend, gen_lm)
+    generator = generator_for(backend, settings.model, lm)
     print(f"synthesis job {job_id} of project '{args.project}': generator {backend.label}, task "
           f"{settings.synthesis.task}, delta {settings.synthesis.threshold:g}")
     with tqdm(desc=f"job {job_id}", unit="feature") as bar:

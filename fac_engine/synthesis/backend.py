@@ -11,6 +11,7 @@ from typing import Literal
 
 from fac_engine.errors import FacError
 from fac_engine.models.loader import LoadedModel
+from fac_engine.models.spec import ModelSpec
 from fac_engine.synthesis.generators import Generator, LocalGenerator, OpenAIGenerator
 
 BackendKind = Literal["local", "openai"]
@@ -49,6 +50,11 @@ class BackendSpec:
     def label(self) -> str:
         """How provenance names this backend (no secrets)."""
         return f"local:{self.model}" if self.kind == "local" else f"openai:{self.model}@{self.base_url}"
+
+
+def local_model_spec(spec: BackendSpec, scoring: ModelSpec) -> ModelSpec:
+    """The model a local backend generates with, on the device and dtype of the scoring model."""
+    return ModelSpec(source=spec.model, device=scoring.device, dtype=scoring.dtype)
 
 
 def make_generator(spec: BackendSpec, local_lm: LoadedModel | None = None) -> Generator:

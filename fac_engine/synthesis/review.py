@@ -1,7 +1,7 @@
 """Review actions that need the model (edit = re-encode and re-score, regenerate) and the live FAC of
 seed + accepted samples. Plain decisions (accept, reject, bulk accept) are SynthesisStore calls."""
 
-from dataclasses import asdict
+from dataclasses import replace
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -17,9 +17,9 @@ from fac_engine.coverage import (
 from fac_engine.errors import FacError
 from fac_engine.synthesis.generators import Generator
 from fac_engine.synthesis.scoring import Scorer
-from fac_engine.synthesis.store import NewCandidate, SynthesisStore
+from fac_engine.synthesis.store import SynthesisStore
 from fac_engine.synthesis.templates import TaskName, parse_edit, parse_output
-from fac_engine.synthesis.twostep import SynthesisConfig
+from fac_engine.synthesis.twostep import SynthesisConfig, new_candidate
 
 DECIDED_KEEP = ("accepted",)
 """Statuses whose samples count as kept (export, live FAC)."""
@@ -66,13 +66,8 @@ def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer
     sample, score = samples[best], scores[best]
     if score.g <= float(cand["threshold"]):
         return None
-    new = NewCandidate(feature=feature, step=2, task=task, label=cand["label"], text=sample.text, fields=sample.fields,
-                       messages=None if sample.messages is None else [list(m) for m in sample.messages],
-                       prompt=str(cand["prompt"]), generator=generator.name, params=asdict(cfg.generation),
-                       g=score.g, threshold=float(cand["threshold"]), span=score.span, tokens=score.tokens,
-                       activations=score.activations,
-                       pooled={"features": score.pooled_features, "values": score.pooled_values},
-                       rank=0, proposed=True)
+    new = replace(new_candidate(feature, 2, task, cand["label"], sample, score, str(cand["prompt"]), generator.name,
+                                cfg.generation, float(cand["threshold"])), rank=0, proposed=True)
     (new_id,) = store.add_candidates(int(cand["job_id"]), [new])
     store.decide([cand_id], "rejected", who, detail="regenerated")
     return new_id

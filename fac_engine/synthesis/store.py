@@ -234,10 +234,13 @@ class SynthesisStore:
     # Candidates and decisions
 
     def candidates(self, job_id: int | None = None, proposed_only: bool = True,
-                   status: Sequence[str] | None = None) -> pd.DataFrame:
+                   status: Sequence[str] | None = None, cand_id: int | None = None) -> pd.DataFrame:
         """Candidates (JSON columns decoded), best first within each feature."""
         where: list[str] = ["1 = 1"]
         params: list[object] = []
+        if cand_id is not None:
+            where.append("cand_id = ?")
+            params.append(cand_id)
         if job_id is not None:
             where.append("job_id = ?")
             params.append(job_id)
@@ -255,8 +258,7 @@ class SynthesisStore:
 
     def candidate(self, cand_id: int) -> dict[str, Any]:
         """One candidate as a dict (JSON columns decoded)."""
-        frame = self.candidates(proposed_only=False)
-        rows = frame[frame["cand_id"] == cand_id].to_dict("records")
+        rows = self.candidates(proposed_only=False, cand_id=cand_id).to_dict("records")
         if not rows:
             raise FacError(f"There is no candidate {cand_id}.")
         return dict(rows[0])

@@ -9,7 +9,7 @@ through each step together, so the local generator fills its batches.
 """
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
 from fac_engine.log import get_logger
@@ -119,14 +119,21 @@ def _scored(generator: Generator, scorer: Scorer, prompts: Sequence[str], featur
     return out, bad
 
 
+def new_candidate(feature: int, step: int, task: TaskName, label: str | None, sample: Sample, score: SampleScore,
+                  prompt: str, generator: str, generation: GenerationConfig, threshold: float) -> NewCandidate:
+    """A scored sample as the store records it, with its provenance."""
+    return NewCandidate(
+        feature=feature, step=step, task=task, label=label, text=sample.text, fields=sample.fields,
+        messages=None if sample.messages is None else [list(m) for m in sample.messages], prompt=prompt,
+        generator=generator, params=asdict(generation), g=score.g, threshold=threshold, span=score.span,
+        tokens=score.tokens, activations=score.activations,
+        pooled={"features": score.pooled_features, "values": score.pooled_values})
+
+
 def _candidate(target: FeatureTarget, step: int, sample: Sample, score: SampleScore, prompt: str, generator: str,
                cfg: SynthesisConfig) -> NewCandidate:
-    return NewCandidate(
-        feature=target.brief.feature, step=step, task=cfg.task, label=target.label, text=sample.text,
-        fields=sample.fields, messages=None if sample.messages is None else [list(m) for m in sample.messages],
-        prompt=prompt, generator=generator, params=asdict(cfg.generation), g=score.g, threshold=cfg.threshold,
-        span=score.span, tokens=score.tokens, activations=score.activations,
-        pooled={"features": score.pooled_features, "values": score.pooled_values})
+    return new_candidate(target.brief.feature, step, cfg.task, target.label, sample, score, prompt, generator,
+                         cfg.generation, cfg.threshold)
 
 
 def _pair(target: FeatureTarget, step1: list[tuple[Sample, SampleScore]], threshold: float
@@ -174,9 +181,8 @@ def _outcome(target: FeatureTarget, pair: tuple[Demo, Demo, str], step1: Scored,
     cands = []
     for rank, ((sample, score), match) in enumerate(zip(kept, matches, strict=True)):
         cand = _candidate(target, step, sample, score, prompt2 if step == 2 else prompt1, generator, cfg)
-        cands.append(NewCandidate(**{**asdict(cand), "rank": rank, "proposed": rank in chosen,
-                                     "duplicate_of": match.key if match else None,
-                                     "duplicate_similarity": match.similarity if match else None}))
+        cands.append(replace(cand, rank=rank, proposed=rank in chosen, duplicate_of=match.key if match else None,
+                             duplicate_similarity=match.similarity if match else None))
         if rank in chosen:
             duplicates.add(f"feature{target.brief.feature}:{rank}", sample.text)
     cands += [_candidate(target, 1, s, sc, prompt1, generator, cfg) for s, sc in step1
