@@ -19,7 +19,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fac_engine.store import POOLED, Manifest, write_manifest
+from fac_engine.workspace.datasets import POOLED, Manifest, write_manifest
 
 
 def synthetic_dataset(root: Path, name: str, n: int, d_sae: int, active: int, seed: int) -> int:

@@ -23,11 +23,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from fac_engine.project import Project
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.model import SparseAutoencoder
-from fac_engine.store import POOLED, Manifest, shard_path, write_manifest
+from fac_engine.workspace.datasets import POOLED, Manifest, shard_path, write_manifest
+from fac_engine.workspace.project import Project
 
 D_IN, LAYER = 576, 15
 WORDS = np.array(["the", "a", "cat", "dog", "sat", "on", "mat", "hello", "world", "how", "do", "i", "make", "bake",

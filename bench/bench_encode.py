@@ -18,14 +18,14 @@ import pandas as pd
 import torch
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
-from fac_engine.data.corpus import default_corpus_path
+from fac_engine.data.corpora.corpus import default_corpus_path
 from fac_engine.data.schemas import DatasetItem
-from fac_engine.encode import EncodeConfig, encode_dataset, encode_sample, new_manifest
+from fac_engine.encoding.encode import EncodeConfig, encode_dataset, encode_sample, new_manifest
 from fac_engine.models.loader import LoadedModel, load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.sae.load import load_sae
 from fac_engine.sae.model import SparseAutoencoder
-from fac_engine.store import Workspace
+from fac_engine.workspace.datasets import Workspace
 
 NAIVE_BATCH = 32
 

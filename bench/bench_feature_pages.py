@@ -7,7 +7,7 @@ switch < 1 s), measured server-side with Streamlit's AppTest in a fresh process.
 The model is the embedded SmolLM2-135M-Instruct (run `fac prepare` first); the SAE is random
 (TopK, k 20, d_in 576); token codes are random, 20 features per token drawn from 40 per sample with
 Zipf-like popularity. The feature map is a random layout written into the cache (the UMAP itself is
-timed separately, see fac_engine/feature_map.py). Everything lives in a temporary folder, whose FAC_HOME
+timed separately, see fac_engine/features/map.py). Everything lives in a temporary folder, whose FAC_HOME
 links to the real user cache's models/ so the embedded model is not converted again.
 """
 
@@ -24,17 +24,17 @@ import pandas as pd
 import pyarrow as pa
 import torch
 
-from fac_engine.encode import finalise
-from fac_engine.feature_map import MapConfig, feature_map_path, write_map
+from fac_engine.encoding.encode import finalise
+from fac_engine.encoding.pooling import pool_max_rows
+from fac_engine.features.map import MapConfig, feature_map_path, write_map
 from fac_engine.paths import models_dir
-from fac_engine.pooling import pool_max_rows
-from fac_engine.project import Project
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.identity import sae_identity
 from fac_engine.sae.load import load_sae
 from fac_engine.sae.model import SparseAutoencoder
-from fac_engine.store import Manifest, Workspace, write_manifest, write_shard, write_vocab
+from fac_engine.workspace.datasets import Manifest, Workspace, write_manifest, write_shard, write_vocab
+from fac_engine.workspace.project import Project
 
 D_IN, LAYER, VOCAB, SHARD = 576, 15, 49_152, 10_000
 

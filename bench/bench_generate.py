@@ -9,9 +9,9 @@ to its full length (min_new_tokens), so both paths generate exactly the same num
 import argparse
 import time
 
+from fac_engine.llm.generators import GenerationConfig, LocalGenerator
 from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
-from fac_engine.synthesis.generators import GenerationConfig, LocalGenerator
 
 PROMPTS = ["Write a short question a user might ask a chatbot about cooking.",
            "Write one rude comment someone might post online.",

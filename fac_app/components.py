@@ -8,7 +8,7 @@ import streamlit as st
 
 from fac_app import state
 from fac_engine.errors import FacError
-from fac_engine.project import Project
+from fac_engine.workspace import Project
 
 APP_ROOT = Path(__file__).resolve().parents[1]
 HOME_PAGE = "app.py"

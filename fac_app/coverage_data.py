@@ -14,11 +14,9 @@ import pandas as pd
 import streamlit as st
 
 from fac_app import state
-from fac_engine.diversity import DiversityResult, text_diversity
-from fac_engine.errors import FacError
-from fac_engine.missing import missing_frame
-from fac_engine.slices import (
+from fac_engine.coverage import (
     SEPARATOR,
+    DiversityResult,
     FeatureGroups,
     LabelCodes,
     SliceCounts,
@@ -26,11 +24,14 @@ from fac_engine.slices import (
     frequency_groups,
     label_codes,
     label_slices,
+    missing_frame,
     stack_slices,
+    text_diversity,
     top_features,
     whole_slice,
 )
-from fac_engine.store import Manifest, Workspace, check_comparable
+from fac_engine.errors import FacError
+from fac_engine.workspace import Manifest, Workspace, check_comparable
 
 MAX_LABEL_SLICES = 20
 """A dataset with more distinct labels than this is drawn as one row (a row per label would not be readable)."""
@@ -161,7 +162,7 @@ def fac_frame(anchor: str, names: list[str], threshold: float) -> pd.DataFrame:
 
 @st.cache_resource(show_spinner="Loading the sentence-embedding model...")
 def _sentence_encoder() -> object:
-    from fac_engine.models.sentence import load_sentence_encoder
+    from fac_engine.models import load_sentence_encoder
 
     return load_sentence_encoder(EMBED_DEVICE)
 

@@ -9,13 +9,11 @@ from fac_app import state
 from fac_app.components import MISSING_PAGE, page_available, page_link
 from fac_app.feature_markup import escape_markdown
 from fac_engine.coverage import CoverageConfig
-from fac_engine.eval_results import load_evaluation
-from fac_engine.figures.evaluation import evaluation_table
-from fac_engine.project import Project
+from fac_engine.evaluation import load_evaluation
+from fac_engine.figures import evaluation_table
 from fac_engine.report import latest_evaluation
-from fac_engine.synthesis.export import accepted_frame
-from fac_engine.synthesis.review import live_coverage
-from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.synthesis import SynthesisStore, accepted_frame, live_coverage
+from fac_engine.workspace import Project
 
 DEMO_ANCHOR, DEMO_SEED = "demo-anchor", "demo-seed"
 """Names `fac demo` gives the demo datasets."""

@@ -1,5 +1,5 @@
 """The home page's encoding panel: upload or point at a data file, start `fac encode` in the background
-(fac_engine.jobs), follow its progress, show why it failed, and give a new dataset an empty role."""
+(fac_engine.workspace.jobs), follow its progress, show why it failed, and give a new dataset an empty role."""
 
 import re
 from pathlib import Path
@@ -7,11 +7,18 @@ from pathlib import Path
 import streamlit as st
 
 from fac_app import state
-from fac_engine.data.dataset import SUFFIXES
+from fac_engine.data import SUFFIXES
 from fac_engine.errors import FacError
-from fac_engine.jobs import JobStatus, cancel_job, forget_job, list_jobs, start_encode_job
-from fac_engine.project import Project, ProjectConfig
-from fac_engine.store import check_name
+from fac_engine.workspace import (
+    JobStatus,
+    Project,
+    ProjectConfig,
+    cancel_job,
+    check_name,
+    forget_job,
+    list_jobs,
+    start_encode_job,
+)
 
 UPLOADS_DIR = ".uploads"
 """Uploaded data files are kept in `<workspace>/.uploads/<dataset name><suffix>`."""

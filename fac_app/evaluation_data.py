@@ -5,7 +5,7 @@ from pathlib import Path
 import streamlit as st
 
 from fac_app import state
-from fac_engine.eval_results import EvalResult, evaluation_path, load_evaluation
+from fac_engine.evaluation import EvalResult, evaluation_path, load_evaluation
 from fac_engine.report import build_report
 
 

@@ -14,9 +14,9 @@ import streamlit as st
 import torch
 
 from fac_app.resources import cached_sae, model_and_sae
-from fac_engine import feature_map as fmap
+from fac_engine.encoding import probe_text
 from fac_engine.errors import FacError
-from fac_engine.feature_geometry import (
+from fac_engine.features import (
     LogitEffects,
     NearFeatures,
     decoder_norms,
@@ -24,10 +24,9 @@ from fac_engine.feature_geometry import (
     model_unembedding,
     nearest_features,
 )
-from fac_engine.probe import probe_text
-from fac_engine.project import ProjectConfig
-from fac_engine.sae.identity import sae_identity
-from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.features import map as fmap
+from fac_engine.sae import SparseAutoencoder, sae_identity
+from fac_engine.workspace import ProjectConfig
 
 DEVICE = "auto"
 """The app runs the model where the engine's `auto` puts it (CUDA when present, else CPU)."""

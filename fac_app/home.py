@@ -11,8 +11,7 @@ from fac_app import state
 from fac_app.components import COVERAGE_PAGE, EXPLORER_PAGE, MAP_PAGE, MISSING_PAGE, page_link
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.errors import FacError
-from fac_engine.project import Project, ProjectConfig
-from fac_engine.store import check_name
+from fac_engine.workspace import Project, ProjectConfig, check_name
 
 FAC_EXPLAINED = (
     "**FAC** (Feature Activation Coverage) is the share of the anchor's SAE features that the seed also "

@@ -19,7 +19,7 @@ def probe_panel() -> None:
         st.caption(f"Model `{cfg.model}`, SAE `{cfg.sae}`" + (f", layer {cfg.layer}" if cfg.layer is not None else ""))
         return
     from fac_app.resources import model_and_sae  # torch and transformers load in seconds: only when asked
-    from fac_engine.probe import probe_text
+    from fac_engine.encoding import probe_text
 
     try:
         lm, sae = model_and_sae(cfg.model, "auto", "auto", cfg.sae, cfg.layer)

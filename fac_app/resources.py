@@ -2,10 +2,8 @@
 
 import streamlit as st
 
-from fac_engine.models.loader import LoadedModel, load_model
-from fac_engine.models.spec import ModelSpec
-from fac_engine.sae.load import check_sae_fits_model, load_sae
-from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.models import LoadedModel, ModelSpec, load_model
+from fac_engine.sae import SparseAutoencoder, check_sae_fits_model, load_sae
 
 
 @st.cache_resource(show_spinner="Loading the language model...")

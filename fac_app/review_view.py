@@ -16,12 +16,9 @@ from fac_app.encode_panel import encode_options
 from fac_app.feature_markup import escape_markdown
 from fac_app.tokens import highlight_tokens
 from fac_engine.coverage import CoverageConfig
-from fac_engine.encode import EncodeConfig
-from fac_engine.jobs import start_encode_job
-from fac_engine.store import check_name
-from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
-from fac_engine.synthesis.review import live_coverage
-from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.encoding import EncodeConfig
+from fac_engine.synthesis import SynthesisStore, accepted_frame, live_coverage, with_seed, write_export
+from fac_engine.workspace import check_name, start_encode_job
 
 SHORTCUTS = {"a": "review_accept", "r": "review_reject", "e": "review_edit", "n": "review_next"}
 """Key -> the key of the button it presses (Streamlit reserves R for rerun, so the keys are bound here)."""

@@ -22,8 +22,7 @@ from fac_engine.coverage import (
 from fac_engine.errors import FacError
 from fac_engine.features import FeatureReport, feature_report, feature_stats_frame
 from fac_engine.paths import default_workspace
-from fac_engine.project import DEFAULT_PROJECT, Project
-from fac_engine.store import MANIFEST, EncodedDataset, Workspace, check_comparable
+from fac_engine.workspace import DEFAULT_PROJECT, MANIFEST, EncodedDataset, Project, Workspace, check_comparable
 
 WORKSPACE_KEY = "fac_workspace"
 PROJECT_KEY = "fac_project"

@@ -7,14 +7,21 @@ import streamlit as st
 
 from fac_app import state
 from fac_engine.errors import FacError
-from fac_engine.models.spec import ModelSpec
-from fac_engine.project import Project
-from fac_engine.synthesis.backend import DEFAULT_KEY_ENV, BackendSpec
-from fac_engine.synthesis.generators import GenerationConfig
-from fac_engine.synthesis.job import JobSettings, job_log_tail, job_running, start_job_process, stop_job
-from fac_engine.synthesis.store import JobProgress, SynthesisStore
-from fac_engine.synthesis.templates import TASKS, TaskName
-from fac_engine.synthesis.twostep import SynthesisConfig
+from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig
+from fac_engine.models import ModelSpec
+from fac_engine.synthesis import (
+    TASKS,
+    JobProgress,
+    JobSettings,
+    SynthesisConfig,
+    SynthesisStore,
+    TaskName,
+    job_log_tail,
+    job_running,
+    start_job_process,
+    stop_job,
+)
+from fac_engine.workspace import Project
 
 TASK_LABELS: dict[TaskName, str] = {"query": "Single user query (toxicity-style)",
                                     "instruction": "Instruction + response",

@@ -5,13 +5,9 @@ import streamlit as st
 
 from fac_app import state
 from fac_app.resources import cached_model, model_and_sae
-from fac_engine.models.loader import LoadedModel
-from fac_engine.models.spec import ModelSpec
-from fac_engine.synthesis.backend import BackendSpec, local_model_spec, make_generator
-from fac_engine.synthesis.generators import Generator
-from fac_engine.synthesis.job import JobSettings
-from fac_engine.synthesis.scoring import Scorer
-from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.llm import BackendSpec, Generator, local_model_spec, make_generator
+from fac_engine.models import LoadedModel, ModelSpec
+from fac_engine.synthesis import JobSettings, Scorer, SynthesisStore
 
 
 def store() -> SynthesisStore:

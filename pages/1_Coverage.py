@@ -15,7 +15,7 @@ from fac_app.components import (
     threshold_slider,
 )
 from fac_engine.errors import FacError
-from fac_engine.figures.coverage import coverage_heatmap, fac_bars, frequency_histogram
+from fac_engine.figures import coverage_heatmap, fac_bars, frequency_histogram
 
 # (No attribute docstrings in pages: Streamlit's magic would print them.)
 DIVERSITY_AUTO_SAMPLES = 20_000  # below this many samples in all, diversity is computed without asking

@@ -13,8 +13,7 @@ from fac_app.feature_markup import escape_markdown, token_html, visible_token
 from fac_app.state import FEATURE_KEY, dataset_names, open_dataset, project, report, show_error, stats_frame, support
 from fac_engine.errors import FacError
 from fac_engine.features import FeatureExample, FeatureReport
-from fac_engine.project import Project, ProjectConfig
-from fac_engine.relevance import RELEVANT
+from fac_engine.workspace import RELEVANT, Project, ProjectConfig
 
 DATASET = "explorer_dataset"
 FEATURE_INPUT = "explorer_feature_id"

@@ -17,9 +17,9 @@ from fac_app.components import (
     page_link,
     threshold_slider,
 )
+from fac_engine.coverage import MissingFilter, filter_missing, label_names
 from fac_engine.errors import FacError
-from fac_engine.missing import MissingFilter, filter_missing, label_names
-from fac_engine.project import Project
+from fac_engine.workspace import Project
 
 # (No attribute docstrings in pages: Streamlit's magic would print them.)
 VERSION_KEY = "missing_editor_version"  # bumped when the selection changes outside the table: it starts afresh

@@ -9,8 +9,7 @@ from fac_app.components import need_anchor_and_seed, page_link
 from fac_app.synthesis_resources import generator, scorer
 from fac_app.synthesis_resources import store as synthesis_store
 from fac_engine.errors import FacError
-from fac_engine.synthesis.job import JobSettings
-from fac_engine.synthesis.review import accept_above, edit_candidate, regenerate
+from fac_engine.synthesis import JobSettings, accept_above, edit_candidate, regenerate
 
 POS_KEY = "review_pos"
 EDIT_KEY = "review_editing"

@@ -8,14 +8,8 @@ import streamlit as st
 from fac_app import evaluation_data as data
 from fac_app import state
 from fac_engine.errors import FacError
-from fac_engine.eval_results import EvalResult, evaluation_names
-from fac_engine.figures.evaluation import (
-    correlation_table,
-    diversity_figure,
-    evaluation_table,
-    fac_auprc_figure,
-    r_text,
-)
+from fac_engine.evaluation import EvalResult, evaluation_names
+from fac_engine.figures import correlation_table, diversity_figure, evaluation_table, fac_auprc_figure, r_text
 from fac_engine.report import evaluate_command, latest_evaluation
 
 # (No attribute docstrings in pages: Streamlit's magic would print them.)

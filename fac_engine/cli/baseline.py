@@ -37,8 +37,8 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fac_engine.cli.common import generation_config, load_generator
-    from fac_engine.store import check_name
     from fac_engine.synthesis.baseline import BaselineConfig, generate_baseline, write_jsonl
+    from fac_engine.workspace.datasets import check_name
 
     if args.encode_as is not None:
         check_name(args.encode_as)

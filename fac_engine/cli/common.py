@@ -16,10 +16,10 @@ from fac_engine.models.spec import ModelSpec
 from fac_engine.paths import default_workspace
 
 if TYPE_CHECKING:
+    from fac_engine.llm.backend import BackendSpec
+    from fac_engine.llm.generators import GenerationConfig, Generator
     from fac_engine.models.loader import LoadedModel
     from fac_engine.sae.model import SparseAutoencoder
-    from fac_engine.synthesis.backend import BackendSpec
-    from fac_engine.synthesis.generators import GenerationConfig, Generator
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -75,7 +75,7 @@ def workspace_root(args: argparse.Namespace) -> Path:
 
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
     """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries."""
-    from fac_engine.synthesis.backend import DEFAULT_KEY_ENV
+    from fac_engine.llm.backend import DEFAULT_KEY_ENV
 
     g = parser.add_argument_group("generator")
     g.add_argument("--backend", choices=["local", "openai"], default="local",
@@ -92,7 +92,7 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
 
 def backend_spec(args: argparse.Namespace) -> BackendSpec:
     """The BackendSpec the generator options describe."""
-    from fac_engine.synthesis.backend import BackendSpec
+    from fac_engine.llm.backend import BackendSpec
 
     model = args.gen_model or (args.model if args.backend == "local" else "")
     try:
@@ -109,8 +109,8 @@ def load_generator(args: argparse.Namespace, lm: LoadedModel | None) -> Generato
 
 def generator_for(spec: BackendSpec, scoring: ModelSpec, lm: LoadedModel | None) -> Generator:
     """The generator of `spec`; a local one reuses `lm` (loaded from `scoring`) when it is the same model."""
+    from fac_engine.llm.backend import local_model_spec, make_generator
     from fac_engine.models.loader import load_model
-    from fac_engine.synthesis.backend import local_model_spec, make_generator
 
     if spec.kind == "local":
         wanted = local_model_spec(spec, scoring)
@@ -131,7 +131,7 @@ def add_sampling_options(parser: argparse.ArgumentParser, max_new_tokens: int, b
 
 def generation_config(args: argparse.Namespace) -> GenerationConfig:
     """The GenerationConfig the sampling options describe."""
-    from fac_engine.synthesis.generators import GenerationConfig
+    from fac_engine.llm.generators import GenerationConfig
 
     try:
         return GenerationConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,

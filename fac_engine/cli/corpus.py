@@ -16,7 +16,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build (or reuse) the corpus and print what is in it."""
-    from fac_engine.data.corpus import build_training_corpus, default_corpus_path
+    from fac_engine.data.corpora.corpus import build_training_corpus, default_corpus_path
 
     out = default_corpus_path() if args.out is None else args.out
     if out.is_file() and not args.force:

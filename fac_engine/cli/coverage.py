@@ -33,8 +33,8 @@ def register(sub: Any) -> None:
 
 def run_coverage(args: argparse.Namespace) -> int:
     """Compute and print FAC, its variants and the missing features."""
-    from fac_engine.coverage import CoverageConfig, compute_coverage, feature_support, read_relevant_file
-    from fac_engine.store import Workspace, check_comparable
+    from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support, read_relevant_file
+    from fac_engine.workspace.datasets import Workspace, check_comparable
 
     workspace = Workspace(workspace_root(args))
     anchor, seed = workspace.open(args.anchor), workspace.open(args.seed)
@@ -60,8 +60,8 @@ def run_coverage(args: argparse.Namespace) -> int:
 
 def run_diversity(args: argparse.Namespace) -> int:
     """Print the text-diversity baselines of one encoded dataset."""
-    from fac_engine.diversity import text_diversity
-    from fac_engine.store import Workspace
+    from fac_engine.coverage.diversity import text_diversity
+    from fac_engine.workspace.datasets import Workspace
 
     data = Workspace(workspace_root(args)).open(args.name)
     texts = [str(t) for t in data.samples(["text"]).column("text").to_pylist()]

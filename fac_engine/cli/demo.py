@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from fac_engine.cli.common import add_workspace_option, workspace_root
 
 if TYPE_CHECKING:
-    from fac_engine.store import Workspace
+    from fac_engine.workspace.datasets import Workspace
 
 DEMO_DATASETS = {"demo-anchor": "anchor", "demo-seed": "seed", "demo-test": "test"}
 """Workspace name -> demo file (the test set is encoded for the evaluation)."""
@@ -25,9 +25,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run `fac demo-data` and `fac encode` for each demo set, then set the default project."""
     from fac_engine.cli import build_parser
-    from fac_engine.data.demo import demo_paths
-    from fac_engine.project import Project
-    from fac_engine.store import Workspace
+    from fac_engine.data.corpora.demo import demo_paths
+    from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
     steps = [["demo-data"]]
@@ -59,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _missing(workspace: "Workspace", threshold: float) -> list[int]:
-    from fac_engine.coverage import CoverageConfig, compute_coverage, feature_support
+    from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support
 
     seed, anchor = (feature_support(workspace.open(n).pooled_arrays(), threshold) for n in ("demo-seed", "demo-anchor"))
     return compute_coverage(seed, anchor, CoverageConfig(threshold=threshold)).missing

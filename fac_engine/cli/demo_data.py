@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fac_engine.data.demo import DemoSummary
+    from fac_engine.data.corpora.demo import DemoSummary
 
 
 def register(sub: Any) -> None:
@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build (or reuse) the demo data and print what is in it."""
-    from fac_engine.data.demo import build_demo_data, demo_ready, read_demo_summary
+    from fac_engine.data.corpora.demo import build_demo_data, demo_ready, read_demo_summary
 
     if demo_ready(args.out, seed=args.seed) and not args.force:
         summary = read_demo_summary(args.out)
@@ -35,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
 
 def summary_table(summary: DemoSummary) -> list[str]:
     """Rows per label / source / category and set, a total line, and what the seed lacks."""
-    from fac_engine.data.demo_plan import SET_NAMES
+    from fac_engine.data.corpora.demo_plan import SET_NAMES
 
     table = [("label", "source", "category", *SET_NAMES)]
     table += [(s.label, s.source, s.category, *(f"{n[name]:,}" for name in SET_NAMES))

@@ -43,10 +43,10 @@ def run(args: argparse.Namespace) -> int:
 
     from fac_engine.cli.common import load_model_and_sae
     from fac_engine.data.dataset import DatasetConfig, read_dataset
-    from fac_engine.encode import EncodeConfig, encode_dataset, new_manifest
+    from fac_engine.encoding.encode import EncodeConfig, encode_dataset, new_manifest
     from fac_engine.errors import FacError
-    from fac_engine.jobs import ProgressFile
-    from fac_engine.store import Workspace, check_name
+    from fac_engine.workspace.datasets import Workspace, check_name
+    from fac_engine.workspace.jobs import ProgressFile
 
     check_name(args.name)
     try:
@@ -90,7 +90,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_datasets(args: argparse.Namespace) -> int:
     """One line per encoded dataset."""
-    from fac_engine.store import Workspace
+    from fac_engine.workspace.datasets import Workspace
 
     workspace = Workspace(workspace_root(args))
     names = workspace.names()

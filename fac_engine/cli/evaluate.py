@@ -11,8 +11,8 @@ from fac_engine.cli.common import add_model_options, add_workspace_option, works
 from fac_engine.errors import FacError
 
 if TYPE_CHECKING:
-    from fac_engine.eval_results import EvalResult
-    from fac_engine.evaluate import TrainingSet
+    from fac_engine.evaluation.probe import TrainingSet
+    from fac_engine.evaluation.results import EvalResult
     from fac_engine.models.loader import LoadedModel
 
 
@@ -46,7 +46,7 @@ def register(sub: Any) -> None:
 
 def parse_set(spec: str) -> TrainingSet:
     """`NAME=DATASET[,DATASET...]` -> TrainingSet; FacError when it is malformed."""
-    from fac_engine.evaluate import TrainingSet
+    from fac_engine.evaluation.probe import TrainingSet
 
     name, sep, datasets = spec.rpartition("=")
     members = tuple(d.strip() for d in datasets.split(",") if d.strip())
@@ -58,10 +58,10 @@ def parse_set(spec: str) -> TrainingSet:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, save the JSON and print the table (or the JSON)."""
-    from fac_engine.coverage import read_relevant_file
-    from fac_engine.eval_results import EvalConfig, save_evaluation
-    from fac_engine.evaluate import evaluate_sets
-    from fac_engine.store import Workspace
+    from fac_engine.coverage.fac import read_relevant_file
+    from fac_engine.evaluation.probe import evaluate_sets
+    from fac_engine.evaluation.results import EvalConfig, save_evaluation
+    from fac_engine.workspace.datasets import Workspace
 
     if not args.sets:
         raise FacError("Give at least one training set with --set NAME=DATASET[,DATASET...].")

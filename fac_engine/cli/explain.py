@@ -10,8 +10,8 @@ from fac_engine.cli.common import add_generator_options, add_model_options, add_
 from fac_engine.cli.selection import add_feature_selection
 
 if TYPE_CHECKING:
-    from fac_engine.project import Project
-    from fac_engine.store import EncodedDataset
+    from fac_engine.workspace.datasets import EncodedDataset
+    from fac_engine.workspace.project import Project
 
 
 def register(sub: Any) -> None:
@@ -39,9 +39,9 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Compute the explanations and store them (a user's own edits are kept)."""
     from fac_engine.errors import FacError
-    from fac_engine.explain import ExplainConfig, offline_explanations
-    from fac_engine.project import Project
-    from fac_engine.store import Workspace
+    from fac_engine.features.explain import ExplainConfig, offline_explanations
+    from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
     data = Workspace(root).open(args.name)
@@ -69,7 +69,7 @@ def run_llm(args: argparse.Namespace, data: EncodedDataset, project: Project) ->
     from fac_engine.cli.common import load_generator
     from fac_engine.cli.selection import selected_features
     from fac_engine.errors import FacError
-    from fac_engine.explain_llm import CANNOT_TELL, LlmExplainConfig, explain_into_project
+    from fac_engine.features.explain_llm import CANNOT_TELL, LlmExplainConfig, explain_into_project
 
     try:
         cfg = LlmExplainConfig(top_spans=args.top_samples, window_before=args.window, features_per_call=args.batch)

@@ -27,8 +27,8 @@ def _mark(tokens: list[str], acts: list[float], start: int) -> str:
 
 def run(args: argparse.Namespace) -> int:
     """Print the table or one feature's report."""
-    from fac_engine.features import feature_report, feature_stats_frame
-    from fac_engine.store import Workspace
+    from fac_engine.features.queries import feature_report, feature_stats_frame
+    from fac_engine.workspace.datasets import Workspace
 
     data = Workspace(workspace_root(args)).open(args.name)
     if args.feature is None:

@@ -21,7 +21,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Print the top features of the text with the token where each peaks."""
-    from fac_engine.probe import probe_text
+    from fac_engine.encoding.text_probe import probe_text
 
     lm, sae = load_model_and_sae(args)
     result = probe_text(lm, sae, args.text, chat=not args.plain)

@@ -12,7 +12,7 @@ from fac_engine.cli.common import add_generator_options, add_model_options, add_
 from fac_engine.cli.selection import add_feature_selection
 
 if TYPE_CHECKING:
-    from fac_engine.project import Project
+    from fac_engine.workspace.project import Project
 
 MODES = "--anchor A --label L (label contrast), --judge --task RUBRIC, or --export-relevant FILE"
 
@@ -55,7 +55,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Dispatch to the chosen mode."""
     from fac_engine.errors import FacError
-    from fac_engine.project import DEFAULT_PROJECT, Project
+    from fac_engine.workspace.project import DEFAULT_PROJECT, Project
 
     modes = [args.anchor is not None or args.label is not None, args.judge, args.export_relevant is not None]
     if sum(modes) != 1:
@@ -74,10 +74,11 @@ def run_contrast(args: argparse.Namespace, project: Project | None) -> int:
     """Compute, print, optionally write and store the relevant features of a label."""
     import numpy as np
 
+    from fac_engine.coverage.slices import label_slices
     from fac_engine.errors import FacError
-    from fac_engine.relevance import RELEVANT, ContrastConfig, label_contrast, write_relevant_file
-    from fac_engine.slices import label_slices
-    from fac_engine.store import Workspace
+    from fac_engine.relevance.contrast import ContrastConfig, label_contrast, write_relevant_file
+    from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.project import RELEVANT
 
     data = Workspace(workspace_root(args)).open(args.anchor)
     if not data.manifest.label_field:
@@ -117,7 +118,7 @@ def run_judge(args: argparse.Namespace, project: Project) -> int:
     from fac_engine.cli.common import load_generator
     from fac_engine.cli.selection import selected_features
     from fac_engine.errors import FacError
-    from fac_engine.relevance_judge import judge_features
+    from fac_engine.relevance.judge import judge_features
 
     if not (args.task or "").strip():
         raise FacError('--judge needs --task, the rubric, e.g. --task "detecting toxic user queries".')
@@ -146,7 +147,7 @@ def run_judge(args: argparse.Namespace, project: Project) -> int:
 def run_export(args: argparse.Namespace, project: Project) -> int:
     """Write the project's combined relevant set in the relevant-features file format."""
     from fac_engine.errors import FacError
-    from fac_engine.relevance import write_relevant_ids
+    from fac_engine.relevance.contrast import write_relevant_ids
 
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     relevant = project.relevant_features(sources)  # type: ignore[arg-type]  # checked there

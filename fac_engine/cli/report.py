@@ -26,7 +26,7 @@ def register(sub: Any) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Build and write the report; PNGs when asked and a browser is at hand."""
-    from fac_engine.report import build_report, write_report
+    from fac_engine.report.build import build_report, write_report
 
     report = build_report(workspace_root(args), args.project, args.evaluation)
     path = write_report(report, args.out)
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline in any browser)")
     if args.png_dir is None:
         return 0
-    from fac_engine.report_png import PngExportError, export_pngs
+    from fac_engine.report.png import PngExportError, export_pngs
 
     try:
         pngs = export_pngs(report.figures, args.png_dir)

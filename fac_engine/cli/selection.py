@@ -5,11 +5,11 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
+from fac_engine.coverage.feature_ids import parse_feature_ids
 from fac_engine.errors import FacError
-from fac_engine.feature_ids import parse_feature_ids
 
 if TYPE_CHECKING:
-    from fac_engine.project import Project
+    from fac_engine.workspace.project import Project
 
 
 def add_feature_selection(parser: argparse.ArgumentParser) -> None:

@@ -17,8 +17,8 @@ from fac_engine.cli.common import (
 from fac_engine.cli.selection import add_feature_selection
 
 if TYPE_CHECKING:
-    from fac_engine.project import Project
     from fac_engine.synthesis.job import JobSettings
+    from fac_engine.workspace.project import Project
 
 
 def register(sub: Any) -> None:
@@ -67,7 +67,7 @@ def register(sub: Any) -> None:
 
 def _ids(text: str | None) -> list[int]:
     """Candidate ids typed like feature ids ('3, 8 12-15')."""
-    from fac_engine.feature_ids import parse_feature_ids
+    from fac_engine.coverage.feature_ids import parse_feature_ids
 
     return parse_feature_ids(text or "")
 
@@ -96,7 +96,7 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
 def _job_to_run(args: argparse.Namespace, project: Project) -> int:
     from fac_engine.cli.selection import selected_features
     from fac_engine.errors import FacError
-    from fac_engine.synthesis.store import SynthesisStore
+    from fac_engine.synthesis.curation import SynthesisStore
 
     store = SynthesisStore(project)
     if args.job is not None:
@@ -121,11 +121,11 @@ def run(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fac_engine.cli.common import generator_for, load_spec_and_sae
-    from fac_engine.project import Project
-    from fac_engine.store import Workspace
+    from fac_engine.synthesis.curation import SynthesisStore
     from fac_engine.synthesis.job import JobSettings, run_job
     from fac_engine.synthesis.scoring import Scorer
-    from fac_engine.synthesis.store import SynthesisStore
+    from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
     project = Project(root, args.project)
@@ -153,9 +153,9 @@ def run(args: argparse.Namespace) -> int:
 
 def run_review(args: argparse.Namespace) -> int:
     """Apply decisions, then list the candidates."""
-    from fac_engine.project import Project
+    from fac_engine.synthesis.curation import SynthesisStore
     from fac_engine.synthesis.review import accept_above
-    from fac_engine.synthesis.store import SynthesisStore
+    from fac_engine.workspace.project import Project
 
     store = SynthesisStore(Project(workspace_root(args), args.project))
     if args.accept:
@@ -179,10 +179,10 @@ def run_export(args: argparse.Namespace) -> int:
     """Write the accepted samples and optionally encode them."""
     from pathlib import Path
 
-    from fac_engine.project import Project
-    from fac_engine.store import Workspace
+    from fac_engine.synthesis.curation import SynthesisStore
     from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
-    from fac_engine.synthesis.store import SynthesisStore
+    from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
     project = Project(root, args.project)
@@ -206,8 +206,8 @@ def run_export(args: argparse.Namespace) -> int:
 def _encode_export(args: argparse.Namespace, path: Any) -> None:
     from fac_engine.cli.common import load_model_and_sae
     from fac_engine.data.dataset import DatasetConfig
-    from fac_engine.encode import EncodeConfig, encode_file
-    from fac_engine.store import Workspace
+    from fac_engine.encoding.encode import EncodeConfig, encode_file
+    from fac_engine.workspace.datasets import Workspace
 
     lm, sae = load_model_and_sae(args)
     workspace = Workspace(workspace_root(args))

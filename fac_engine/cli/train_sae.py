@@ -8,12 +8,12 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from fac_engine.activation_cache import cached_activations
 from fac_engine.cli.common import add_model_options, model_spec
 from fac_engine.data.texts import read_texts
 from fac_engine.errors import FacError
-from fac_engine.harvest import harvest_activations
+from fac_engine.models.activation_cache import cached_activations
 from fac_engine.models.capture import check_layer, default_layer
+from fac_engine.models.harvest import harvest_activations
 from fac_engine.models.loader import LoadedModel, load_model
 from fac_engine.models.template import has_chat_template
 from fac_engine.sae.formats.fac import save_sae

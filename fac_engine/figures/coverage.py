@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from fac_engine.slices import FeatureGroups, SliceCounts
+from fac_engine.coverage.slices import FeatureGroups, SliceCounts
 
 COLOR_SCALE = "Viridis"
 FAC_COLORS = {"fac": "#1f4e79", "fac_freq": "#5b9bd5", "fac_magnitude": "#a9c9ea"}

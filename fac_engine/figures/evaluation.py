@@ -1,6 +1,6 @@
 """The table and plotly figures of a saved evaluation, as pure functions (no streamlit here).
 
-The Evaluation page and the HTML report (fac_engine/report.py) draw the same table and figures from
+The Evaluation page and the HTML report (fac_engine/report/build.py) draw the same table and figures from
 these, so a number a stakeholder reads in the report is the number the page shows.
 """
 
@@ -11,7 +11,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from fac_engine.eval_results import EvalResult
+from fac_engine.evaluation.results import EvalResult
 
 Quantity = Literal["fac", "distinct_1", "distinct_2", "entropy_2"]
 QUANTITIES: dict[Quantity, str] = {"fac": "FAC", "distinct_1": "distinct-1", "distinct_2": "distinct-2",

@@ -1,6 +1,34 @@
-"""Load a causal LM (HF folder, GGUF, embedded default) and capture its residual stream.
+"""Load a causal LM (HF folder, GGUF, embedded default, named offline models) and capture its residual stream.
 
-`load_model(ModelSpec(...))` gives a `LoadedModel`; `LoadedModel.residuals` reads one layer
-with a scoped hook that stops the forward pass there. Import from the submodules; importing
-this package itself costs nothing (the CLI's table verbs must not pay for torch).
+`load_model(ModelSpec(...))` gives a `LoadedModel`; `LoadedModel.residuals` reads one layer with a scoped hook
+that stops the forward pass there.
 """
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fac_engine.models.loader import LoadedModel, load_model
+    from fac_engine.models.sentence import load_sentence_encoder
+    from fac_engine.models.spec import ModelSpec
+
+_PUBLIC = {
+    "LoadedModel": "loader",
+    "ModelSpec": "spec",
+    "load_model": "loader",
+    "load_sentence_encoder": "sentence",
+}
+"""Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
+
+__all__ = [
+    "LoadedModel",
+    "ModelSpec",
+    "load_model",
+    "load_sentence_encoder",
+]
+
+
+def __getattr__(name: str) -> Any:
+    if name in _PUBLIC:
+        return getattr(import_module(f"{__name__}.{_PUBLIC[name]}"), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -17,8 +17,8 @@ from types import MappingProxyType
 import pandas as pd
 
 from fac_engine.atomic import atomic_file
+from fac_engine.llm.generators import GenerationConfig, Generator
 from fac_engine.log import get_logger
-from fac_engine.synthesis.generators import GenerationConfig, Generator
 
 log = get_logger(__name__)
 

@@ -14,9 +14,9 @@ import pandas as pd
 
 from fac_engine.atomic import atomic_file
 from fac_engine.errors import FacError
-from fac_engine.store import EncodedDataset
+from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.review import DECIDED_KEEP
-from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.workspace.datasets import EncodedDataset
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 FORMATS: dict[str, ExportFormat] = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}

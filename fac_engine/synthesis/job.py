@@ -12,20 +12,20 @@ from pathlib import Path
 from typing import Any
 
 from fac_engine.errors import FacError
-from fac_engine.features import feature_report
-from fac_engine.jobs import JOBS_DIR, last_line, process_alive
+from fac_engine.features.queries import feature_report
+from fac_engine.features.spans import mark_span, peak_phrase, token_separator
+from fac_engine.llm.backend import BackendSpec
+from fac_engine.llm.generators import Generator
 from fac_engine.log import get_logger
 from fac_engine.models.spec import ModelSpec
-from fac_engine.project import Project
-from fac_engine.spans import mark_span, peak_phrase, token_separator
-from fac_engine.store import EncodedDataset, Workspace
-from fac_engine.synthesis.backend import BackendSpec
+from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.dedup import ShingleIndex
-from fac_engine.synthesis.generators import Generator
 from fac_engine.synthesis.scoring import Scorer
-from fac_engine.synthesis.store import SynthesisStore
 from fac_engine.synthesis.templates import Demo, FeatureBrief
 from fac_engine.synthesis.twostep import FeatureTarget, SynthesisConfig, synthesise_batch
+from fac_engine.workspace.datasets import EncodedDataset, Workspace
+from fac_engine.workspace.jobs import JOBS_DIR, last_line, process_alive
+from fac_engine.workspace.project import Project
 
 log = get_logger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from fac_engine.coverage import (
+from fac_engine.coverage.fac import (
     CoverageConfig,
     CoverageResult,
     FeatureSupport,
@@ -15,9 +15,9 @@ from fac_engine.coverage import (
     feature_support,
 )
 from fac_engine.errors import FacError
-from fac_engine.synthesis.generators import Generator
+from fac_engine.llm.generators import Generator
+from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.scoring import Scorer
-from fac_engine.synthesis.store import SynthesisStore
 from fac_engine.synthesis.templates import TaskName, parse_edit, parse_output
 from fac_engine.synthesis.twostep import SynthesisConfig, new_candidate
 

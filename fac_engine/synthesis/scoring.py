@@ -10,13 +10,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fac_engine.harvest import default_token_budget
+from fac_engine.encoding.pooling import pool_max_rows
+from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
+from fac_engine.features.spans import mark_span, token_separator
+from fac_engine.models.harvest import default_token_budget
 from fac_engine.models.loader import LoadedModel
-from fac_engine.models.sparse_batches import sparse_codes_by_batch
 from fac_engine.models.template import EncodedText, encode_messages, encode_text
-from fac_engine.pooling import pool_max_rows
 from fac_engine.sae.model import SparseAutoencoder
-from fac_engine.spans import mark_span, token_separator
 from fac_engine.synthesis.templates import Sample
 
 SCORE_MAX_LENGTH = 1024

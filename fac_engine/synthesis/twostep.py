@@ -12,11 +12,11 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from fac_engine.llm.generators import GenerationConfig, Generator
 from fac_engine.log import get_logger
+from fac_engine.synthesis.curation import NewCandidate
 from fac_engine.synthesis.dedup import ShingleIndex
-from fac_engine.synthesis.generators import GenerationConfig, Generator
 from fac_engine.synthesis.scoring import SampleScore, Scorer
-from fac_engine.synthesis.store import NewCandidate
 from fac_engine.synthesis.templates import (
     Demo,
     FeatureBrief,

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from fac_engine.cli import main
-from fac_engine.project import Project
+from fac_engine.workspace.project import Project
 from tests.unit.encode_fixtures import build_word_model, build_word_sae
 
 ANCHOR = [("the cat sat", "safe"), ("hello world", "safe"), ("the dog", "toxic"), ("dog dog mat", "toxic"),

@@ -15,7 +15,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fac_app.state import FEATURE_KEY
-from fac_engine.project import Project
+from fac_engine.workspace.project import Project
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGE = "pages/1_Coverage.py"

@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 
 from fac_app.components import page_available
 from fac_app.demo_tour import REVIEW_PAGE, SYNTHESIS_PAGE
-from fac_engine.project import Project
+from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
 from tests.unit.report_fixtures import SCRIPT_TEXT, accept, save_toy_evaluation
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from fac_engine.eval_results import save_evaluation
+from fac_engine.evaluation.results import save_evaluation
 from tests.unit.report_fixtures import SCRIPT_TEXT, accept, evaluation, save_toy_evaluation
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

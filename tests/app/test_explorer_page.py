@@ -7,7 +7,7 @@ import pandas as pd
 from streamlit.testing.v1 import AppTest
 
 from fac_app.state import FEATURE_KEY
-from fac_engine.project import Project
+from fac_engine.workspace.project import Project
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_Feature_explorer.py")
 

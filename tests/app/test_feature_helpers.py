@@ -6,8 +6,8 @@ import pytest
 
 from fac_app.feature_figures import feature_map_figure, map_categories, selected_features
 from fac_app.feature_markup import escape_markdown, visible_token
+from fac_engine.coverage.feature_ids import parse_feature_ids
 from fac_engine.errors import FacError
-from fac_engine.feature_ids import parse_feature_ids
 
 
 def test_escape_markdown_leaves_nothing_active() -> None:

@@ -17,8 +17,8 @@ from streamlit.testing.v1 import AppTest
 from fac_app import encode_panel
 from fac_app.state import FEATURE_KEY, PROJECT_KEY
 from fac_engine.errors import FacError
-from fac_engine.jobs import job_status, list_jobs
-from fac_engine.project import Project, ProjectConfig
+from fac_engine.workspace.jobs import job_status, list_jobs
+from fac_engine.workspace.project import Project, ProjectConfig
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 

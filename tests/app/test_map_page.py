@@ -10,8 +10,8 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from fac_app.state import SELECTION_KEY
-from fac_engine import feature_map as fm
-from fac_engine.project import Project
+from fac_engine.features import map as fm
+from fac_engine.workspace.project import Project
 
 PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_Feature_map.py")
 

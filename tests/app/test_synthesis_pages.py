@@ -11,10 +11,10 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from fac_engine.project import Project
-from fac_engine.store import Workspace
+from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.job import JobSettings
-from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.workspace.datasets import Workspace
+from fac_engine.workspace.project import Project
 from tests.unit.synthesis.synthesis_fixtures import scripted_job
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")

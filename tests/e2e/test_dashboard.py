@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from fac_engine.project import Project
-from fac_engine.store import Workspace
+from fac_engine.workspace.datasets import Workspace
+from fac_engine.workspace.project import Project
 from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS, settle
 
 pytestmark = pytest.mark.e2e

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from fac_engine.encode import EncodeConfig, encode_dataset, new_manifest
+from fac_engine.encoding.encode import EncodeConfig, encode_dataset, new_manifest
 from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.sae.load import load_sae
-from fac_engine.store import Workspace
+from fac_engine.workspace.datasets import Workspace
 from tests.unit.encode_fixtures import build_word_model, build_word_sae, items
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")]

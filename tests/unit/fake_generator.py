@@ -2,7 +2,7 @@
 
 from collections.abc import Callable, Sequence
 
-from fac_engine.synthesis.generators import GenerationConfig
+from fac_engine.llm.generators import GenerationConfig
 
 
 class ScriptedGenerator:

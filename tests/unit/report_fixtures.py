@@ -8,11 +8,11 @@ stores one proposed candidate per text, scored as firing its feature at g, and a
 from collections.abc import Sequence
 from pathlib import Path
 
-from fac_engine.coverage import CoverageResult
-from fac_engine.diversity import DiversityResult
-from fac_engine.eval_results import EvalConfig, EvalResult, SeedScores, SetResult, save_evaluation
-from fac_engine.project import Project
-from fac_engine.synthesis.store import NewCandidate, SynthesisStore
+from fac_engine.coverage.diversity import DiversityResult
+from fac_engine.coverage.fac import CoverageResult
+from fac_engine.evaluation.results import EvalConfig, EvalResult, SeedScores, SetResult, save_evaluation
+from fac_engine.synthesis.curation import NewCandidate, SynthesisStore
+from fac_engine.workspace.project import Project
 
 SCRIPT_TEXT = "<script>alert('x')</script> the dog"
 """An accepted sample that must show as text, never run."""

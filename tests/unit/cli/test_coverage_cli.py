@@ -119,7 +119,7 @@ def test_relevance_then_coverage(env: dict[str, Path], capsys: pytest.CaptureFix
 
 def test_explain_stores_word_explanations_and_keeps_user_edits(env: dict[str, Path],
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
-    from fac_engine.project import Project
+    from fac_engine.workspace.project import Project
 
     _encode_both(env)
     Project(env["ws"]).set_explanation(1, "my own words")
@@ -133,7 +133,7 @@ def test_explain_stores_word_explanations_and_keeps_user_edits(env: dict[str, Pa
 
 
 def test_encode_chat_messages_pools_every_turn(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
-    from fac_engine.store import Workspace
+    from fac_engine.workspace.datasets import Workspace
 
     data = env["ws"].parent / "chat.jsonl"
     rows = [{"conversation": [{"role": "user", "content": "the cat sat"}, {"role": "assistant", "content": "hello"}]},

@@ -4,7 +4,7 @@ the seed misses dog 2, sat 3, hello 6, world 7)."""
 from pathlib import Path
 
 from fac_engine.cli.demo import _missing
-from fac_engine.store import Workspace
+from fac_engine.workspace.datasets import Workspace
 from tests.app.conftest import build_app_workspace
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fac_engine.cli import main
-from fac_engine.store import Workspace
+from fac_engine.workspace.datasets import Workspace
 from tests.unit.encode_fixtures import build_word_model, build_word_sae
 from tests.unit.synthesis.test_baseline import ScriptedGenerator
 

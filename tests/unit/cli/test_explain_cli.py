@@ -11,9 +11,9 @@ from pathlib import Path
 import pytest
 
 from fac_engine.cli import common, main
-from fac_engine.coverage import read_relevant_file
-from fac_engine.project import Project
-from fac_engine.synthesis.generators import GenerationConfig
+from fac_engine.coverage.fac import read_relevant_file
+from fac_engine.llm.generators import GenerationConfig
+from fac_engine.workspace.project import Project
 from tests.unit.encode_fixtures import build_word_model, build_word_sae
 from tests.unit.fake_generator import ScriptedGenerator
 

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from fac_engine import report_png
 from fac_engine.cli import main
+from fac_engine.report import png as report_png
 from tests.app.conftest import build_app_workspace
 from tests.unit.report_fixtures import accept, save_toy_evaluation
 

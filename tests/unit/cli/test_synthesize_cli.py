@@ -18,9 +18,9 @@ import pandas as pd
 import pytest
 
 from fac_engine.cli import main
-from fac_engine.project import Project
-from fac_engine.store import Workspace
-from fac_engine.synthesis.store import SynthesisStore
+from fac_engine.synthesis.curation import SynthesisStore
+from fac_engine.workspace.datasets import Workspace
+from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
 from tests.unit.synthesis.synthesis_fixtures import scripted_outputs
 

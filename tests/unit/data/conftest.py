@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from fac_engine.data import archives
+from fac_engine.data.corpora import archives
 
 LF = "llamafactory-0.9.5/data"
 PYRIT = "pyrit/datasets/scorer_evals/harm"

@@ -5,8 +5,8 @@ import math
 import numpy as np
 import pandas as pd
 
+from fac_engine.coverage.slices import FeatureGroups, SliceCounts
 from fac_engine.figures.coverage import CLICKABLE_CELLS, coverage_heatmap, fac_bars, frequency_histogram
-from fac_engine.slices import FeatureGroups, SliceCounts
 
 SLICES = SliceCounts(("anchor · safe", "anchor · toxic"), np.array([[2, 0, 1], [1, 3, 0]]), np.array([2, 4]), 0.0)
 GROUPS = FeatureGroups(np.array([1, 0, 2]), np.array([0, 0, 1]), ["cluster 1 (2)", "cluster 2 (1)"])

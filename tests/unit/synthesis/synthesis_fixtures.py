@@ -9,17 +9,17 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+from fac_engine.llm.backend import BackendSpec
+from fac_engine.llm.generators import GenerationConfig
 from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
-from fac_engine.project import Project
 from fac_engine.sae.load import load_sae
-from fac_engine.store import Workspace
-from fac_engine.synthesis.backend import BackendSpec
-from fac_engine.synthesis.generators import GenerationConfig
+from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.job import JobSettings, run_job
 from fac_engine.synthesis.scoring import Scorer
-from fac_engine.synthesis.store import SynthesisStore
 from fac_engine.synthesis.twostep import SynthesisConfig
+from fac_engine.workspace.datasets import Workspace
+from fac_engine.workspace.project import Project
 
 _PHRASE = re.compile(r'phrases: "([^"]+)"')
 

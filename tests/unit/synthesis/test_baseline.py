@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fac_engine.llm.generators import GenerationConfig
 from fac_engine.synthesis.baseline import (
     DEFAULT_PROMPTS,
     GENERIC_PROMPT,
@@ -15,7 +16,6 @@ from fac_engine.synthesis.baseline import (
     generate_baseline,
     write_jsonl,
 )
-from fac_engine.synthesis.generators import GenerationConfig
 
 
 class ScriptedGenerator:

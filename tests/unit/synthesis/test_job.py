@@ -15,19 +15,19 @@ import datasets
 import pandas as pd
 import pytest
 
-from fac_engine.coverage import CoverageConfig, feature_support
+from fac_engine.coverage.fac import CoverageConfig, feature_support
 from fac_engine.errors import FacError
+from fac_engine.llm.backend import BackendSpec
+from fac_engine.llm.generators import GenerationConfig
 from fac_engine.models.spec import ModelSpec
-from fac_engine.project import Project
-from fac_engine.store import Workspace
-from fac_engine.synthesis.backend import BackendSpec
+from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
-from fac_engine.synthesis.generators import GenerationConfig
 from fac_engine.synthesis.job import JobSettings, run_job
 from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage, regenerate
 from fac_engine.synthesis.scoring import Scorer
-from fac_engine.synthesis.store import SynthesisStore
 from fac_engine.synthesis.twostep import SynthesisConfig
+from fac_engine.workspace.datasets import Workspace
+from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
 from tests.unit.synthesis.synthesis_fixtures import PhraseGenerator, word_scorer
 

@@ -1,0 +1,145 @@
+"""harvest_activations on the tiny Llama: content tokens only, batched = unbatched, padding never counted.
+
+With the tiny chat template a text of w words renders as `<|im_start|> user w1 .. ww <|im_end|>`:
+t0 = 2 and w + 1 content tokens (the closing <|im_end|> is after t0, as in FAC pooling).
+"""
+
+from collections.abc import Iterator, Sequence
+
+import pytest
+import torch
+from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
+
+from fac_engine.models import harvest
+from fac_engine.models.capture import residual_stream
+from fac_engine.models.harvest import CPU_TOKEN_BUDGET, GPU_TOKEN_BUDGET, default_token_budget, harvest_activations
+from fac_engine.models.loader import LoadedModel
+from fac_engine.models.template import encode_text
+from tests.conftest import TINY_HIDDEN, TINY_LAYERS
+
+TEXTS = [
+    "hello world",
+    "the cat sat on the mat .",
+    "red",
+    "is it good ?",
+    "you are a very helpful model and the dog is not bad",
+]
+CONTENT_TOKENS = [3, 8, 2, 5, 13]
+"""Words + 1 per text (see the module docstring); 31 in all."""
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+
+@pytest.fixture
+def lm(tiny_model: LlamaForCausalLM, tiny_tokenizer: PreTrainedTokenizerFast) -> LoadedModel:
+    return LoadedModel(tiny_model, tiny_tokenizer, "tiny", "tiny@0", TINY_HIDDEN, TINY_LAYERS, torch.device("cpu"),
+                       torch.float32)
+
+
+def reference(lm: LoadedModel, texts: Sequence[str], layer: int, *, chat: bool = True, max_length: int = 256,
+              chunk: int = harvest.TEXTS_PER_CHUNK) -> torch.Tensor:
+    """Each text alone (no padding at all), content rows only, in harvest's order: within each chunk
+    of texts, longest first (ties in input order), as batches_by_token_budget takes them."""
+    encoded = [encode_text(lm.tokenizer, t, chat=chat, max_length=max_length) for t in texts]
+    order = []
+    for start in range(0, len(texts), chunk):
+        rows = range(start, min(start + chunk, len(texts)))
+        order += sorted(rows, key=lambda i: (-len(encoded[i].ids), i))
+    parts = []
+    for i in order:
+        ids = torch.tensor([encoded[i].ids])
+        acts = residual_stream(lm.model, ids, torch.ones_like(ids), layer)[0]
+        parts.append(acts[encoded[i].content_start :])
+    return torch.cat(parts).to(torch.bfloat16)
+
+
+def assert_same_rows(got: torch.Tensor, expected: torch.Tensor) -> None:
+    """Equal up to one bf16 rounding step of float32 noise (different batch shapes sum differently)."""
+    assert got.shape == expected.shape and got.dtype == torch.bfloat16
+    torch.testing.assert_close(got.float(), expected.float(), rtol=2**-7, atol=1e-5)
+
+
+def test_content_token_counts_are_as_worked_out(lm: LoadedModel) -> None:
+    encoded = [encode_text(lm.tokenizer, t, chat=True, max_length=256) for t in TEXTS]
+    assert [e.content_start for e in encoded] == [2] * 5
+    assert [len(e.ids) - e.content_start for e in encoded] == CONTENT_TOKENS
+
+
+@pytest.mark.parametrize("layer", [0, 1, TINY_LAYERS])
+def test_batched_harvest_equals_single_text_runs(lm: LoadedModel, layer: int) -> None:
+    got = harvest_activations(lm, TEXTS, layer=layer, max_tokens=1000)
+    assert got.shape == (sum(CONTENT_TOKENS), TINY_HIDDEN)
+    assert_same_rows(got, reference(lm, TEXTS, layer))
+
+
+@pytest.mark.parametrize("budget", [1, 20, 100_000])
+def test_token_budget_changes_batching_not_results(lm: LoadedModel, budget: int) -> None:
+    # Budget 1: every text alone; 20: a few per batch; 100000: one batch padded to 15 tokens.
+    got = harvest_activations(lm, TEXTS, layer=2, max_tokens=1000, token_budget=budget)
+    assert_same_rows(got, reference(lm, TEXTS, 2))
+
+
+def test_padding_never_contributes(lm: LoadedModel) -> None:
+    # One long text padded next to four one-word texts: 4 * 13 padded positions, none harvested.
+    texts = ["you are a very helpful model and the dog is not bad", "red", "blue", "green", "cat"]
+    got = harvest_activations(lm, texts, layer=2, max_tokens=1000, token_budget=10_000)
+    assert got.shape[0] == 13 + 4 * 2
+    assert_same_rows(got, reference(lm, texts, 2))
+
+
+def test_chunks_are_ordered_one_after_another(lm: LoadedModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(harvest, "TEXTS_PER_CHUNK", 2)
+    got = harvest_activations(lm, TEXTS, layer=1, max_tokens=1000)
+    assert_same_rows(got, reference(lm, TEXTS, 1, chunk=2))
+
+
+def test_max_tokens_cuts_the_run(lm: LoadedModel) -> None:
+    full = harvest_activations(lm, TEXTS, layer=1, max_tokens=1000)
+    for cap in (1, 12, sum(CONTENT_TOKENS) - 1, sum(CONTENT_TOKENS)):
+        capped = harvest_activations(lm, TEXTS, layer=1, max_tokens=cap)
+        assert capped.shape == (cap, TINY_HIDDEN)
+        assert torch.equal(capped, full[:cap])
+
+
+def test_stops_reading_texts_once_full(lm: LoadedModel) -> None:
+    read: list[str] = []
+
+    def texts() -> Iterator[str]:
+        for i in range(10_000):
+            read.append("x")
+            yield TEXTS[i % len(TEXTS)]
+
+    got = harvest_activations(lm, texts(), layer=1, max_tokens=5)
+    assert got.shape == (5, TINY_HIDDEN)
+    assert len(read) == harvest.TEXTS_PER_CHUNK  # the first chunk filled it; no second chunk was read
+
+
+def test_plain_text_has_no_template_prefix(lm: LoadedModel) -> None:
+    got = harvest_activations(lm, TEXTS, layer=1, max_tokens=1000, chat=False)
+    assert got.shape[0] == sum(CONTENT_TOKENS) - len(TEXTS)  # the words only: no <|im_end|>
+    assert_same_rows(got, reference(lm, TEXTS, 1, chat=False))
+
+
+def test_truncation_keeps_the_first_tokens(lm: LoadedModel) -> None:
+    # max_length 4 keeps <|im_start|> user w1 w2 (or <|im_end|>): 2 content tokens per text.
+    got = harvest_activations(lm, TEXTS, layer=1, max_tokens=1000, max_length=4)
+    assert got.shape[0] == 2 * len(TEXTS)
+    assert_same_rows(got, reference(lm, TEXTS, 1, max_length=4))
+
+
+def test_progress_reports_tokens_collected(lm: LoadedModel) -> None:
+    calls: list[tuple[int, int]] = []
+    harvest_activations(lm, TEXTS, layer=1, max_tokens=1000, token_budget=1,
+                        progress=lambda done, wanted: calls.append((done, wanted)))
+    # One call per batch (here per text, longest first): cumulative content tokens.
+    assert calls == [(13, 1000), (21, 1000), (26, 1000), (29, 1000), (31, 1000)]
+
+
+def test_no_texts_give_an_empty_tensor(lm: LoadedModel) -> None:
+    got = harvest_activations(lm, [], layer=1, max_tokens=10)
+    assert got.shape == (0, TINY_HIDDEN) and got.dtype == torch.bfloat16
+
+
+def test_default_token_budget() -> None:
+    assert default_token_budget(torch.device("cpu")) == CPU_TOKEN_BUDGET == 2048
+    assert default_token_budget(torch.device("cuda", 0)) == GPU_TOKEN_BUDGET == 32768
