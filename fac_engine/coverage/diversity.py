@@ -1,4 +1,4 @@
-"""Text-diversity baselines that FAC is compared with (FAC_METHOD.md section 5): distinct-n,
+"""Text-diversity baselines that FAC is compared with (docs/METHOD.md section 5): distinct-n,
 n-gram entropy and mean pairwise cosine distance of sentence embeddings.
 
 Tokens are `text.lower().split()`; n-grams never cross text boundaries. The embedding model is

@@ -1,4 +1,4 @@
-"""Feature Activation Coverage (FAC_METHOD.md section 1) over per-sample max-pooled sparse codes.
+"""Feature Activation Coverage (docs/METHOD.md section 1) over per-sample max-pooled sparse codes.
 
 The workspace hands over one dataset's pooled codes as flat arrays (`PooledArrays`): one row per
 (sample, feature) with g_i(x) > 0. `feature_support` reduces them to per-feature counts, sums and
@@ -145,7 +145,7 @@ def feature_support(pooled: PooledArrays, threshold: float = 0.0) -> FeatureSupp
 
 
 def compute_coverage(seed: FeatureSupport, anchor: FeatureSupport, cfg: CoverageConfig) -> CoverageResult:
-    """FAC of `seed` against `anchor` (FAC_METHOD.md section 1), with F the relevant features of `cfg`.
+    """FAC of `seed` against `anchor` (docs/METHOD.md section 1), with F the relevant features of `cfg`.
 
     With A_i(x) = 1[g_i(x) > delta], F(S) = {i in F : some x in S has A_i(x) = 1}, A = F(anchor),
     C = F(seed) ∩ A and n_i = #{x in anchor : g_i(x) > delta}:

@@ -1,4 +1,4 @@
-"""The missing-features table: features the anchor activates and the seed never does (FAC_METHOD.md
+"""The missing-features table: features the anchor activates and the seed never does (docs/METHOD.md
 section 1, F_miss), with what helps a person choose which ones synthesis should target."""
 
 from collections.abc import Mapping, Sequence

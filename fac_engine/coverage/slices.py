@@ -1,7 +1,7 @@
 """Per-slice feature activation for the coverage heatmap and the missing-features table.
 
 A slice is a set of samples: a whole dataset, or the samples of one label inside it. For each
-slice and feature we count the samples with g_i(x) > delta (FAC_METHOD.md section 1), order the
+slice and feature we count the samples with g_i(x) > delta (docs/METHOD.md section 1), order the
 features so the heatmap has structure (activation-frequency bands, or k-means clusters of the SAE
 decoder directions), and score how strongly a feature prefers one label of the anchor over the
 others (smoothed log-odds, the offline "label contrast" of section 3). Everything is vectorised:

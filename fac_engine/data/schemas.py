@@ -2,7 +2,7 @@
 
 A row is one record of a data file as plain Python values (str, numbers, lists, dicts). Chat-like
 rows become role/content messages, so the encoder can wrap them in the model's chat template and
-pool over content tokens only (FAC_METHOD.md section 1).
+pool over content tokens only (docs/METHOD.md section 1).
 """
 
 import json

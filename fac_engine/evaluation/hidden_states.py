@@ -1,5 +1,5 @@
 """Mean-pooled residual-stream hidden states of encoded datasets: the features of the head-only
-probe (FAC_METHOD.md section 5: frozen LM, linear head).
+probe (docs/METHOD.md section 5: frozen LM, linear head).
 
 The token ids are the ones stored when the dataset was encoded (tokens/shard-*.parquet), so the
 hidden states see exactly the tokens the SAE codes came from (chat template, t0 and truncation

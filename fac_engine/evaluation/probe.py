@@ -1,4 +1,4 @@
-"""Downstream evaluation with the paper's head-only protocol (FAC_METHOD.md section 5).
+"""Downstream evaluation with the paper's head-only protocol (docs/METHOD.md section 5).
 
 A frozen LM and a linear probe: standardised features -> logistic regression (balanced class
 weights, fixed iteration cap), trained on each named training set (encoded datasets concatenated)

@@ -30,7 +30,7 @@ Features = Literal["hidden", "sae"]
 
 @dataclass(frozen=True)
 class EvalConfig:
-    """How to evaluate training sets with the head-only protocol (FAC_METHOD.md section 5)."""
+    """How to evaluate training sets with the head-only protocol (docs/METHOD.md section 5)."""
 
     features: Features = "hidden"
     """"hidden": mean content-token residual states at the SAE's layer (the paper's frozen LM + linear
@@ -216,7 +216,7 @@ class EvalResult:
 
     @property
     def pearson_fac_auprc(self) -> float | None:
-        """Pearson r of FAC vs mean AUPRC across the sets (FAC_METHOD.md section 5: 0.95 in the paper)."""
+        """Pearson r of FAC vs mean AUPRC across the sets (docs/METHOD.md section 5: 0.95 in the paper)."""
         return self.correlation("fac")
 
     def to_json_dict(self) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""LLM feature explanations in the paper's style (FAC_METHOD.md section 3).
+"""LLM feature explanations in the paper's style (docs/METHOD.md section 3).
 
 For each feature, its top activating spans on an encoded dataset (usually the anchor) are shown
 to a generator, the peak token of each marked `<<like this>>`. A first prompt asks for a short

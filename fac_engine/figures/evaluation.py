@@ -18,7 +18,7 @@ QUANTITIES: dict[Quantity, str] = {"fac": "FAC", "distinct_1": "distinct-1", "di
                                    "entropy_2": "bigram entropy (bits)"}
 """What each training set is plotted against its AUPRC by, and the axis name."""
 PAPER_R = {"fac": 0.95, "distinct_1": -0.58, "entropy_2": 0.57}
-"""Pearson r with AUPRC the paper reports on toxicity detection (FAC_METHOD.md section 5)."""
+"""Pearson r with AUPRC the paper reports on toxicity detection (docs/METHOD.md section 5)."""
 POINT_COLOR = "#1f4e79"
 
 

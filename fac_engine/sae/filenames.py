@@ -1,4 +1,4 @@
-"""File names of every SAE format FAC Studio reads or writes, in one place (SAE_FORMATS.md)."""
+"""File names of every SAE format FAC Studio reads or writes, in one place (docs/SAE_FORMATS.md)."""
 
 # FAC Studio's own folder format.
 FAC_CFG = "cfg.json"

@@ -27,7 +27,7 @@ class SparseCodes(NamedTuple):
 class SparseAutoencoder(nn.Module):
     """W_enc[d_in, d_sae], b_enc[d_sae], W_dec[d_sae, d_in], b_dec[d_in], threshold[d_sae].
 
-    Encode (SAE_FORMATS.md): x' = normalize(x) - (b_dec if apply_b_dec_to_input);
+    Encode (docs/SAE_FORMATS.md): x' = normalize(x) - (b_dec if apply_b_dec_to_input);
     pre = x' @ W_enc + b_enc; then relu, topk (k largest, relu'd) or jumprelu.
     Decode: f @ W_dec + b_dec, in the normalised space.
     """

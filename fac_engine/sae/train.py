@@ -1,4 +1,4 @@
-"""Train a TopK SAE on residual activations: the paper's recipe (FAC_METHOD.md section 2).
+"""Train a TopK SAE on residual activations: the paper's recipe (docs/METHOD.md section 2).
 
 Recipe: TopK (K 20), 16x width, encoder initialised as the decoder's transpose, b_dec
 subtracted before encoding, Adam lr 1e-3, batch 512, optional K annealing (paper code: 200 ->

@@ -1,5 +1,5 @@
 """The feature-agnostic baseline: plain prompting for labelled queries, with the same generator and budget
-as FAC synthesis (FAC_METHOD.md section 5 compares the two).
+as FAC synthesis (docs/METHOD.md section 5 compares the two).
 
 Each label has a few fixed prompts ("Write one toxic user query ...") used in turn; nothing
 about features or coverage steers it. Outputs are cleaned (`clean_output`); empty and repeated

@@ -1,4 +1,4 @@
-"""Score synthetic samples by re-encoding them through the LM + SAE (FAC_METHOD.md section 4: g_i).
+"""Score synthetic samples by re-encoding them through the LM + SAE (docs/METHOD.md section 4: g_i).
 
 One `Scorer` holds the loaded LM and SAE for a whole job (no reload per candidate); it encodes
 many samples per forward pass (token-budget batches, forward stopped at the SAE's layer, sparse

@@ -1,6 +1,6 @@
 """Task templates for FAC Synthesis: what a sample looks like, the two prompts, and output parsing.
 
-FAC_METHOD.md section 4: step 1 prompts with the feature's description and its top anchor
+docs/METHOD.md section 4: step 1 prompts with the feature's description and its top anchor
 spans; step 2 prompts with the description plus the contrastive pair (x+, x-) as labelled
 good / bad demonstrations with their activation scores and activated spans. Task-shaped
 outputs: toxicity = one user query; instruction following = an instruction plus an answer;
@@ -165,5 +165,5 @@ def parse_edit(task: TaskName, text: str) -> Sample | None:
 
 
 def anchor_sample(text: str, messages: Sequence[Message] | None = None) -> Sample:
-    """An anchor sample used as the step-1 fallback x+ (FAC_METHOD.md section 4)."""
+    """An anchor sample used as the step-1 fallback x+ (docs/METHOD.md section 4)."""
     return Sample(text, list(messages) if messages else None, {"text": text})

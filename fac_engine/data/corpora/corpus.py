@@ -1,6 +1,6 @@
 """The general text corpus the embedded SAE is trained on, assembled from every registered source.
 
-Diversity matters more than task fit here (FAC_METHOD.md section 2: the SAE must have a
+Diversity matters more than task fit here (docs/METHOD.md section 2: the SAE must have a
 feature for whatever the user's data holds), so every text piece of every source goes in:
 chat messages, instructions and answers, preference pairs, toxic and harmful texts, reviews.
 """

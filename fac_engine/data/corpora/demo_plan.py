@@ -1,6 +1,6 @@
 """What the demo toxicity project is made of: which sources feed it, and how many rows each set draws.
 
-The paper's toxicity task (FAC_METHOD.md section 5) trains on 1,000 safe queries plus about 200
+The paper's toxicity task (docs/METHOD.md section 5) trains on 1,000 safe queries plus about 200
 toxic ones and tests with AUPRC; FAC (sections 1, 3) compares a seed set against an anchor set
 that shows what the task needs. The default plan mirrors that with package data only:
 

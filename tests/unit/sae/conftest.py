@@ -1,5 +1,5 @@
 """Helpers for the SAE format tests: random weights laid out on disk the way each library
-writes them, numpy float64 reference activations written from SAE_FORMATS.md, and the
+writes them, numpy float64 reference activations written from docs/SAE_FORMATS.md, and the
 parity assertion every format test shares."""
 
 import json
@@ -123,7 +123,7 @@ def sparsify_arrays(rng: np.random.Generator, d_in: int = D_IN, d_sae: int = D_S
     }
 
 
-# Reference activations in numpy float64, written from SAE_FORMATS.md.
+# Reference activations in numpy float64, written from docs/SAE_FORMATS.md.
 
 
 def ref_relu(pre: np.ndarray) -> np.ndarray:

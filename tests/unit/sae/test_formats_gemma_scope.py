@@ -1,6 +1,6 @@
 """Gemma Scope folders, v1 `params.npz` and Gemma Scope 2 `params.safetensors`: parity and refusals.
 
-Reference encode (SAE_FORMATS.md; SAELens get_gemma_2_config_from_hf sets apply_b_dec_to_input False):
+Reference encode (docs/SAE_FORMATS.md; SAELens get_gemma_2_config_from_hf sets apply_b_dec_to_input False):
 pre = x @ W_enc + b_enc; f = relu(pre) * (pre > threshold), b_dec not subtracted from the input.
 """
 

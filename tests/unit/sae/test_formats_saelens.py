@@ -1,4 +1,4 @@
-"""SAELens folders (v6 and pre-6): loaded codes equal the SAE_FORMATS.md formula on the raw arrays."""
+"""SAELens folders (v6 and pre-6): loaded codes equal the docs/SAE_FORMATS.md formula on the raw arrays."""
 
 from pathlib import Path
 from typing import Any
