@@ -17,13 +17,22 @@ from fac_app.feature_markup import escape_markdown
 from fac_app.tokens import highlight_tokens
 from fac_engine.coverage import CoverageConfig
 from fac_engine.encoding import EncodeConfig
-from fac_engine.synthesis import SynthesisStore, accepted_frame, live_coverage, with_seed, write_export
+from fac_engine.synthesis import (
+    Candidate,
+    ReviewStatus,
+    SynthesisStore,
+    accepted_frame,
+    live_coverage,
+    with_seed,
+    write_export,
+)
 from fac_engine.workspace import check_name, start_encode_job
 
 SHORTCUTS = {"a": "review_accept", "r": "review_reject", "e": "review_edit", "n": "review_next"}
 """Key -> the key of the button it presses (Streamlit reserves R for rerun, so the keys are bound here)."""
-QUEUE_STATUSES = {"to review": ("pending", "edited"), "accepted": ("accepted",), "rejected": ("rejected",),
-                  "all": ("pending", "edited", "accepted", "rejected")}
+QUEUE_STATUSES: dict[str, tuple[ReviewStatus, ...]] = {
+    "to review": ("pending", "edited"), "accepted": ("accepted",), "rejected": ("rejected",),
+    "all": ("pending", "edited", "accepted", "rejected")}
 
 _KEYS_JS = """
 <script>
@@ -65,28 +74,34 @@ def live_panel(store: SynthesisStore, anchor: str, seed: str, threshold: float) 
     c[3].metric("Accepted samples", live.accepted)
 
 
-def queue(store: SynthesisStore, job: int | None, statuses: tuple[str, ...], min_g: float) -> pd.DataFrame:
+def queue(store: SynthesisStore, job: int | None, statuses: tuple[ReviewStatus, ...], min_g: float
+          ) -> list[Candidate]:
     """Proposed candidates in review order (best g first within each feature), filtered."""
-    frame = store.candidates(job, status=statuses)
-    return frame[frame["g"] > min_g].reset_index(drop=True)
+    return [c for c in store.candidates(job, status=statuses) if c.g > min_g]
 
 
-def candidate_card(cand: dict[str, Any], explanation: str, pair: dict[str, Any] | None) -> None:
+def queue_table(cands: list[Candidate]) -> pd.DataFrame:
+    """The queue as a table: id, feature, g, label, status, edited, near duplicate, text."""
+    columns = ["cand_id", "feature", "g", "label", "status", "edited", "duplicate_of", "text"]
+    return pd.DataFrame([[getattr(c, name) for name in columns] for c in cands], columns=columns)
+
+
+def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | None) -> None:
     """The candidate with its target feature's activation per token, g vs δ, warnings and provenance."""
-    g, delta = float(cand["g"]), float(cand["threshold"])
+    g, delta = cand.g, cand.threshold
     c = st.columns([2, 1, 1, 1])
-    c[0].markdown(f"**Feature {int(cand['feature'])}** · {escape_markdown(explanation) or '*no explanation*'}")
+    c[0].markdown(f"**Feature {cand.feature}** · {escape_markdown(explanation) or '*no explanation*'}")
     c[1].metric("g (target activation)", f"{g:.2f}", delta=f"{g - delta:+.2f} vs δ={delta:g}")
-    c[2].metric("Label", str(cand["label"] or "–"))
-    edited = " (edited)" if cand["edited"] and cand["status"] != "edited" else ""
-    c[3].metric("Status", f"{cand['status']}{edited}")
-    if cand["duplicate_of"]:
-        st.warning(f"Near duplicate of {cand['duplicate_of']} (word 3-gram Jaccard "
-                   f"{float(cand['duplicate_similarity']):.2f}).")
+    c[2].metric("Label", str(cand.label or "–"))
+    edited = " (edited)" if cand.edited and cand.status != "edited" else ""
+    c[3].metric("Status", f"{cand.status}{edited}")
+    if cand.duplicate_of:
+        st.warning(f"Near duplicate of {cand.duplicate_of} (word 3-gram Jaccard "
+                   f"{float(cand.duplicate_similarity or 0.0):.2f}).")
     if g <= delta:
         st.warning(f"After the edit, the target feature is no longer active above δ (g = {g:.2f}).")
-    st.markdown(highlight_tokens(cand["tokens"], cand["activations"]), unsafe_allow_html=True)
-    st.caption(f"Activated span: {cand['span'] or '–'}")
+    st.markdown(highlight_tokens(cand.tokens, cand.activations), unsafe_allow_html=True)
+    st.caption(f"Activated span: {cand.span or '–'}")
     if pair:
         with st.expander("Contrastive pair used in step 2"):
             for key, title in (("x_plus", "x+ (good)"), ("x_minus", "x- (bad)")):
@@ -94,11 +109,10 @@ def candidate_card(cand: dict[str, Any], explanation: str, pair: dict[str, Any] 
                 st.markdown(f"**{title}**, g = {float(demo.get('g', 0.0)):.2f}")
                 st.text(str(demo.get("text", "")))
     with st.expander("Provenance"):
-        st.json({"candidate": int(cand["cand_id"]), "job": int(cand["job_id"]), "step": int(cand["step"]),
-                 "generator": cand["generator"], "sampling": cand["params"], "created": cand["created_at"],
-                 "last change": f"{cand['updated_at']} by {cand['updated_by']}",
-                 "original text": cand["original_text"]})
-        st.text(str(cand["prompt"]))
+        st.json({"candidate": cand.cand_id, "job": cand.job_id, "step": cand.step, "generator": cand.generator,
+                 "sampling": cand.params, "created": cand.created_at,
+                 "last change": f"{cand.updated_at} by {cand.updated_by}", "original text": cand.original_text})
+        st.text(cand.prompt)
 
 
 def pairs_by_feature(store: SynthesisStore, job_id: int) -> dict[int, dict[str, Any]]:

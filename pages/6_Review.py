@@ -9,7 +9,7 @@ from fac_app.components import need_anchor_and_seed, page_link
 from fac_app.synthesis_resources import generator, scorer
 from fac_app.synthesis_resources import store as synthesis_store
 from fac_engine.errors import FacError
-from fac_engine.synthesis import JobSettings, accept_above, edit_candidate, regenerate
+from fac_engine.synthesis import JobSettings, ReviewStatus, accept_above, edit_candidate, regenerate
 
 POS_KEY = "review_pos"
 EDIT_KEY = "review_editing"
@@ -32,7 +32,7 @@ job = f1.selectbox("Job", [None, *jobs], format_func=lambda j: "all jobs" if j i
                    key="review_job")
 shown = f2.selectbox("Show", list(view.QUEUE_STATUSES), key="review_status")
 min_g = f3.number_input("Only g above", value=0.0, step=0.5, key="review_min_g")
-frame = view.queue(store, job, view.QUEUE_STATUSES[shown], float(min_g))
+cands = view.queue(store, job, view.QUEUE_STATUSES[shown], float(min_g))
 
 with st.expander("Bulk accept"):
     b1, b2 = st.columns([1, 2])
@@ -49,22 +49,22 @@ with st.expander("Export accepted samples"):
     except FacError as exc:
         state.show_error(exc)
 
-if frame.empty:
+if not cands:
     st.success("Nothing left in this view." if shown == "to review" else "No candidates in this view.")
     st.stop()
-pos = min(int(st.session_state.get(POS_KEY, 0)), len(frame) - 1)
-cand = frame.iloc[pos].to_dict()
-cand_id = int(cand["cand_id"])
-settings = JobSettings.from_json_dict(store.job_config(int(cand["job_id"])))
-st.markdown(f"**Candidate {pos + 1} of {len(frame)}** (#{cand_id}) · keys: **a** accept · **r** reject · "
+pos = min(int(st.session_state.get(POS_KEY, 0)), len(cands) - 1)
+cand = cands[pos]
+cand_id = cand.cand_id
+settings = JobSettings.from_json_dict(store.job_config(cand.job_id))
+st.markdown(f"**Candidate {pos + 1} of {len(cands)}** (#{cand_id}) · keys: **a** accept · **r** reject · "
             "**e** edit · **n** next")
-view.candidate_card(cand, proj.explanations().get(int(cand["feature"]), ""),
-                    view.pairs_by_feature(store, int(cand["job_id"])).get(int(cand["feature"])))
+view.candidate_card(cand, proj.explanations().get(cand.feature, ""),
+                    view.pairs_by_feature(store, cand.job_id).get(cand.feature))
 
 
-def decide(status: str) -> None:
+def decide(status: ReviewStatus) -> None:
     """Record the decision and move on (a decided candidate leaves the 'to review' view by itself)."""
-    store.decide([cand_id], status)  # type: ignore[arg-type]
+    store.decide([cand_id], status)
     if shown != "to review":
         st.session_state[POS_KEY] = pos + 1
     st.session_state.pop(EDIT_KEY, None)
@@ -81,10 +81,10 @@ if c[2].button("Edit (e)", key="review_edit"):
     st.session_state[EDIT_KEY] = cand_id
     st.rerun()
 if c[3].button("Next (n)", key="review_next"):
-    st.session_state[POS_KEY] = (pos + 1) % len(frame)
+    st.session_state[POS_KEY] = (pos + 1) % len(cands)
     st.rerun()
 if c[4].button("Previous", key="review_prev"):
-    st.session_state[POS_KEY] = (pos - 1) % len(frame)
+    st.session_state[POS_KEY] = (pos - 1) % len(cands)
     st.rerun()
 try:
     if c[5].button("Regenerate", key="review_regen", help="Sample again from this feature's step-2 prompt; the "
@@ -96,7 +96,7 @@ try:
         st.rerun()
     if st.session_state.get(EDIT_KEY) == cand_id:
         with st.form("review_edit_form"):
-            text = st.text_area("Edit the sample (keep its format)", value=str(cand["text"]), height=150,
+            text = st.text_area("Edit the sample (keep its format)", value=cand.text, height=150,
                                 key=f"review_text_{cand_id}")
             if st.form_submit_button("Save and re-score", type="primary"):
                 with st.spinner("Re-encoding through the LM + SAE..."):
@@ -109,5 +109,4 @@ except FacError as exc:
 
 view.keyboard_shortcuts()
 st.subheader("All candidates in this view")
-st.dataframe(frame[["cand_id", "feature", "g", "label", "status", "edited", "duplicate_of", "text"]],
-             hide_index=True, width="stretch")
+st.dataframe(view.queue_table(cands), hide_index=True, width="stretch")

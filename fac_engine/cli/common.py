@@ -2,15 +2,18 @@
 
 Verb modules import only argparse-level code at the top; torch and transformers are imported
 when a verb runs, so `fac --help` and the table-reading verbs start in a fraction of a second.
+Model, generator and sampling flags come from ModelSpec, BackendSpec and GenerationConfig.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
+from fac_engine.cli.flags import ConfigFlags
 from fac_engine.errors import FacError
 from fac_engine.models.spec import ModelSpec
 from fac_engine.paths import default_workspace
@@ -20,15 +23,15 @@ if TYPE_CHECKING:
     from fac_engine.llm.generators import GenerationConfig, Generator
     from fac_engine.models.loader import LoadedModel
     from fac_engine.sae.model import SparseAutoencoder
+    from fac_engine.workspace.project import Project
+
+MODEL_FLAGS = ConfigFlags(ModelSpec, names={"source": "model"})
+"""--model, --device, --dtype."""
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     """--model, --device, --dtype."""
-    parser.add_argument(
-        "--model", default="embedded", help="'embedded' (SmolLM2-135M-Instruct), a transformers folder or a .gguf file"
-    )
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N")
-    parser.add_argument("--dtype", default="auto", help="auto | float32 | bfloat16 | float16")
+    MODEL_FLAGS.add(parser)
 
 
 def add_sae_options(parser: argparse.ArgumentParser) -> None:
@@ -39,10 +42,7 @@ def add_sae_options(parser: argparse.ArgumentParser) -> None:
 
 def model_spec(args: argparse.Namespace) -> ModelSpec:
     """The ModelSpec the options describe."""
-    try:
-        return ModelSpec(source=args.model, device=args.device, dtype=args.dtype)
-    except ValueError as exc:
-        raise FacError(str(exc)) from exc
+    return MODEL_FLAGS.build(args)
 
 
 def load_model_and_sae(args: argparse.Namespace) -> tuple[LoadedModel, SparseAutoencoder]:
@@ -73,33 +73,42 @@ def workspace_root(args: argparse.Namespace) -> Path:
     return args.workspace if args.workspace is not None else default_workspace()
 
 
-def add_generator_options(parser: argparse.ArgumentParser) -> None:
-    """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries."""
-    from fac_engine.llm.backend import DEFAULT_KEY_ENV
+def add_project_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """--project (default 'default')."""
+    parser.add_argument("--project", default="default", help=f"project {what} (default: 'default')")
 
-    g = parser.add_argument_group("generator")
-    g.add_argument("--backend", choices=["local", "openai"], default="local",
-                   help="local transformers generation, or an OpenAI-compatible HTTP endpoint")
-    g.add_argument("--gen-model", default=None,
-                   help="local: model to generate with (default: the --model that encodes); "
-                        "openai: the model name the endpoint serves")
-    g.add_argument("--base-url", default="", help="openai backend: endpoint up to /v1, e.g. http://localhost:8000/v1")
-    g.add_argument("--api-key-env", default=DEFAULT_KEY_ENV,
-                   help=f"openai backend: environment variable holding the API key (default {DEFAULT_KEY_ENV})")
-    g.add_argument("--timeout", type=float, default=60.0, help="openai backend: seconds per request")
-    g.add_argument("--retries", type=int, default=3, help="openai backend: retries with backoff")
+
+def open_project(args: argparse.Namespace, create: bool = False) -> Project:
+    """The project --project names. An unknown one is an error, unless `create` (the verb stores into
+    it) or it is the default project, which always exists once asked for."""
+    from fac_engine.workspace.project import DEFAULT_PROJECT, Project
+
+    root, name = workspace_root(args), args.project or DEFAULT_PROJECT
+    known = Project.names(root)
+    if not create and name != DEFAULT_PROJECT and name not in known:
+        raise FacError(f"No project {name!r} in {root} (projects: {', '.join(known) or 'none'}).")
+    return Project(root, name)
+
+
+def _generator_flags() -> ConfigFlags[BackendSpec]:
+    from fac_engine.llm.backend import BackendSpec
+
+    return ConfigFlags(BackendSpec, title="generator",
+                       names={"kind": "backend", "model": "gen-model", "timeout_s": "timeout"},
+                       defaults={"model": None},
+                       helps={"model": "local: model to generate with (default: the --model that encodes); "
+                                       "openai: the model name the endpoint serves"})
+
+
+def add_generator_options(parser: argparse.ArgumentParser) -> None:
+    """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries (from BackendSpec)."""
+    _generator_flags().add(parser)
 
 
 def backend_spec(args: argparse.Namespace) -> BackendSpec:
     """The BackendSpec the generator options describe."""
-    from fac_engine.llm.backend import BackendSpec
-
     model = args.gen_model or (args.model if args.backend == "local" else "")
-    try:
-        return BackendSpec(kind=args.backend, model=model, base_url=args.base_url, api_key_env=args.api_key_env,
-                           timeout_s=args.timeout, retries=args.retries)
-    except ValueError as exc:
-        raise FacError(str(exc)) from exc
+    return _generator_flags().build(args, model=model)
 
 
 def load_generator(args: argparse.Namespace, lm: LoadedModel | None) -> Generator:
@@ -119,22 +128,16 @@ def generator_for(spec: BackendSpec, scoring: ModelSpec, lm: LoadedModel | None)
     return make_generator(spec, lm)
 
 
-def add_sampling_options(parser: argparse.ArgumentParser, max_new_tokens: int, batch_size: int) -> None:
-    """--temperature, --top-p, --max-new-tokens, --batch-size, --seed (paper defaults 0.8 / 0.9)."""
-    g = parser.add_argument_group("sampling")
-    g.add_argument("--temperature", type=float, default=0.8, help="sampling temperature (paper: 0.8)")
-    g.add_argument("--top-p", type=float, default=0.9, help="nucleus sampling mass (paper: 0.9)")
-    g.add_argument("--max-new-tokens", type=int, default=max_new_tokens, help="longest output in tokens")
-    g.add_argument("--batch-size", type=int, default=batch_size, help="local backend: sequences generated together")
-    g.add_argument("--seed", type=int, default=0, help="sampling seed")
+def _sampling_flags(defaults: GenerationConfig) -> ConfigFlags[GenerationConfig]:
+    return ConfigFlags(type(defaults), title="sampling", defaults=asdict(defaults))
 
 
-def generation_config(args: argparse.Namespace) -> GenerationConfig:
+def add_sampling_options(parser: argparse.ArgumentParser, defaults: GenerationConfig) -> None:
+    """--temperature, --top-p, --max-new-tokens, --seed, --batch-size, --repetition-penalty, defaulting
+    to the verb's config (e.g. SynthesisConfig().generation)."""
+    _sampling_flags(defaults).add(parser)
+
+
+def generation_config(args: argparse.Namespace, defaults: GenerationConfig) -> GenerationConfig:
     """The GenerationConfig the sampling options describe."""
-    from fac_engine.llm.generators import GenerationConfig
-
-    try:
-        return GenerationConfig(temperature=args.temperature, top_p=args.top_p, max_new_tokens=args.max_new_tokens,
-                                seed=args.seed, batch_size=args.batch_size)
-    except ValueError as exc:
-        raise FacError(str(exc)) from exc
+    return _sampling_flags(defaults).build(args)

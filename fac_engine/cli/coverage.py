@@ -1,52 +1,60 @@
 """`fac coverage` (FAC of a seed dataset against an anchor) and `fac diversity` (text baselines)."""
 
+from __future__ import annotations
+
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from fac_engine.cli.common import add_workspace_option, workspace_root
+from fac_engine.cli.flags import ConfigFlags, positive
+from fac_engine.coverage.fac import CoverageConfig
 
 MISSING_SHOWN = 30
 """Missing feature ids printed in the text output (JSON lists all)."""
+COVERAGE_FLAGS = ConfigFlags(CoverageConfig, only=("threshold",))
+"""--threshold."""
 
 
-def register(sub: Any) -> None:
-    """Add the `coverage` and `diversity` verbs."""
-    p = sub.add_parser("coverage", help="feature activation coverage of a seed dataset against an anchor dataset")
+def add_coverage(p: argparse.ArgumentParser) -> None:
+    """`fac coverage`."""
     p.add_argument("--anchor", required=True, help="encoded anchor dataset (a sample of the target distribution)")
     p.add_argument("--seed", required=True, help="encoded dataset whose coverage is measured")
-    p.add_argument("--threshold", type=float, default=0.0, help="delta: a feature is active when g > delta")
+    COVERAGE_FLAGS.add(p)
     p.add_argument("--relevant", type=Path, default=None,
                    help="file of task-relevant feature ids (default: all features)")
     p.add_argument("--json", action="store_true", help="print JSON")
     add_workspace_option(p)
     p.set_defaults(run=run_coverage)
-    q = sub.add_parser("diversity", help="text-diversity baselines of an encoded dataset (distinct-n, entropy, ...)")
-    q.add_argument("name", help="encoded dataset name")
-    q.add_argument("--no-embeddings", action="store_true", help="skip the sentence-embedding cosine distance")
-    q.add_argument("--limit", type=int, default=None, help="use at most this many samples")
-    q.add_argument("--json", action="store_true", help="print JSON")
-    add_workspace_option(q)
-    q.set_defaults(run=run_diversity)
+
+
+def add_diversity(p: argparse.ArgumentParser) -> None:
+    """`fac diversity`."""
+    p.add_argument("name", help="encoded dataset name")
+    p.add_argument("--no-embeddings", action="store_true", help="skip the sentence-embedding cosine distance")
+    p.add_argument("--limit", type=positive, default=None, help="use at most this many samples")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    add_workspace_option(p)
+    p.set_defaults(run=run_diversity)
 
 
 def run_coverage(args: argparse.Namespace) -> int:
     """Compute and print FAC, its variants and the missing features."""
-    from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support, read_relevant_file
+    from fac_engine.coverage.fac import compute_coverage, feature_support, read_relevant_file
     from fac_engine.workspace.datasets import Workspace, check_comparable
 
+    cfg = COVERAGE_FLAGS.build(args)  # a bad threshold fails before any dataset is read
     workspace = Workspace(workspace_root(args))
     anchor, seed = workspace.open(args.anchor), workspace.open(args.seed)
     check_comparable(anchor.manifest, seed.manifest)
-    relevant = None if args.relevant is None else read_relevant_file(args.relevant, anchor.manifest.d_sae)
-    cfg = CoverageConfig(threshold=args.threshold, relevant=relevant)
-    result = compute_coverage(feature_support(seed.pooled_arrays(), args.threshold),
-                              feature_support(anchor.pooled_arrays(), args.threshold), cfg)
+    if args.relevant is not None:
+        cfg = COVERAGE_FLAGS.build(args, relevant=read_relevant_file(args.relevant, anchor.manifest.d_sae))
+    result = compute_coverage(feature_support(seed.pooled_arrays(), cfg.threshold),
+                              feature_support(anchor.pooled_arrays(), cfg.threshold), cfg)
     if args.json:
         print(json.dumps({"anchor": args.anchor, "seed": args.seed, **result.to_json_dict()}))
         return 0
-    scope = "all features" if relevant is None else f"{len(relevant):,} relevant features"
+    scope = "all features" if cfg.relevant is None else f"{len(cfg.relevant):,} relevant features"
     print(f"FAC({args.seed}; {args.anchor}) = {result.fac:.4f}  ({result.covered:,} of {result.anchor_features:,} "
           f"anchor features covered; {scope}; delta {result.threshold:g})")
     print(f"FAC_freq {result.fac_freq:.4f}   FAC_magnitude {result.fac_magnitude:.4f}   "

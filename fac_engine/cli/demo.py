@@ -1,54 +1,110 @@
-"""`fac demo`: the ready demo project: demo data built, anchor and seed encoded, the project pointed at them.
+"""`fac demo-data` (the demo toxicity project's anchor, seed and test sets from package data) and `fac demo`
+(the ready demo project: demo data built, anchor, seed and test encoded, the project pointed at them).
 
-Idempotent: each step is skipped when done, so `make demo` starts instantly after the first run.
+`fac demo` is idempotent: each step is skipped when done, so `make demo` starts instantly after the
+first run.
 """
 
-import argparse
-from typing import TYPE_CHECKING, Any
+from __future__ import annotations
 
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from fac_engine.atomic import check_write_target
 from fac_engine.cli.common import add_workspace_option, workspace_root
 
 if TYPE_CHECKING:
+    from fac_engine.data.corpora.demo import DemoSummary
     from fac_engine.workspace.datasets import Workspace
 
 DEMO_DATASETS = {"demo-anchor": "anchor", "demo-seed": "seed", "demo-test": "test"}
 """Workspace name -> demo file (the test set is encoded for the evaluation)."""
 
 
-def register(sub: Any) -> None:
-    """Add the `demo` verb."""
-    p = sub.add_parser("demo", help="build and encode the demo toxicity project (once), set it as the project")
+def add_demo_data(p: argparse.ArgumentParser) -> None:
+    """`fac demo-data`."""
+    p.add_argument("--out", type=Path, default=None, help="folder (default: <FAC_HOME>/data/demo)")
+    p.add_argument("--seed", type=int, default=0, help="sampling seed")
+    p.add_argument("--force", action="store_true", help="rebuild even if the folder holds a complete build")
+    p.set_defaults(run=run_demo_data)
+
+
+def add_demo(p: argparse.ArgumentParser) -> None:
+    """`fac demo`."""
     add_workspace_option(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run_demo)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Run `fac demo-data` and `fac encode` for each demo set, then set the default project."""
-    from fac_engine.cli import build_parser
+def demo_data(out: Path | None, seed: int, force: bool) -> DemoSummary:
+    """Build (or reuse) the demo data and print what is in it."""
+    from fac_engine.data.corpora.demo import build_demo_data, demo_ready, read_demo_summary
+
+    if out is not None:
+        check_write_target(out, "--out", folder=True)
+    if demo_ready(out, seed=seed) and not force:
+        summary = read_demo_summary(out)
+        print(f"demo data ready in {summary.out_dir} (seed {summary.seed}; use --force to rebuild)")
+    else:
+        summary = build_demo_data(out, seed=seed)
+        print(f"wrote the demo data to {summary.out_dir} (seed {summary.seed}) in {summary.seconds or 0:.1f} s")
+    print("\n".join(summary_table(summary)))
+    return summary
+
+
+def run_demo_data(args: argparse.Namespace) -> int:
+    """`fac demo-data`."""
+    demo_data(args.out, args.seed, args.force)
+    return 0
+
+
+def summary_table(summary: DemoSummary) -> list[str]:
+    """Rows per label / source / category and set, a total line, and what the seed lacks."""
+    from fac_engine.data.corpora.demo_plan import SET_NAMES
+
+    table = [("label", "source", "category", *SET_NAMES)]
+    table += [(s.label, s.source, s.category, *(f"{n[name]:,}" for name in SET_NAMES))
+              for s, n in summary.counts.items()]
+    table.append(("total", "", "", *(f"{summary.rows(name):,}" for name in SET_NAMES)))
+    widths = [max(len(row[i]) for row in table) for i in range(len(table[0]))]
+    lines = []
+    for row in table:
+        cells = [c.ljust(w) if i < 3 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths, strict=True))]
+        lines.append("  ".join(cells).rstrip())
+    if summary.seed_excluded:
+        lines.append("the seed has no toxic rows of: " + ", ".join(map(str, summary.seed_excluded)))
+    return lines
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    """Build the demo data, encode each demo set not encoded yet, then set up the default project."""
+    from fac_engine.assets import EMBEDDED_SAE_DIR
+    from fac_engine.cli.common import load_spec_and_sae
+    from fac_engine.cli.encode import encode_with_bar
+    from fac_engine.cli.features import explain_offline
     from fac_engine.data.corpora.demo import demo_paths
+    from fac_engine.data.dataset import DatasetConfig
+    from fac_engine.encoding.encode import EncodeConfig
+    from fac_engine.features.explain import ExplainConfig
+    from fac_engine.models.spec import ModelSpec
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
-    steps = [["demo-data"]]
+    demo_data(None, seed=0, force=False)
     paths = demo_paths()
     workspace = Workspace(root)
-    for name, which in DEMO_DATASETS.items():
-        manifest = workspace.manifest(name)
-        if manifest is None or manifest.status != "complete":
-            steps.append(["encode", str(getattr(paths, which)), "--name", name, "--label-field", "label",
-                          "--workspace", str(root)])
-    for argv in steps:
-        step = build_parser(argv[0]).parse_args(argv)
-        code: int = step.run(step)
-        if code:
-            return code
+    todo = [name for name in DEMO_DATASETS if (m := workspace.manifest(name)) is None or m.status != "complete"]
+    if todo:  # one model load for every set left
+        lm, sae = load_spec_and_sae(ModelSpec(), str(EMBEDDED_SAE_DIR), None)
+        for name in todo:
+            encode_with_bar(workspace, getattr(paths, DEMO_DATASETS[name]), lm, sae, str(EMBEDDED_SAE_DIR),
+                            EncodeConfig(name=name), DatasetConfig(label_field="label"))
     project = Project(root)
     if project.config.anchor is None or project.config.seed is None:
         project.update(anchor="demo-anchor", seed="demo-seed")
     if not project.explanations():
-        explain = build_parser("explain").parse_args(["explain", "demo-anchor", "--workspace", str(root)])
-        explain.run(explain)
+        explain_offline(workspace.open("demo-anchor"), project, ExplainConfig())
     target = project.config.target_list
     if not project.features_in(target):  # ready for the Synthesis page: the seed's missing features
         missing = _missing(workspace, project.config.threshold)
@@ -58,7 +114,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _missing(workspace: "Workspace", threshold: float) -> list[int]:
+def _missing(workspace: Workspace, threshold: float) -> list[int]:
     from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support
 
     seed, anchor = (feature_support(workspace.open(n).pooled_arrays(), threshold) for n in ("demo-seed", "demo-anchor"))

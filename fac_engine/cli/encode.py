@@ -1,71 +1,99 @@
-"""`fac encode DATA --name NAME`: a dataset through the LM and the SAE into the workspace; `fac datasets`."""
+"""`fac encode DATA --name NAME`: a dataset through the LM and the SAE into the workspace; `fac datasets`.
+
+`encode_with_bar` is the one way the CLI encodes a file (encode, export --encode-as, baseline
+--encode-as, demo): the engine's `encode_file` under a progress bar, with one summary line.
+"""
+
+from __future__ import annotations
 
 import argparse
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fac_engine.cli.common import add_model_options, add_sae_options, add_workspace_option, workspace_root
+from fac_engine.cli.flags import ConfigFlags
+
+if TYPE_CHECKING:
+    from fac_engine.data.dataset import Dataset, DatasetConfig
+    from fac_engine.encoding.encode import EncodeConfig, EncodeSummary
+    from fac_engine.models.loader import LoadedModel
+    from fac_engine.sae.model import SparseAutoencoder
+    from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.jobs import ProgressFile
 
 
-def register(sub: Any) -> None:
-    """Add the `encode` and `datasets` verbs."""
-    p = sub.add_parser("encode", help="encode a dataset through the model and the SAE into the workspace")
+def _data_flags() -> ConfigFlags[DatasetConfig]:
+    from fac_engine.data.dataset import DatasetConfig
+
+    return ConfigFlags(DatasetConfig, title="reading the data", helps={
+        "text_field": "column holding the text (default: detected)",
+        "label_field": "label column kept with each sample",
+        "messages_field": "column of chat messages (default: detected)",
+        "limit": "encode only the first N rows"})
+
+
+def _encode_flags() -> ConfigFlags[EncodeConfig]:
+    from fac_engine.encoding.encode import EncodeConfig
+
+    return ConfigFlags(EncodeConfig, title="encoding", names={"chat": "plain"}, helps={
+        "name": "name of the encoded dataset in the workspace",
+        "chat": "do not wrap samples in the chat template (t0 = 0)",
+        "max_length": "context limit in tokens, longer samples are cut; at most the model's context"})
+
+
+def add_encode(p: argparse.ArgumentParser) -> None:
+    """`fac encode`."""
     p.add_argument("data", type=Path, help="a .jsonl / .csv / .parquet file or a saved Hugging Face dataset folder")
-    p.add_argument("--name", required=True, help="name of the encoded dataset in the workspace")
-    p.add_argument("--text-field", default=None, help="column holding the text (default: detected)")
-    p.add_argument("--schema", default="auto", choices=["auto", "text", "chat", "instruction", "preference"],
-                   help="how rows become samples (default: detected from the columns)")
-    p.add_argument("--messages-field", default=None, help="column of chat messages (default: detected)")
-    p.add_argument("--label-field", default=None, help="label column kept with each sample")
-    p.add_argument("--preference-side", default="chosen", choices=["chosen", "rejected"],
-                   help="which answer of prompt/chosen/rejected rows is encoded")
-    p.add_argument("--limit", type=int, default=None, help="encode only the first N rows")
-    p.add_argument("--plain", action="store_true", help="do not wrap samples in the chat template (t0 = 0)")
-    p.add_argument("--max-length", type=int, default=512, help="context limit in tokens (longer samples are cut)")
-    p.add_argument("--shard-samples", type=int, default=1024, help="samples per shard (the unit of resumption)")
-    p.add_argument("--token-budget", type=int, default=None, help="padded tokens per forward pass")
-    p.add_argument("--top-n", type=int, default=50, help="top samples kept per feature")
-    p.add_argument("--overwrite", action="store_true", help="replace a dataset of this name made from other inputs")
+    _data_flags().add(p)
+    _encode_flags().add(p)
     p.add_argument("--progress-file", type=Path, default=None, help=argparse.SUPPRESS)  # the dashboard's jobs
     add_model_options(p)
     add_sae_options(p)
     add_workspace_option(p)
-    p.set_defaults(run=run)
-    q = sub.add_parser("datasets", help="list the encoded datasets of the workspace")
-    add_workspace_option(q)
-    q.set_defaults(run=run_datasets)
+    p.set_defaults(run=run_encode)
 
 
-def run(args: argparse.Namespace) -> int:
+def add_datasets(p: argparse.ArgumentParser) -> None:
+    """`fac datasets`."""
+    add_workspace_option(p)
+    p.set_defaults(run=run_datasets)
+
+
+def run_encode(args: argparse.Namespace) -> int:
     """Read, encode (resuming finished shards) and print a summary."""
-    from tqdm import tqdm
-
     from fac_engine.cli.common import load_model_and_sae
-    from fac_engine.data.dataset import DatasetConfig, read_dataset
-    from fac_engine.encoding.encode import EncodeConfig, encode_dataset, new_manifest
-    from fac_engine.errors import FacError
-    from fac_engine.workspace.datasets import Workspace, check_name
+    from fac_engine.data.dataset import read_dataset
+    from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.jobs import ProgressFile
 
-    check_name(args.name)
-    try:
-        data_cfg = DatasetConfig(text_field=args.text_field, schema=args.schema, label_field=args.label_field,
-                                 messages_field=args.messages_field,
-                                 preference_side=args.preference_side, limit=args.limit)
-        cfg = EncodeConfig(name=args.name, chat=not args.plain, max_length=args.max_length,
-                           shard_samples=args.shard_samples, token_budget=args.token_budget, top_n=args.top_n,
-                           overwrite=args.overwrite)
-    except ValueError as exc:
-        raise FacError(str(exc)) from exc
+    # Every option and the data itself are checked before the (slow) model load.
+    data_cfg, cfg = _data_flags().build(args), _encode_flags().build(args)
     dataset = read_dataset(args.data, data_cfg)
     lm, sae = load_model_and_sae(args)
-    workspace = Workspace(workspace_root(args))
-    base = new_manifest(args.name, lm, sae, args.sae, args.data, repr(data_cfg), len(dataset.items), cfg,
-                        dataset.schema, dataset.label_field)
+    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, len(dataset))
+    encode_with_bar(Workspace(workspace_root(args)), args.data, lm, sae, args.sae, cfg, data_cfg, dataset,
+                    progress_file)
+    return 0
+
+
+def encode_with_bar(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAutoencoder, sae_path: str,
+                    cfg: EncodeConfig, data_cfg: DatasetConfig, dataset: Dataset | None = None,
+                    progress_file: ProgressFile | None = None) -> EncodeSummary:
+    """Encode a file into the workspace under a progress bar and print what was done."""
+    from tqdm import tqdm
+
+    from fac_engine.data.dataset import read_dataset
+    from fac_engine.encoding.encode import encode_file, fit_context
+
+    dataset = dataset if dataset is not None else read_dataset(path, data_cfg)
+    fitted = fit_context(cfg, lm)
+    if fitted.max_length != cfg.max_length:
+        print(f"warning: --max-length {cfg.max_length} is above {lm.name}'s context of {fitted.max_length} tokens; "
+              f"using {fitted.max_length}", file=sys.stderr)
     started = time.perf_counter()
-    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, len(dataset.items))
-    with tqdm(total=len(dataset.items), desc=f"encoding {args.name}", unit="sample") as bar:
+    with tqdm(total=len(dataset), desc=f"encoding {cfg.name}", unit="sample") as bar:
 
         def progress(tokens: int, samples: int) -> None:
             bar.update(samples - bar.n)
@@ -74,31 +102,38 @@ def run(args: argparse.Namespace) -> int:
             if progress_file is not None:
                 progress_file.update(tokens, samples)
 
-        summary = encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base,
-                                 progress=progress)
-    m = summary.manifest
+        summary = encode_file(workspace, path, lm, sae, sae_path, fitted, data_cfg, progress, dataset)
     if progress_file is not None:
-        progress_file.update(summary.tokens_encoded, m.n_samples, force=True)
-    if summary.tokens_encoded == 0 and summary.resumed_shards == m.n_shards:
-        print(f"{args.name} is already encoded in {workspace.root} ({m.n_samples:,} samples); nothing to do.")
-        return 0
+        progress_file.update(summary.tokens_encoded, summary.manifest.n_samples, force=True)
+    print(summary_line(workspace, summary))
+    return summary
+
+
+def summary_line(workspace: Workspace, summary: EncodeSummary) -> str:
+    """What an encode run did, in one line."""
+    m = summary.manifest
+    if summary.already_complete:
+        return f"{m.name} is already encoded in {workspace.root} ({m.n_samples:,} samples); nothing to do."
+    if summary.resumed_shards == m.n_shards:  # a run killed after its last shard: only the last step was left
+        return (f"finished encoding {m.name} in {workspace.folder(m.name)}: all {m.n_shards} shards were already "
+                f"encoded; merged the pooled codes and wrote the feature tables ({m.n_samples:,} samples, "
+                f"{m.n_tokens:,} tokens)")
     resumed = f", resumed after {summary.resumed_shards} finished shards" if summary.resumed_shards else ""
-    print(f"encoded {m.n_samples:,} samples ({m.n_tokens:,} tokens, {m.truncated_samples:,} truncated at "
-          f"{m.max_length}) into {workspace.folder(args.name)} at {summary.tokens_per_second:,.0f} tok/s{resumed}")
-    return 0
+    return (f"encoded {m.n_samples:,} samples ({m.n_tokens:,} tokens, {m.truncated_samples:,} truncated at "
+            f"{m.max_length}) into {workspace.folder(m.name)} at {summary.tokens_per_second:,.0f} tok/s{resumed}")
 
 
 def run_datasets(args: argparse.Namespace) -> int:
-    """One line per encoded dataset."""
+    """One line per encoded dataset; damaged folders are named on stderr and skipped."""
     from fac_engine.workspace.datasets import Workspace
 
     workspace = Workspace(workspace_root(args))
-    names = workspace.names()
-    if not names:
+    manifests, broken = workspace.scan()
+    if not manifests:
         print(f"no encoded datasets in {workspace.root}")
-    for name in names:
-        m = workspace.manifest(name)
-        assert m is not None
-        print(f"{name:24s} {m.n_samples:>9,} samples {m.n_tokens:>11,} tokens  model {m.model}  SAE {m.sae}  "
+    for m in manifests:
+        print(f"{m.name:24s} {m.n_samples:>9,} samples {m.n_tokens:>11,} tokens  model {m.model}  SAE {m.sae}  "
               f"layer {m.layer}")
+    for entry in broken:
+        print(f"warning: skipped {entry.name}: {entry.reason}", file=sys.stderr)
     return 0

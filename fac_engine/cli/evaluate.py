@@ -1,47 +1,55 @@
-"""`fac evaluate`: train a linear probe per training set, score it on a test set, next to each set's FAC."""
+"""`fac evaluate` (a linear probe per training set, scored on a test set, next to each set's FAC) and
+`fac report` (one self-contained HTML page for stakeholders, optionally with PNG copies of its figures)."""
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fac_engine.cli.common import add_model_options, add_workspace_option, workspace_root
+from fac_engine.atomic import check_write_target
+from fac_engine.cli.common import (
+    add_model_options,
+    add_project_option,
+    add_workspace_option,
+    open_project,
+    workspace_root,
+)
+from fac_engine.cli.flags import ConfigFlags, count, positive
 from fac_engine.errors import FacError
+from fac_engine.evaluation.results import EvalConfig
 
 if TYPE_CHECKING:
     from fac_engine.evaluation.probe import TrainingSet
     from fac_engine.evaluation.results import EvalResult
     from fac_engine.models.loader import LoadedModel
 
+EVAL_FLAGS = ConfigFlags(EvalConfig, skip=("seeds", "relevant"), names={"threshold": "decision-threshold",
+                                                                         "fac_threshold": "threshold"})
+"""--features, --positive, --decision-threshold, --C, --max-iter, --subsample, --threshold."""
 
-def register(sub: Any) -> None:
-    """Add the `evaluate` verb."""
-    p = sub.add_parser("evaluate", help="downstream evaluation: a linear probe per training set, scored on a test set")
+
+def add_evaluate(p: argparse.ArgumentParser) -> None:
+    """`fac evaluate`."""
     p.add_argument("--anchor", required=True, help="encoded anchor dataset FAC is measured against")
     p.add_argument("--test", required=True, help="encoded test dataset")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="NAME=DATASET[,DATASET...]",
                    help="a training set: a name and the encoded datasets concatenated into it (repeatable)")
-    p.add_argument("--features", choices=["hidden", "sae"], default="hidden",
-                   help="hidden: the LM's mean hidden states at the SAE's layer (the paper's head-only protocol); "
-                        "sae: the pooled SAE codes in the workspace (no model run)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds (probes per set), 0..N-1")
-    p.add_argument("--positive", default="toxic", help="the positive label (every other label is negative)")
-    p.add_argument("--C", type=float, default=1.0, help="inverse L2 strength of the logistic regression")
-    p.add_argument("--subsample", type=float, default=0.9, help="stratified share of training rows per seed")
-    p.add_argument("--decision-threshold", type=float, default=0.5, help="probability threshold for F1")
-    p.add_argument("--threshold", type=float, default=0.0, help="FAC delta: a feature is active when g > delta")
+    p.add_argument("--seeds", type=count, default=3, help="number of seeds (probes per set), 0..N-1")
+    EVAL_FLAGS.add(p)
     p.add_argument("--relevant", type=Path, default=None, help="file of task-relevant feature ids for FAC")
     p.add_argument("--embeddings", action="store_true",
                    help="add the sentence-embedding cosine distance to the text diversity (loads MiniLM)")
-    p.add_argument("--token-budget", type=int, default=None, help="padded tokens per forward pass (hidden states)")
+    p.add_argument("--token-budget", type=positive, default=None,
+                   help="padded tokens per forward pass (hidden states)")
     p.add_argument("--name", default=None,
                    help="save the result as <workspace>/.evaluations/NAME.json (default: eval-TEST-FEATURES)")
     p.add_argument("--json", action="store_true", help="print the result as JSON")
     add_model_options(p)
     add_workspace_option(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run_evaluate)
 
 
 def parse_set(spec: str) -> TrainingSet:
@@ -56,26 +64,21 @@ def parse_set(spec: str) -> TrainingSet:
     return TrainingSet(name.strip(), members)
 
 
-def run(args: argparse.Namespace) -> int:
+def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate, save the JSON and print the table (or the JSON)."""
     from fac_engine.coverage.fac import read_relevant_file
     from fac_engine.evaluation.probe import evaluate_sets
-    from fac_engine.evaluation.results import EvalConfig, save_evaluation
+    from fac_engine.evaluation.results import save_evaluation
     from fac_engine.workspace.datasets import Workspace
 
     if not args.sets:
         raise FacError("Give at least one training set with --set NAME=DATASET[,DATASET...].")
     sets = [parse_set(s) for s in args.sets]
+    cfg = EVAL_FLAGS.build(args, seeds=tuple(range(args.seeds)))  # bad values fail before any dataset is read
     workspace = Workspace(workspace_root(args))
-    relevant = None
     if args.relevant is not None:
         relevant = read_relevant_file(args.relevant, workspace.open(args.anchor).manifest.d_sae)
-    try:
-        cfg = EvalConfig(features=args.features, seeds=tuple(range(args.seeds)), positive=args.positive,
-                         threshold=args.decision_threshold, C=args.C, subsample=args.subsample,
-                         fac_threshold=args.threshold, relevant=relevant)
-    except ValueError as exc:
-        raise FacError(str(exc)) from exc
+        cfg = EVAL_FLAGS.build(args, seeds=cfg.seeds, relevant=relevant)
     name = args.name or f"eval-{args.test}-{args.features}"
     embed = None
     if args.embeddings:
@@ -146,3 +149,43 @@ def print_table(result: EvalResult) -> None:
         shown = {x: result.correlation(x) for x in ("fac", "distinct_2")}
         print("Pearson r with AUPRC across sets: " + ", ".join(
             f"{x} {'n/a (constant)' if r is None else f'{r:.3f}'}" for x, r in shown.items()))
+
+
+def add_report(p: argparse.ArgumentParser) -> None:
+    """`fac report`."""
+    add_project_option(p, "whose anchor, seed and synthesis are reported")
+    p.add_argument("--evaluation", default=None,
+                   help="saved evaluation to include (default: the latest in <workspace>/.evaluations)")
+    p.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
+    p.add_argument("--png-dir", type=Path, default=None,
+                   help="also write each figure as a PNG into this folder (needs Chromium)")
+    add_workspace_option(p)
+    p.set_defaults(run=run_report)
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Build and write the report; PNGs when asked and a browser is at hand."""
+    from fac_engine.report.build import build_report, write_report
+
+    check_write_target(args.out, "--out")
+    if args.png_dir is not None:
+        check_write_target(args.png_dir, "--png-dir", folder=True)
+    project = open_project(args)
+    report = build_report(workspace_root(args), project.name, args.evaluation)
+    path = write_report(report, args.out)
+    before, after = report.data.coverage.before, report.data.coverage.after
+    evaluation = report.data.evaluation
+    print(f"FAC {100 * before.fac:.2f} % -> {100 * after.fac:.2f} % with {report.data.coverage.accepted:,} accepted "
+          f"samples; evaluation: {evaluation.name if evaluation is not None else 'none saved'}")
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline in any browser)")
+    if args.png_dir is None:
+        return 0
+    from fac_engine.report.png import PngExportError, export_pngs
+
+    try:
+        pngs = export_pngs(report.figures, args.png_dir)
+    except PngExportError as exc:
+        print(f"PNG export skipped: {exc}. The HTML report is complete without it.", file=sys.stderr)
+        return 0
+    print(f"wrote {len(pngs)} PNG figures to {args.png_dir}: {', '.join(p.name for p in pngs)}")
+    return 0

@@ -11,14 +11,16 @@ from fac_engine.assets import EMBEDDED_SAE_DIR, embedded_sae_available
 from fac_engine.paths import default_workspace, fac_home
 
 
-def register(sub: Any) -> None:
-    """Add the `info` and `prepare` verbs."""
-    p = sub.add_parser("info", help="versions, device, embedded model and SAE status")
+def add_info(p: argparse.ArgumentParser) -> None:
+    """`fac info`."""
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(run=run_info)
-    q = sub.add_parser("prepare", help="convert the embedded model into the user cache (once)")
-    q.add_argument("--force", action="store_true", help="convert again even if present")
-    q.set_defaults(run=run_prepare)
+
+
+def add_prepare(p: argparse.ArgumentParser) -> None:
+    """`fac prepare`."""
+    p.add_argument("--force", action="store_true", help="convert again even if present")
+    p.set_defaults(run=run_prepare)
 
 
 def _model_facts() -> dict[str, Any]:

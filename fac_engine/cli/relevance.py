@@ -1,134 +1,129 @@
-"""`fac relevance`: task-relevant features, by label contrast on a labelled anchor, by an LLM judge of the
-project's explanations, and the project's combined set exported for `fac coverage --relevant`."""
+"""`fac relevance contrast | judge | export-relevant`: task-relevant features by label contrast on a
+labelled anchor, by an LLM judge of the project's explanations, and the project's combined set
+written for `fac coverage --relevant`. Marks are kept in the project; a person's marks (feature
+explorer) override the others."""
 
 from __future__ import annotations
 
 import argparse
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from fac_engine.cli.common import add_generator_options, add_model_options, add_workspace_option, workspace_root
+from fac_engine.atomic import check_write_target
+from fac_engine.cli.common import (
+    add_generator_options,
+    add_model_options,
+    add_workspace_option,
+    open_project,
+    workspace_root,
+)
+from fac_engine.cli.flags import ConfigFlags
 from fac_engine.cli.selection import add_feature_selection
+from fac_engine.errors import FacError
 
 if TYPE_CHECKING:
-    from fac_engine.workspace.project import Project
-
-MODES = "--anchor A --label L (label contrast), --judge --task RUBRIC, or --export-relevant FILE"
+    from fac_engine.relevance.contrast import ContrastConfig
 
 
-def register(sub: Any) -> None:
-    """Add the `relevance` verb."""
-    p = sub.add_parser("relevance", help="task-relevant features: label contrast, an LLM judge, or the project's "
-                                         "combined marks exported for fac coverage --relevant",
-                       description=f"One of: {MODES}. Marks are kept in the project (--project); a person's marks "
-                                   "(feature explorer) override the others.")
-    contrast = p.add_argument_group("label contrast")
-    contrast.add_argument("--anchor", default=None, help="encoded anchor dataset with a label column")
-    contrast.add_argument("--label", default=None, help="the label whose features are relevant (e.g. toxic)")
-    contrast.add_argument("--threshold", type=float, default=0.0,
-                          help="delta: a feature fires on a sample when g > delta")
-    contrast.add_argument("--min-log-odds", type=float, default=1.0, help="least smoothed log-odds ratio (natural log)")
-    contrast.add_argument("--max-p", type=float, default=0.01, help="largest one-sided two-proportion z-test p-value")
-    contrast.add_argument("--min-samples", type=int, default=3, help="least samples of the label it fires on")
-    contrast.add_argument("--out", type=Path, default=None, help="write the ids here (for fac coverage --relevant)")
-    contrast.add_argument("--json", action="store_true", help="print JSON")
-    judge = p.add_argument_group("LLM judge of the project's explanations (Yes / Probably / Maybe / No)")
-    judge.add_argument("--judge", action="store_true", help="judge explained features; relevant = Maybe or better")
-    judge.add_argument("--task", default=None, help='the task rubric, e.g. "detecting toxic user queries"')
-    add_feature_selection(p)
-    export = p.add_argument_group("export")
-    export.add_argument("--export-relevant", type=Path, default=None, metavar="FILE",
-                        help="write the project's relevant features (contrast + judge Maybe-or-better + marked by "
-                             "a person, minus those a person marked not relevant) for fac coverage --relevant")
-    export.add_argument("--sources", default="contrast,judge,user",
-                        help="--export-relevant: which marks count (comma-separated)")
+def _contrast_flags() -> ConfigFlags[ContrastConfig]:
+    from fac_engine.relevance.contrast import ContrastConfig
+
+    return ConfigFlags(ContrastConfig, helps={"label": "the label whose features are relevant (e.g. toxic)"})
+
+
+def add_contrast(p: argparse.ArgumentParser) -> None:
+    """`fac relevance contrast`."""
+    p.add_argument("--anchor", required=True, help="encoded anchor dataset with a label column")
+    _contrast_flags().add(p)
+    p.add_argument("--out", type=Path, default=None, help="write the ids here (for fac coverage --relevant)")
+    p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--project", default=None,
-                   help="project that keeps the marks (default 'default'; label contrast stores its marks only "
-                        "when this is given)")
+                   help="store the relevant features as contrast marks in this project (created when new)")
+    add_workspace_option(p)
+    p.set_defaults(run=run_contrast)
+
+
+def add_judge(p: argparse.ArgumentParser) -> None:
+    """`fac relevance judge`."""
+    p.add_argument("--task", default=None, help='the task rubric, e.g. "detecting toxic user queries"')
+    add_feature_selection(p)  # default: every explained feature
+    p.add_argument("--project", default="default",
+                   help="project whose explanations are judged and which keeps the verdicts (default: 'default')")
     add_model_options(p)
     add_generator_options(p)
     add_workspace_option(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run_judge)
 
 
-def run(args: argparse.Namespace) -> int:
-    """Dispatch to the chosen mode."""
-    from fac_engine.errors import FacError
-    from fac_engine.workspace.project import DEFAULT_PROJECT, Project
-
-    modes = [args.anchor is not None or args.label is not None, args.judge, args.export_relevant is not None]
-    if sum(modes) != 1:
-        raise FacError(f"Choose one of: {MODES}.")
-    project = Project(workspace_root(args), args.project or DEFAULT_PROJECT)
-    if args.judge:
-        return run_judge(args, project)
-    if args.export_relevant is not None:
-        return run_export(args, project)
-    if args.anchor is None or args.label is None:
-        raise FacError("Label contrast needs both --anchor and --label.")
-    return run_contrast(args, project if args.project else None)
+def add_export_relevant(p: argparse.ArgumentParser) -> None:
+    """`fac relevance export-relevant`."""
+    p.add_argument("file", type=Path, help="file to write the feature ids into (for fac coverage --relevant)")
+    p.add_argument("--sources", default="contrast,judge,user", help="which marks count (comma-separated)")
+    p.add_argument("--project", default="default", help="project whose marks are combined (default: 'default')")
+    add_workspace_option(p)
+    p.set_defaults(run=run_export_relevant)
 
 
-def run_contrast(args: argparse.Namespace, project: Project | None) -> int:
+def run_contrast(args: argparse.Namespace) -> int:
     """Compute, print, optionally write and store the relevant features of a label."""
     import numpy as np
 
     from fac_engine.coverage.slices import label_slices
-    from fac_engine.errors import FacError
-    from fac_engine.relevance.contrast import ContrastConfig, label_contrast, write_relevant_file
+    from fac_engine.relevance.contrast import label_contrast, write_relevant_file
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.project import RELEVANT
 
+    cfg = _contrast_flags().build(args)
+    if args.out is not None:
+        check_write_target(args.out, "--out")
     data = Workspace(workspace_root(args)).open(args.anchor)
     if not data.manifest.label_field:
         raise FacError(f"{args.anchor!r} has no label column; encode it with --label-field.")
-    try:
-        cfg = ContrastConfig(args.label, args.min_log_odds, args.max_p, args.min_samples)
-    except ValueError as exc:
-        raise FacError(str(exc)) from exc
     labels = np.asarray(data.samples(["label"]).column("label").to_pylist(), dtype=object)
-    slices = label_slices(data.pooled_arrays(with_samples=True), labels, args.threshold)
+    slices = label_slices(data.pooled_arrays(with_samples=True), labels, cfg.threshold)
     result = label_contrast(slices, cfg)
     if args.out is not None:
-        write_relevant_file(args.out, result, f"fac relevance --anchor {args.anchor} --label {args.label} "
-                            f"--threshold {args.threshold:g} --min-log-odds {args.min_log_odds:g} "
-                            f"--max-p {args.max_p:g} --min-samples {args.min_samples}")
+        write_relevant_file(args.out, result, f"fac relevance contrast --anchor {args.anchor} --label {cfg.label} "
+                            f"--threshold {cfg.threshold:g} --min-log-odds {cfg.min_log_odds:g} "
+                            f"--max-p {cfg.max_p:g} --min-samples {cfg.min_samples}")
+    project = None if args.project is None else open_project(args, create=True)
     if project is not None:
         project.set_relevance_marks("contrast", {int(f): RELEVANT for f in result.features})
     top = [{"feature": int(f), "log_odds": round(float(result.log_odds[f]), 4),
             "p_value": float(result.p_value[f])} for f in result.features]
     if args.json:
-        print(json.dumps({"anchor": args.anchor, "label": args.label, "relevant": top,
+        print(json.dumps({"anchor": args.anchor, "label": cfg.label, "relevant": top,
                           "n_label": result.n_label, "n_other": result.n_other}))
         return 0
     where = [f"written to {args.out}"] if args.out else []
     where += [f"stored as contrast marks in project '{project.name}'"] if project is not None else []
-    print(f"{len(top):,} features relevant to {args.label!r} in {args.anchor} ({result.n_label:,} {args.label} vs "
+    print(f"{len(top):,} features relevant to {cfg.label!r} in {args.anchor} ({result.n_label:,} {cfg.label} vs "
           f"{result.n_other:,} other samples)" + "".join(f"; {w}" for w in where))
     for row in top[:15]:
         print(f"  feature {row['feature']:>6}  log-odds {row['log_odds']:6.2f}  p {row['p_value']:.2g}")
     return 0
 
 
-def run_judge(args: argparse.Namespace, project: Project) -> int:
+def run_judge(args: argparse.Namespace) -> int:
     """Judge the chosen explained features (all of them by default) and store the verdicts as judge marks."""
     from tqdm import tqdm
 
-    from fac_engine.cli.common import load_generator
+    from fac_engine.cli import common
     from fac_engine.cli.selection import selected_features
-    from fac_engine.errors import FacError
     from fac_engine.relevance.judge import judge_features
 
     if not (args.task or "").strip():
-        raise FacError('--judge needs --task, the rubric, e.g. --task "detecting toxic user queries".')
+        raise FacError('--judge needs --task, the rubric, e.g. fac relevance judge --task "detecting toxic user '
+                       'queries".')
+    project = open_project(args, create=True)
     explanations = project.explanations()
     chosen = selected_features(args, project)
     if chosen is not None:
         explanations = {f: explanations.get(f, "") for f in chosen}
     if not any(t.strip() for t in explanations.values()):
         raise FacError(f"Project '{project.name}' has no explanation for these features; run `fac explain` first.")
-    generator = load_generator(args, None)
+    generator = common.load_generator(args, None)
     with tqdm(total=len(explanations), desc=f"judging with {generator.name}", unit="feature") as bar:
         result = judge_features(generator, args.task, explanations,
                                 progress=lambda done, total: bar.update(done - bar.n))
@@ -144,18 +139,20 @@ def run_judge(args: argparse.Namespace, project: Project) -> int:
     return 0
 
 
-def run_export(args: argparse.Namespace, project: Project) -> int:
+def run_export_relevant(args: argparse.Namespace) -> int:
     """Write the project's combined relevant set in the relevant-features file format."""
-    from fac_engine.errors import FacError
     from fac_engine.relevance.contrast import write_relevant_ids
 
+    check_write_target(args.file, "export-relevant")
+    project = open_project(args)
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     relevant = project.relevant_features(sources)  # type: ignore[arg-type]  # checked there
     if not relevant:
         raise FacError(f"Project '{project.name}' marks no feature relevant (sources: {', '.join(sources)}); run "
-                       "fac relevance --anchor/--label --project or --judge first, or mark features in the explorer.")
-    write_relevant_ids(args.export_relevant, sorted(relevant),
-                       [f"fac relevance --export-relevant --project {project.name} --sources {','.join(sources)}",
+                       "fac relevance contrast --project or fac relevance judge first, or mark features in the "
+                       "explorer.")
+    write_relevant_ids(args.file, sorted(relevant),
+                       [f"fac relevance export-relevant --project {project.name} --sources {','.join(sources)}",
                         f"{len(relevant)} features relevant in project {project.name!r}"])
-    print(f"{len(relevant):,} relevant features of project '{project.name}' written to {args.export_relevant}")
+    print(f"{len(relevant):,} relevant features of project '{project.name}' written to {args.file}")
     return 0

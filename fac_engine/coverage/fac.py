@@ -6,7 +6,6 @@ maxima at a threshold delta; `compute_coverage` compares a seed set with an anch
 """
 
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fac_engine.errors import FacError
+from fac_engine.errors import FacError, check_threshold
 from fac_engine.log import get_logger
 from fac_engine.workspace.datasets import PooledArrays
 
@@ -58,8 +57,7 @@ class CoverageConfig:
 
     def __post_init__(self) -> None:
         # Only g > 0 entries are stored, so a negative delta would silently miss the zeros.
-        if not math.isfinite(self.threshold) or self.threshold < 0:
-            raise ValueError(f"The activation threshold must be a finite number >= 0, not {self.threshold}.")
+        check_threshold(self.threshold, "The activation threshold")
         if self.relevant is not None:
             relevant = frozenset(self.relevant)
             if any(not isinstance(i, int | np.integer) or isinstance(i, bool) or i < 0 for i in relevant):

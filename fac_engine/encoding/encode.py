@@ -11,7 +11,7 @@ samples, so a resumed run writes exactly what an uninterrupted one would.
 import hashlib
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
@@ -23,8 +23,8 @@ import pyarrow.parquet as pq
 import torch
 
 from fac_engine import __version__
-from fac_engine.atomic import atomic_file
-from fac_engine.data.dataset import DatasetConfig, read_dataset
+from fac_engine.atomic import atomic_file, crash_point
+from fac_engine.data.dataset import Dataset, DatasetConfig, read_dataset
 from fac_engine.encoding.feature_stats import DEFAULT_TOP_N, compute_feature_tables
 from fac_engine.encoding.pooling import pool_max_rows
 from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
@@ -40,6 +40,7 @@ from fac_engine.workspace.datasets import (
     EncodedDataset,
     Manifest,
     Workspace,
+    check_name,
     complete_shards,
     merge_pooled,
     write_manifest,
@@ -90,6 +91,7 @@ class EncodeConfig:
     """Replace an existing dataset of the same name encoded from other inputs."""
 
     def __post_init__(self) -> None:
+        check_name(self.name)
         if self.max_length < 2 or self.shard_samples < 1 or self.top_n < 1:
             raise ValueError("max_length must be >= 2, shard_samples and top_n >= 1.")
         if self.token_budget is not None and self.token_budget < 1:
@@ -105,6 +107,9 @@ class EncodeSummary(NamedTuple):
     seconds: float
     resumed_shards: int
     """Shards found complete from an earlier run and skipped."""
+    already_complete: bool = False
+    """The dataset was completely encoded before this run: it did nothing (else it at least merged the
+    pooled codes and wrote the feature tables)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -232,7 +237,7 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
     manifest, done = _prepare_manifest(workspace, base, cfg)
     folder = workspace.folder(cfg.name)
     if done:
-        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards)
+        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards, already_complete=True)
     finished = complete_shards(folder)
     meta_table = sample_columns(items, meta)
     if not (folder / VOCAB).is_file():
@@ -255,6 +260,7 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
         encoded = [encode_sample(lm, item, cfg) for item in chunk]
         codes = _encode_batches(lm, sae, encoded, cfg, on_batch)
         write_shard(folder, shard, _shard_tables(first, encoded, codes, meta_table.slice(first, len(chunk))))
+        crash_point(f"encode-shard-{shard}")
         on_batch(0, 0)  # the shard is on disk now
     seconds = time.perf_counter() - started
     return EncodeSummary(finalise(workspace, manifest, cfg.top_n, seconds, counts["tokens"]), counts["tokens"], seconds,
@@ -269,6 +275,7 @@ def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: floa
     arrays = [pooled.column(c).to_numpy() for c in ("sample", "feature", "value", "position")]
     tables = compute_feature_tables(*arrays, n_samples=manifest.n_samples, d_sae=manifest.d_sae, top_n=top_n)
     write_feature_tables(folder, tables.stats, tables.examples)
+    crash_point("encode-tables")
     samples = data.samples(["n_tokens", "truncated"])
     final = Manifest(**{**manifest.__dict__, "status": "complete",
                         "n_tokens": int(pc.sum(samples.column("n_tokens")).as_py() or 0),
@@ -287,6 +294,7 @@ def write_feature_tables(folder: Path, stats: pa.Table, examples: pa.Table) -> N
     for kind, table in (("stats", stats), ("examples", examples)):
         with atomic_file(folder / "features" / f"{kind}.parquet") as tmp:
             pq.write_table(table, tmp, compression="zstd", row_group_size=16384)
+        crash_point(f"encode-{kind}")
 
 
 def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: str, dataset_path: Path,
@@ -304,13 +312,24 @@ def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: s
     )
 
 
+def fit_context(cfg: EncodeConfig, lm: LoadedModel) -> EncodeConfig:
+    """`cfg` with max_length capped at the model's context: longer inputs have no position embeddings."""
+    context = lm.context_length
+    if context is None or cfg.max_length <= context:
+        return cfg
+    log.warning("max_length %d is above %s's context of %d tokens; using %d", cfg.max_length, lm.name, context,
+                context)
+    return replace(cfg, max_length=context)
+
+
 def encode_file(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAutoencoder, sae_path: str,
-                cfg: EncodeConfig, data_cfg: DatasetConfig | None = None, progress: Progress | None = None
-                ) -> EncodeSummary:
-    """Read a dataset file and encode it as `cfg.name` (what `fac encode` does, for other verbs:
-    exported synthetic samples, baseline samples)."""
+                cfg: EncodeConfig, data_cfg: DatasetConfig | None = None, progress: Progress | None = None,
+                dataset: Dataset | None = None) -> EncodeSummary:
+    """Read a dataset file (or take `dataset`, already read from it with `data_cfg`) and encode it as
+    `cfg.name`: what `fac encode`, `fac export --encode-as`, `fac baseline --encode-as` and `fac demo` do."""
     data_cfg = data_cfg or DatasetConfig()
-    dataset = read_dataset(path, data_cfg)
+    dataset = dataset if dataset is not None else read_dataset(path, data_cfg)
+    cfg = fit_context(cfg, lm)
     base = new_manifest(cfg.name, lm, sae, sae_path, Path(path), repr(data_cfg), len(dataset.items), cfg,
                         dataset.schema, dataset.label_field)
     return encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base, progress=progress)

@@ -17,7 +17,7 @@ import numpy as np
 from fac_engine.atomic import atomic_file
 from fac_engine.coverage.diversity import DiversityResult
 from fac_engine.coverage.fac import CoverageConfig, CoverageResult
-from fac_engine.errors import FacError
+from fac_engine.errors import FacError, check_threshold
 from fac_engine.workspace.datasets import check_name
 
 EVALUATIONS = ".evaluations"
@@ -59,6 +59,7 @@ class EvalConfig:
             raise ValueError("Give at least one seed, each once.")
         if not self.positive:
             raise ValueError("The positive label is empty.")
+        check_threshold(self.fac_threshold, "The FAC threshold")
         if not 0 < self.threshold < 1:
             raise ValueError(f"The decision threshold must lie in (0, 1), not {self.threshold}.")
         if not self.C > 0 or self.max_iter < 1:

@@ -46,6 +46,12 @@ class LoadedModel:
     """Precision of the weights and of the captured residuals."""
 
     @property
+    def context_length(self) -> int | None:
+        """Longest input the model's position embeddings cover (None when its config does not say)."""
+        value = getattr(self.model.config, "max_position_embeddings", None)
+        return int(value) if value else None
+
+    @property
     def pad_id(self) -> int:
         """The id to right-pad batches with (masked out, so its value never matters)."""
         pad = self.tokenizer.pad_token_id

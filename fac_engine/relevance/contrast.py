@@ -16,7 +16,7 @@ import numpy as np
 
 from fac_engine.atomic import atomic_file
 from fac_engine.coverage.slices import SliceCounts, label_log_odds
-from fac_engine.errors import FacError
+from fac_engine.errors import FacError, check_threshold
 
 
 @dataclass(frozen=True)
@@ -31,8 +31,12 @@ class ContrastConfig:
     """Largest one-sided p-value of the two-proportion z-test."""
     min_samples: int = 3
     """Least samples of the label on which the feature fires."""
+    threshold: float = 0.0
+    """delta: a feature fires on a sample when g > delta."""
 
     def __post_init__(self) -> None:
+        check_threshold(self.threshold, "The activation threshold")
+        check_threshold(self.min_log_odds, "The least log-odds ratio")
         if not 0 < self.max_p <= 1 or self.min_samples < 1:
             raise ValueError("max_p must be in (0, 1] and min_samples at least 1.")
 

@@ -122,7 +122,7 @@ def collect(workspace_root: Path, project_name: str, evaluation: str | None = No
     seed_pooled = seed.pooled_arrays()
     anchor_support = feature_support(anchor.pooled_arrays(), cfg.threshold)
     live = live_coverage(store, seed_pooled, anchor_support, cfg)
-    kept = pooled_of_candidates(list(store.candidates(status=DECIDED_KEEP)["pooled"]), seed_pooled.d_sae)
+    kept = pooled_of_candidates(store.candidates(status=DECIDED_KEEP), seed_pooled.d_sae)
     name = evaluation if evaluation is not None else latest_evaluation(workspace.root)
     log.info("report of project %s: FAC %.4f -> %.4f, evaluation %s", project_name, live.before.fac,
              live.after.fac, name)

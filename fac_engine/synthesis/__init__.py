@@ -5,6 +5,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fac_engine.synthesis.candidates import STATUSES, Candidate, ReviewStatus
     from fac_engine.synthesis.curation import JobProgress, SynthesisStore
     from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
     from fac_engine.synthesis.job import JobSettings, job_log_tail, job_running, start_job_process, stop_job
@@ -14,6 +15,9 @@ if TYPE_CHECKING:
     from fac_engine.synthesis.twostep import SynthesisConfig
 
 _PUBLIC = {
+    "Candidate": "candidates",
+    "ReviewStatus": "candidates",
+    "STATUSES": "candidates",
     "JobProgress": "curation",
     "JobSettings": "job",
     "Scorer": "scoring",
@@ -36,9 +40,12 @@ _PUBLIC = {
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "STATUSES",
     "TASKS",
+    "Candidate",
     "JobProgress",
     "JobSettings",
+    "ReviewStatus",
     "Scorer",
     "SynthesisConfig",
     "SynthesisStore",

@@ -50,6 +50,10 @@ Progress = Callable[[int, int], None]
 """Called with (rows kept so far, rows wanted)."""
 
 
+BASELINE_GENERATION = GenerationConfig(max_new_tokens=64, batch_size=8)
+"""Default sampling of the baseline: one user query fits in 64 tokens."""
+
+
 @dataclass(frozen=True)
 class BaselineConfig:
     """What the baseline generates."""
@@ -58,8 +62,8 @@ class BaselineConfig:
     """Rows wanted per label, e.g. {"toxic": 200, "safe": 1000}."""
     prompts: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: DEFAULT_PROMPTS)
     """Prompts per label, used in turn; a label without any gets GENERIC_PROMPT."""
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
-    """Sampling settings (the same as FAC synthesis, so only the prompting differs)."""
+    generation: GenerationConfig = BASELINE_GENERATION
+    """Sampling settings (temperature and top-p as in FAC synthesis, so only the prompting differs)."""
     max_rounds: int = 5
     """Generation rounds per label at most: the first asks for the count, later ones refill what was dropped."""
 

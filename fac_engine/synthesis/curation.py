@@ -9,19 +9,29 @@ a rerun skips them and drops the unfinished feature's partial candidates before 
 
 import json
 import os
-from collections.abc import Sequence
+import sqlite3
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 import pandas as pd
 
+from fac_engine.atomic import crash_point
 from fac_engine.errors import FacError
+from fac_engine.synthesis.candidates import (
+    CANDIDATE_COLUMNS,
+    STATUSES,
+    Candidate,
+    NewCandidate,
+    ReviewStatus,
+    insert_row,
+)
 from fac_engine.workspace.project import Project
 
-ReviewStatus = Literal["pending", "accepted", "rejected", "edited"]
-STATUSES: tuple[ReviewStatus, ...] = ("pending", "accepted", "rejected", "edited")
 JobState = Literal["queued", "running", "done", "failed", "stopped"]
+SHOWN_IDS = 10
+"""Candidate ids an error message lists before it only counts the rest."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS synth_jobs (
@@ -45,7 +55,6 @@ CREATE TABLE IF NOT EXISTS events (
     job_id INTEGER, action TEXT NOT NULL, detail TEXT NOT NULL DEFAULT '');
 """
 
-JSON_COLUMNS = ("fields", "messages", "params", "tokens", "activations", "pooled")
 _INSERT = ("INSERT INTO candidates (job_id, feature, step, task, label, text, fields, messages, prompt, generator, "
            "params, g, threshold, span, tokens, activations, pooled, duplicate_of, duplicate_similarity, rank, "
            "proposed, status, created_at, updated_at, updated_by) VALUES "
@@ -60,43 +69,6 @@ def now() -> str:
 def default_user() -> str:
     """Who a decision is recorded for: $FAC_USER, else the OS user."""
     return os.environ.get("FAC_USER") or os.environ.get("USER") or "user"
-
-
-@dataclass(frozen=True)
-class NewCandidate:
-    """A scored candidate as the synthesis run records it."""
-
-    feature: int
-    step: int
-    """1 = contrastive-pair candidate, 2 = feature-covered synthesis (only step 2 is proposed)."""
-    task: str
-    label: str | None
-    text: str
-    fields: dict[str, str]
-    messages: list[list[str]] | None
-    """[[role, content], ...] or None for a single user turn."""
-    prompt: str
-    generator: str
-    params: dict[str, Any]
-    """Sampling parameters (temperature, top-p, max tokens, seed...)."""
-    g: float
-    threshold: float
-    span: str
-    tokens: list[str]
-    activations: list[float]
-    pooled: dict[str, list[Any]]
-    """{"features": [...], "values": [...]}: every feature the sample activates."""
-    duplicate_of: str | None = None
-    duplicate_similarity: float | None = None
-    rank: int | None = None
-    proposed: bool = False
-
-
-def _row(job_id: int, c: NewCandidate, stamp: str) -> tuple[Any, ...]:
-    return (job_id, c.feature, c.step, c.task, c.label, c.text, json.dumps(c.fields),
-            None if c.messages is None else json.dumps(c.messages), c.prompt, c.generator, json.dumps(c.params),
-            float(c.g), float(c.threshold), c.span, json.dumps(c.tokens), json.dumps(c.activations),
-            json.dumps(c.pooled), c.duplicate_of, c.duplicate_similarity, c.rank, int(c.proposed), stamp, stamp)
 
 
 @dataclass(frozen=True)
@@ -194,7 +166,7 @@ class SynthesisStore:
         """Store one feature's candidates and mark it done, in one transaction."""
         stamp = now()
         with self.project.db() as db:
-            db.executemany(_INSERT, [_row(job_id, c, stamp) for c in candidates])
+            db.executemany(_INSERT, [insert_row(job_id, c, stamp) for c in candidates])
             db.execute("UPDATE synth_features SET state = 'done', pair = ?, note = ?, generated = ?, kept = ?, "
                        "updated_at = ? WHERE job_id = ? AND feature = ?",
                        (json.dumps(pair), note, len(candidates), sum(c.proposed for c in candidates), stamp,
@@ -234,13 +206,10 @@ class SynthesisStore:
     # Candidates and decisions
 
     def candidates(self, job_id: int | None = None, proposed_only: bool = True,
-                   status: Sequence[str] | None = None, cand_id: int | None = None) -> pd.DataFrame:
-        """Candidates (JSON columns decoded), best first within each feature."""
+                   status: Sequence[ReviewStatus] | None = None) -> list[Candidate]:
+        """Candidates in review order: by job, by feature, best g first."""
         where: list[str] = ["1 = 1"]
         params: list[object] = []
-        if cand_id is not None:
-            where.append("cand_id = ?")
-            params.append(cand_id)
         if job_id is not None:
             where.append("job_id = ?")
             params.append(job_id)
@@ -249,30 +218,62 @@ class SynthesisStore:
         if status:
             where.append(f"status IN ({', '.join('?' * len(status))})")
             params.extend(status)
-        with self.project.db() as db:
-            frame = pd.read_sql_query(f"SELECT * FROM candidates WHERE {' AND '.join(where)} "
-                                      "ORDER BY job_id, feature, g DESC, cand_id", db, params=params)
-        for column in JSON_COLUMNS:
-            frame[column] = [None if v is None else json.loads(v) for v in frame[column]]
-        return frame
+        return self._select(f"{' AND '.join(where)} ORDER BY job_id, feature, g DESC, cand_id", params)
 
-    def candidate(self, cand_id: int) -> dict[str, Any]:
-        """One candidate as a dict (JSON columns decoded)."""
-        rows = self.candidates(proposed_only=False, cand_id=cand_id).to_dict("records")
+    def candidate(self, cand_id: int) -> Candidate:
+        """One candidate (proposed or not)."""
+        rows = self._select("cand_id = ?", [cand_id])
         if not rows:
-            raise FacError(f"There is no candidate {cand_id}.")
-        return dict(rows[0])
+            raise FacError(f"There is no candidate {cand_id} in project '{self.project.name}'.")
+        return rows[0]
 
-    def decide(self, cand_ids: Sequence[int], status: ReviewStatus, who: str | None = None, detail: str = "") -> None:
-        """Record a review decision on candidates, at once."""
-        if status not in STATUSES:
-            raise FacError(f"Unknown review status {status!r}; use one of {', '.join(STATUSES)}.")
+    def _select(self, where: str, params: Sequence[object]) -> list[Candidate]:
+        with self.project.db() as db:
+            db.row_factory = sqlite3.Row
+            rows = db.execute(f"SELECT {', '.join(CANDIDATE_COLUMNS)} FROM candidates WHERE {where}", params)
+            return [Candidate.from_row(r) for r in rows]
+
+    def decide(self, cand_ids: Sequence[int], status: ReviewStatus, who: str | None = None, detail: str = "",
+               job_id: int | None = None) -> None:
+        """Record one review decision on candidates (see `apply`)."""
+        self.apply(dict.fromkeys((int(c) for c in cand_ids), status), who, detail, job_id)
+
+    def apply(self, decisions: Mapping[int, ReviewStatus], who: str | None = None, detail: str = "",
+              job_id: int | None = None) -> None:
+        """Record review decisions, all or none: every id must be a candidate proposed for review (of job
+        `job_id` when given). The check and the writes are one transaction, so the audit log in `events`
+        only ever holds decisions on real candidates, and a killed writer leaves nothing half-done."""
+        bad = sorted({str(s) for s in decisions.values()} - set(STATUSES))
+        if bad:
+            raise FacError(f"Unknown review status {bad[0]!r}; use one of {', '.join(STATUSES)}.")
         who, stamp = who or default_user(), now()
         with self.project.db() as db:
+            db.execute("BEGIN IMMEDIATE")  # no other writer between the check and the writes
+            self._check_reviewable(db, decisions, job_id)
             db.executemany("UPDATE candidates SET status = ?, updated_at = ?, updated_by = ? WHERE cand_id = ?",
-                           [(status, stamp, who, int(c)) for c in cand_ids])
-            db.executemany("INSERT INTO events (at, who, cand_id, action, detail) VALUES (?, ?, ?, ?, ?)",
-                           [(stamp, who, int(c), status, detail) for c in cand_ids])
+                           [(status, stamp, who, int(c)) for c, status in decisions.items()])
+            crash_point("review-decide")
+            db.executemany("INSERT INTO events (at, who, cand_id, job_id, action, detail) VALUES "
+                           "(?, ?, ?, (SELECT job_id FROM candidates WHERE cand_id = ?), ?, ?)",
+                           [(stamp, who, int(c), int(c), status, detail) for c, status in decisions.items()])
+
+    def _check_reviewable(self, db: sqlite3.Connection, decisions: Mapping[int, ReviewStatus],
+                          job_id: int | None) -> None:
+        where = f"project '{self.project.name}'"
+        if job_id is not None and db.execute("SELECT 1 FROM synth_jobs WHERE job_id = ?", (job_id,)).fetchone() is None:
+            raise FacError(f"There is no synthesis job {job_id} in {where}.")
+        rows = db.execute("SELECT cand_id, job_id, proposed FROM candidates")
+        known = {int(c): (int(j), bool(p)) for c, j, p in rows}
+        ids = sorted(int(c) for c in decisions)
+        problems = [([c for c in ids if c not in known], f"no such candidates in {where}"),
+                    ([c for c in ids if c in known and job_id is not None and known[c][0] != job_id],
+                     f"they belong to other jobs than job {job_id}"),
+                    ([c for c in ids if c in known and not known[c][1]],
+                     "they were never proposed for review (step-1 or below-delta candidates)")]
+        for wrong, why in problems:
+            if wrong:
+                raise FacError(f"Cannot decide on candidate{'s' if len(wrong) > 1 else ''} {_few(wrong)}: {why}; "
+                               "nothing was decided.")
 
     def save_edit(self, cand_id: int, text: str, fields: dict[str, str], messages: list[list[str]] | None,
                   g: float, span: str, tokens: list[str], activations: list[float], pooled: dict[str, list[Any]],
@@ -293,9 +294,14 @@ class SynthesisStore:
         """Append candidates to a finished feature (Regenerate); returns their ids."""
         stamp = now()
         with self.project.db() as db:
-            return [int(db.execute(_INSERT, _row(job_id, c, stamp)).lastrowid or 0) for c in candidates]
+            return [int(db.execute(_INSERT, insert_row(job_id, c, stamp)).lastrowid or 0) for c in candidates]
 
     def events(self, limit: int = 100) -> pd.DataFrame:
         """The latest decisions and job events, newest first."""
         with self.project.db() as db:
             return pd.read_sql_query("SELECT * FROM events ORDER BY event_id DESC LIMIT ?", db, params=(limit,))
+
+
+def _few(ids: Sequence[int]) -> str:
+    more = f" (+{len(ids) - SHOWN_IDS:,} more)" if len(ids) > SHOWN_IDS else ""
+    return ", ".join(map(str, ids[:SHOWN_IDS])) + more

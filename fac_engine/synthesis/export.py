@@ -26,14 +26,12 @@ PROVENANCE = ["source", "feature", "step", "g", "threshold", "span", "generator"
 
 def accepted_frame(store: SynthesisStore, job_id: int | None = None) -> pd.DataFrame:
     """The accepted samples with their sample columns, label and provenance."""
-    cands = store.candidates(job_id, status=DECIDED_KEEP)
-    rows = []
-    for c in cands.to_dict("records"):
-        rows.append({**c["fields"], "label": c["label"], "source": "fac-synthesis", "feature": int(c["feature"]),
-                     "step": int(c["step"]), "g": float(c["g"]), "threshold": float(c["threshold"]),
-                     "span": c["span"], "generator": c["generator"], "sampling": json.dumps(c["params"]),
-                     "gen_prompt": c["prompt"], "candidate_id": int(c["cand_id"]), "job_id": int(c["job_id"]),
-                     "edited": bool(c["edited"]), "reviewed_by": c["updated_by"], "reviewed_at": c["updated_at"]})
+    rows: list[dict[str, object]] = [
+        {**c.fields, "label": c.label, "source": "fac-synthesis", "feature": c.feature, "step": c.step, "g": c.g,
+         "threshold": c.threshold, "span": c.span, "generator": c.generator, "sampling": json.dumps(c.params),
+         "gen_prompt": c.prompt, "candidate_id": c.cand_id, "job_id": c.job_id, "edited": c.edited,
+         "reviewed_by": c.updated_by, "reviewed_at": c.updated_at}
+        for c in store.candidates(job_id, status=DECIDED_KEEP)]
     return pd.DataFrame(rows, columns=_columns(rows))
 
 
@@ -51,11 +49,17 @@ def with_seed(accepted: pd.DataFrame, seed: EncodedDataset) -> pd.DataFrame:
     return frame[[c for c in accepted.columns if c in frame.columns]]
 
 
-def write_export(frame: pd.DataFrame, path: Path) -> ExportFormat:
-    """Write the frame in the format the file extension names (atomically); returns the format."""
+def export_format(path: Path) -> ExportFormat:
+    """The format a file's extension names; FacError for any other extension."""
     fmt = FORMATS.get(Path(path).suffix.lower())
     if fmt is None:
         raise FacError(f"Cannot export to {path}: use a file ending in .jsonl, .csv or .parquet.")
+    return fmt
+
+
+def write_export(frame: pd.DataFrame, path: Path) -> ExportFormat:
+    """Write the frame in the format the file extension names (atomically); returns the format."""
+    fmt = export_format(path)
     if frame.empty:
         raise FacError("There are no accepted samples to export yet; accept some in the review queue first.")
     frame = frame.astype({c: "Int64" for c in ("feature", "step", "candidate_id", "job_id") if c in frame})

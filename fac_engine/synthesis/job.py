@@ -99,8 +99,7 @@ def reference_index(workspace: Workspace, names: Sequence[str], store: Synthesis
     for name in names:
         texts = workspace.open(name).samples(["text"]).column("text").to_pylist()
         index.add_many((f"{name}:{i}", str(t)) for i, t in enumerate(texts))
-    proposed = store.candidates()
-    index.add_many((f"candidate:{c}", str(t)) for c, t in zip(proposed["cand_id"], proposed["text"], strict=True))
+    index.add_many((f"candidate:{c.cand_id}", c.text) for c in store.candidates())
     return index
 
 

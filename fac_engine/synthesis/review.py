@@ -1,8 +1,9 @@
 """Review actions that need the model (edit = re-encode and re-score, regenerate) and the live FAC of
 seed + accepted samples. Plain decisions (accept, reject, bulk accept) are SynthesisStore calls."""
 
+from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import numpy as np
 
@@ -16,24 +17,24 @@ from fac_engine.coverage.fac import (
 )
 from fac_engine.errors import FacError
 from fac_engine.llm.generators import Generator
+from fac_engine.synthesis.candidates import Candidate, ReviewStatus
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.scoring import Scorer
 from fac_engine.synthesis.templates import TaskName, parse_edit, parse_output
 from fac_engine.synthesis.twostep import SynthesisConfig, new_candidate
 
-DECIDED_KEEP = ("accepted",)
+DECIDED_KEEP: tuple[ReviewStatus, ...] = ("accepted",)
 """Statuses whose samples count as kept (export, live FAC)."""
 
 
 def edit_candidate(store: SynthesisStore, scorer: Scorer, cand_id: int, text: str, who: str | None = None) -> float:
     """Replace a candidate's text by the reviewer's edit, re-encoded and re-scored; returns the new g."""
     cand = store.candidate(cand_id)
-    task: TaskName = cand["task"]
-    sample = parse_edit(task, text)
+    sample = parse_edit(cand.task, text)
     if sample is None:
-        raise FacError(f"The edited text is not a valid {task} sample (see the format of the original); "
+        raise FacError(f"The edited text is not a valid {cand.task} sample (see the format of the original); "
                        "nothing was changed.")
-    score = scorer.score([sample], [int(cand["feature"])])[0]
+    score = scorer.score([sample], [cand.feature])[0]
     store.save_edit(cand_id, sample.text, sample.fields,
                     None if sample.messages is None else [list(m) for m in sample.messages], score.g, score.span,
                     score.tokens, score.activations, {"features": score.pooled_features, "values": score.pooled_values},
@@ -43,9 +44,8 @@ def edit_candidate(store: SynthesisStore, scorer: Scorer, cand_id: int, text: st
 
 def accept_above(store: SynthesisStore, job_id: int | None, g_min: float, who: str | None = None) -> list[int]:
     """Accept every pending proposed candidate with g > g_min (bulk accept); returns their ids."""
-    frame = store.candidates(job_id, status=("pending", "edited"))
-    ids = [int(c) for c, g in zip(frame["cand_id"], frame["g"], strict=True) if float(g) > g_min]
-    store.decide(ids, "accepted", who, detail=f"bulk: g > {g_min:g}")
+    ids = [c.cand_id for c in store.candidates(job_id, status=("pending", "edited")) if c.g > g_min]
+    store.decide(ids, "accepted", who, detail=f"bulk: g > {g_min:g}", job_id=job_id)
     return ids
 
 
@@ -55,20 +55,20 @@ def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer
     (the old one is rejected as `regenerated`). Returns the new candidate id, None when nothing new
     activated the feature (the old candidate is then left as it was)."""
     cand = store.candidate(cand_id)
-    task: TaskName = cand["task"]
-    feature = int(cand["feature"])
-    raw = generator.generate([str(cand["prompt"])], cfg.m_step2, cfg.generation)[0]
+    task: TaskName = cand.task
+    feature = cand.feature
+    raw = generator.generate([cand.prompt], cfg.m_step2, cfg.generation)[0]
     samples = [s for s in (parse_output(task, r) for r in raw) if s is not None]
     if not samples:
         return None
     scores = scorer.score(samples, [feature] * len(samples))
     best = max(range(len(samples)), key=lambda i: scores[i].g)
     sample, score = samples[best], scores[best]
-    if score.g <= float(cand["threshold"]):
+    if score.g <= cand.threshold:
         return None
-    new = replace(new_candidate(feature, 2, task, cand["label"], sample, score, str(cand["prompt"]), generator.name,
-                                cfg.generation, float(cand["threshold"])), rank=0, proposed=True)
-    (new_id,) = store.add_candidates(int(cand["job_id"]), [new])
+    new = replace(new_candidate(feature, 2, task, cand.label, sample, score, cand.prompt, generator.name,
+                                cfg.generation, cand.threshold), rank=0, proposed=True)
+    (new_id,) = store.add_candidates(cand.job_id, [new])
     store.decide([cand_id], "rejected", who, detail="regenerated")
     return new_id
 
@@ -81,8 +81,9 @@ class LiveCoverage(NamedTuple):
     accepted: int
 
 
-def pooled_of_candidates(pooled: list[dict[str, list[Any]]], d_sae: int) -> PooledArrays:
+def pooled_of_candidates(candidates: Sequence[Candidate], d_sae: int) -> PooledArrays:
     """Candidates' stored pooled codes as PooledArrays (one sample per candidate)."""
+    pooled = [c.pooled for c in candidates]
     feature = np.array([f for p in pooled for f in p["features"]], dtype=np.int32)
     value = np.array([v for p in pooled for v in p["values"]], dtype=np.float32)
     sample = np.repeat(np.arange(len(pooled), dtype=np.int32), [len(p["features"]) for p in pooled])
@@ -102,7 +103,7 @@ def live_coverage(store: SynthesisStore, seed: PooledArrays, anchor: FeatureSupp
                   ) -> LiveCoverage:
     """FAC of the seed, and of the seed + every accepted candidate of the project, against the anchor."""
     accepted = store.candidates(status=DECIDED_KEEP)
-    extra = pooled_of_candidates(list(accepted["pooled"]), seed.d_sae)
+    extra = pooled_of_candidates(accepted, seed.d_sae)
     before = compute_coverage(feature_support(seed, cfg.threshold), anchor, cfg)
     after = compute_coverage(combined_support(seed, extra, cfg.threshold), anchor, cfg)
     return LiveCoverage(before, after, len(accepted))

@@ -9,12 +9,13 @@ through each step together, so the local generator fills its batches.
 """
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
+from fac_engine.errors import check_threshold
 from fac_engine.llm.generators import GenerationConfig, Generator
 from fac_engine.log import get_logger
-from fac_engine.synthesis.curation import NewCandidate
+from fac_engine.synthesis.candidates import NewCandidate
 from fac_engine.synthesis.dedup import ShingleIndex
 from fac_engine.synthesis.scoring import SampleScore, Scorer
 from fac_engine.synthesis.templates import (
@@ -28,6 +29,11 @@ from fac_engine.synthesis.templates import (
 )
 
 log = get_logger(__name__)
+
+
+SYNTHESIS_GENERATION = GenerationConfig(max_new_tokens=96, batch_size=16)
+"""Default sampling of synthesis: the paper's temperature and top-p; a query or a short instruction fits in
+96 tokens."""
 
 
 @dataclass(frozen=True)
@@ -53,7 +59,7 @@ class SynthesisConfig:
     """Features taken through each step together (fills the local generator's batches)."""
     duplicate_jaccard: float = 0.7
     """Word 3-gram Jaccard similarity from which a candidate is flagged as a near duplicate."""
-    generation: GenerationConfig = field(default_factory=GenerationConfig)
+    generation: GenerationConfig = SYNTHESIS_GENERATION
     """Sampling settings (paper: temperature 0.8, top-p 0.9)."""
 
     def __post_init__(self) -> None:
@@ -61,8 +67,7 @@ class SynthesisConfig:
             raise ValueError(f"Unknown task {self.task!r}; use query, instruction or preference.")
         if min(self.n_step1, self.m_step2, self.propose, self.features_per_batch) < 1:
             raise ValueError("n_step1, m_step2, propose and features_per_batch must be at least 1.")
-        if self.threshold < 0:
-            raise ValueError("The threshold delta must be >= 0.")
+        check_threshold(self.threshold, "The threshold delta")
         if not 0 < self.duplicate_jaccard <= 1:
             raise ValueError("The near-duplicate similarity must be in (0, 1].")
         if not self.label.strip():

@@ -29,7 +29,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from fac_engine.atomic import atomic_file
+from fac_engine.atomic import atomic_file, crash_point
 from fac_engine.errors import FacError
 
 class PooledArrays(NamedTuple):
@@ -59,6 +59,8 @@ VOCAB = "vocab.parquet"
 """Every token id's decoded string, so reading a dataset never needs the tokenizer."""
 Status = Literal["encoding", "complete"]
 _NAME_CHARS = set("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.")
+MAX_NAME_LENGTH = 100
+"""Longest dataset name: folder names and their temporary siblings must stay below the 255 bytes file systems allow."""
 
 
 @dataclass(frozen=True)
@@ -117,9 +119,18 @@ class Manifest:
 
 def check_name(name: str) -> str:
     """A dataset name is a plain folder name: letters, digits, - _ . (not starting with a dot)."""
+    if len(name) > MAX_NAME_LENGTH:
+        raise FacError(f"The dataset name is {len(name)} characters long; use at most {MAX_NAME_LENGTH}.")
     if not name or name.startswith(".") or not set(name) <= _NAME_CHARS:
         raise FacError(f"Invalid dataset name {name!r}: use letters, digits, '-', '_' and '.' (not first).")
     return name
+
+
+class Broken(NamedTuple):
+    """A workspace folder that cannot be read as a dataset, and why."""
+
+    name: str
+    reason: str
 
 
 class Workspace:
@@ -133,11 +144,28 @@ class Workspace:
         return self.root / check_name(name)
 
     def names(self) -> list[str]:
-        """Names of the completely encoded datasets, sorted."""
-        if not self.root.is_dir():
-            return []
-        manifests = ((p.name, _read_manifest(p)) for p in self.root.iterdir() if p.is_dir())
-        return sorted(name for name, m in manifests if m is not None and m.status == "complete")
+        """Names of the completely encoded datasets, sorted (damaged ones left out: see `broken`)."""
+        return [m.name for m in self.scan()[0]]
+
+    def broken(self) -> list[Broken]:
+        """Folders with a manifest that cannot be read as a dataset (corrupt manifest or pooled codes)."""
+        return self.scan()[1]
+
+    def scan(self) -> tuple[list[Manifest], list[Broken]]:
+        """(manifests of the complete datasets, damaged folders), both sorted by name. A damaged folder
+        never hides the others; unfinished encodings are in neither list."""
+        complete: list[Manifest] = []
+        broken: list[Broken] = []
+        folders = sorted(p for p in self.root.iterdir() if p.is_dir()) if self.root.is_dir() else []
+        for folder in folders:
+            try:
+                manifest = _read_manifest(folder)
+                if manifest is not None and manifest.status == "complete":
+                    _check_readable(folder / POOLED, folder.name)
+                    complete.append(manifest)
+            except FacError as exc:
+                broken.append(Broken(folder.name, str(exc)))
+        return complete, broken
 
     def manifest(self, name: str) -> Manifest | None:
         """The manifest of `name`, or None when there is no such entry."""
@@ -184,6 +212,20 @@ def _read_manifest(folder: Path) -> Manifest | None:
         raise FacError(f"{path} is corrupt ({exc}); delete the folder {folder} and encode again.") from exc
 
 
+def _check_readable(path: Path, name: str) -> None:
+    """FacError when a parquet file is missing or its footer cannot be read (a truncated file)."""
+    _read_parquet(name, path, pq.read_metadata)
+
+
+def _read_parquet(name: str, path: Path, read: Any, **options: Any) -> Any:
+    """`read(path, **options)` with a damaged or missing file reported by dataset and file name."""
+    try:
+        return read(path, **options)
+    except (pa.ArrowException, OSError) as exc:
+        raise FacError(f"Dataset {name!r}: {path.name} is damaged or missing ({' '.join(str(exc).split())[:160]}); "
+                       "encode it again with --overwrite.") from exc
+
+
 def check_comparable(a: Manifest, b: Manifest) -> None:
     """Refuse to compare datasets encoded with different models, SAEs or layers (their features differ)."""
     for what, x, y in (("model", a.model, b.model), ("SAE", a.sae, b.sae), ("layer", a.layer, b.layer)):
@@ -222,6 +264,7 @@ def merge_pooled(folder: Path, n_shards: int) -> pa.Table:
     table = pa.concat_tables([pq.read_table(shard_path(folder, "pooled", s)) for s in range(n_shards)])
     with atomic_file(folder / POOLED) as tmp:
         pq.write_table(table, tmp, compression="zstd", row_group_size=1 << 20)
+    crash_point("encode-merged")
     shutil.rmtree(folder / "pooled")
     return table
 
@@ -246,16 +289,20 @@ class EncodedDataset:
         """The dataset's name."""
         return self.manifest.name
 
-    def _paths(self, kind: str) -> list[str]:
-        return [str(shard_path(self.folder, kind, s)) for s in range(self.manifest.n_shards)]
+    def _paths(self, kind: str) -> list[Path]:
+        return [shard_path(self.folder, kind, s) for s in range(self.manifest.n_shards)]
+
+    def _read(self, path: Path, **options: Any) -> pa.Table:
+        table: pa.Table = _read_parquet(self.name, path, pq.read_table, **options)
+        return table
 
     def samples(self, columns: list[str] | None = None) -> pa.Table:
         """The samples table (all shards), in dataset order."""
-        return pa.concat_tables([pq.read_table(p, columns=columns) for p in self._paths("samples")])
+        return pa.concat_tables([self._read(p, columns=columns) for p in self._paths("samples")])
 
     def pooled(self, columns: list[str] | None = None) -> pa.Table:
         """Per-sample max-pooled codes: sample, feature, value, position, active_tokens."""
-        return pq.read_table(self.folder / POOLED, columns=columns)
+        return self._read(self.folder / POOLED, columns=columns)
 
     def pooled_arrays(self, with_samples: bool = False) -> PooledArrays:
         """Every pooled entry as flat arrays (what coverage needs; sample ids only when asked)."""
@@ -268,7 +315,7 @@ class EncodedDataset:
     def vocab(self) -> list[str]:
         """Decoded token strings by id (read once per dataset object; callers must not change the list)."""
         if self._vocab is None:
-            self._vocab = [str(t) for t in pq.read_table(self.folder / VOCAB).column("token").to_pylist()]
+            self._vocab = [str(t) for t in self._read(self.folder / VOCAB).column("token").to_pylist()]
         return self._vocab
 
     def sample_rows(self, samples: list[int], columns: list[str] | None = None) -> pa.Table:
@@ -277,10 +324,10 @@ class EncodedDataset:
             if not 0 <= s < self.manifest.n_samples:
                 raise FacError(f"Sample {s} is not in dataset {self.name!r} (0..{self.manifest.n_samples - 1}).")
         size = self.manifest.shard_samples
-        parts = {shard: pq.read_table(shard_path(self.folder, "samples", shard), columns=columns)
+        parts = {shard: self._read(shard_path(self.folder, "samples", shard), columns=columns)
                  for shard in sorted({s // size for s in samples})}
         return pa.concat_tables([parts[s // size].slice(s % size, 1) for s in samples]) if samples else \
-            pq.read_table(shard_path(self.folder, "samples", 0), columns=columns).slice(0, 0)
+            self._read(shard_path(self.folder, "samples", 0), columns=columns).slice(0, 0)
 
     def sample_tokens(self, samples: list[int]) -> dict[int, pa.Table]:
         """Per-token rows (token_id, features, values) of the given samples, read row group by row group."""
@@ -291,7 +338,9 @@ class EncodedDataset:
         for s, start, count in zip(*(meta.column(c).to_pylist() for c in ("sample", "token_start", "n_tokens")),
                                    strict=True):
             shard = s // size
-            file = files.setdefault(shard, pq.ParquetFile(shard_path(self.folder, "tokens", shard)))
+            if shard not in files:
+                files[shard] = _read_parquet(self.name, shard_path(self.folder, "tokens", shard), pq.ParquetFile)
+            file = files[shard]
             first, last = start // group, (start + count - 1) // group
             table = file.read_row_groups(list(range(first, last + 1)))
             out[s] = table.slice(start - first * group, count)
@@ -301,4 +350,4 @@ class EncodedDataset:
         """features/stats.parquet or features/examples.parquet, optionally one feature's rows."""
         path = self.folder / "features" / f"{kind}.parquet"
         filters = None if feature is None else [("feature", "=", feature)]
-        return pq.read_table(path, filters=filters)
+        return self._read(path, filters=filters)

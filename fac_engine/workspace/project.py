@@ -17,7 +17,7 @@ from typing import Literal
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.atomic import atomic_file
-from fac_engine.errors import FacError
+from fac_engine.errors import FacError, check_threshold
 from fac_engine.workspace.datasets import check_name
 
 Verdict = Literal["Yes", "Probably", "Maybe", "No"]
@@ -74,8 +74,7 @@ class ProjectConfig:
 
     def __post_init__(self) -> None:
         check_name(self.name)
-        if self.threshold < 0:
-            raise ValueError(f"The threshold must be >= 0, got {self.threshold}.")
+        check_threshold(self.threshold, "The threshold")
         if not self.target_list.strip():
             raise ValueError("The target feature list needs a name.")
 

@@ -63,22 +63,22 @@ def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
     assert _metric(at, "FAC of the seed") == "42.86%" and _metric(at, "FAC of seed + accepted") == "42.86%"
     assert any("Candidate 1 of 4" in m.value for m in at.markdown)
     at.button(key="review_accept").click().run()  # best-first within features: feature 2 comes first
-    assert store.candidate(ids[2])["status"] == "accepted"
+    assert store.candidate(ids[2]).status == "accepted"
     assert _metric(at, "FAC of seed + accepted") == "57.14%" and _metric(at, "Accepted samples") == "1"
     at.button(key="review_reject").click().run()
-    assert store.candidate(ids[3])["status"] == "rejected"
+    assert store.candidate(ids[3]).status == "rejected"
     at.button(key="review_edit").click().run()
     at.text_area(key=f"review_text_{ids[6]}").set_value("hello cat")
     next(b for b in at.button if b.label == "Save and re-score").click().run()
     assert not at.exception, [e.value for e in at.exception]
     edited = store.candidate(ids[6])
-    assert (edited["status"], edited["text"], edited["g"], edited["original_text"]) == (
+    assert (edited.status, edited.text, edited.g, edited.original_text) == (
         "edited", "hello cat", 4.0, "hello world !")
     at = _page("pages/6_Review.py")  # a fresh session (a reload): decisions are in the project
     assert any("Candidate 1 of 2" in m.value for m in at.markdown)  # the edited one and world remain
     at.number_input(key="review_bulk_g").set_value(3.0)
     at.button(key="review_bulk").click().run()
-    assert {store.candidate(ids[f])["status"] for f in (6, 7)} == {"accepted"}
+    assert {store.candidate(ids[f]).status for f in (6, 7)} == {"accepted"}
     assert _metric(at, "FAC of seed + accepted") == "85.71%"  # sat (3) was rejected
 
 

@@ -49,7 +49,7 @@ def test_review_survives_a_restart(page: Any, tmp_path: Path) -> None:
     ws = build_app_workspace(tmp_path)
     store, ids = scripted_job(ws)
     env = {**os.environ, "FAC_WORKSPACE": str(ws), "FAC_HOME": str(tmp_path / "fac-home"), "FAC_USER": "e2e"}
-    status = lambda f: store.candidate(ids[f])["status"]  # noqa: E731
+    status = lambda f: store.candidate(ids[f]).status  # noqa: E731
     with app_server(env, log=tmp_path / "streamlit-1.log") as url:
         _review(page, url)
         assert _metric(page, "FAC of the seed") == "42.86%"
@@ -73,7 +73,7 @@ def test_review_survives_a_restart(page: Any, tmp_path: Path) -> None:
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
     edited = store.candidate(ids[6])
-    assert (edited["text"], edited["g"], edited["updated_by"]) == ("hello cat", 4.0, "e2e")
+    assert (edited.text, edited.g, edited.updated_by) == ("hello cat", 4.0, "e2e")
     with app_server(env, log=tmp_path / "streamlit-2.log") as url:  # a restarted server, a new browser session
         _review(page, url)
         assert _metric(page, "Accepted samples") == "1" and _metric(page, "FAC of seed + accepted") == "57.14%"

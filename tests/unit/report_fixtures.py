@@ -65,5 +65,5 @@ def accept(ws: Path, samples: Sequence[tuple[str, int, float]], project: str = "
                               pooled={"features": [0, f], "values": [1.0, g]}, rank=0, proposed=True)
                  for t, f, g in samples if f == feature]
         store.finish_feature(job, feature, cands, pair={}, note="")
-    store.decide([int(c) for c in store.candidates(job)["cand_id"]], "accepted", who="tester")
+    store.decide([c.cand_id for c in store.candidates(job)], "accepted", who="tester")
     return store

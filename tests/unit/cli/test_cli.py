@@ -18,9 +18,9 @@ import torch
 from transformers.utils import logging as hf_logging
 
 from fac_engine.cli import main
-from fac_engine.cli import train_sae as train_sae_verb
 from fac_engine.errors import FacError
 from fac_engine.models import embedded
+from fac_engine.models import harvest as harvest_module
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.load import load_sae
@@ -183,7 +183,7 @@ def test_cache_is_reused(data: Path, tiny_model_dir: Path, tmp_path: Path, monke
     def no_harvest(*_: Any, **__: Any) -> torch.Tensor:
         raise AssertionError("harvested again")
 
-    monkeypatch.setattr(train_sae_verb, "harvest_activations", no_harvest)
+    monkeypatch.setattr(harvest_module, "harvest_activations", no_harvest)
     assert train(data, tiny_model_dir, tmp_path / "second", "--cache", str(cache)) == 0
     # Same activations, same seed: the same SAE.
     first, second = load_sae(tmp_path / "first"), load_sae(tmp_path / "second")

@@ -67,7 +67,7 @@ def test_headless_synthesize_review_export(ws: Path, endpoint: str, tmp_path: Pa
     assert "job 1 done: 4 features, 16 candidates scored, 4 proposed for review" in out
     assert main(["review", "--workspace", str(ws), "--accept-above", "2.2"]) == 0
     assert "accepted 3 candidates with g > 2.2" in capsys.readouterr().out
-    ids = dict(zip(*(SynthesisStore(Project(ws)).candidates()[c] for c in ("feature", "cand_id")), strict=True))
+    ids = {c.feature: c.cand_id for c in SynthesisStore(Project(ws)).candidates()}
     assert main(["review", "--workspace", str(ws), "--reject", str(ids[3]), "--status", "rejected"]) == 0
     listing = capsys.readouterr().out
     assert f"#{ids[3]:<5} rejected  feature 3" in listing and listing.strip().endswith("1 candidates: rejected 1")

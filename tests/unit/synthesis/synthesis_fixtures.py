@@ -67,5 +67,4 @@ def scripted_job(ws: Path) -> tuple[SynthesisStore, dict[int, int]]:
                            ("seed", "anchor"))
     job = store.create_job(settings.to_json_dict(), [2, 3, 6, 7])
     run_job(store, job, Workspace(ws), PhraseGenerator(), word_scorer(ws))
-    frame = store.candidates(job)
-    return store, dict(zip(frame["feature"], frame["cand_id"], strict=True))
+    return store, {c.feature: c.cand_id for c in store.candidates(job)}

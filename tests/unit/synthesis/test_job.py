@@ -67,16 +67,16 @@ def test_two_steps_propose_scored_candidates(ws: Path, scorer: Scorer) -> None:
     progress = store.progress(job)
     assert (progress.state, progress.features_done, progress.candidates, progress.proposed) == ("done", 4, 16, 4)
     proposed = store.candidates(job)
-    assert dict(zip(proposed["feature"], proposed["g"], strict=True)) == {2: 2.0, 3: 2.5, 6: 4.0, 7: 4.5}
-    assert dict(zip(proposed["feature"], proposed["label"], strict=True)) == {2: "toxic", 3: "safe", 6: "safe",
-                                                                             7: "safe"}
-    assert dict(zip(proposed["feature"], proposed["text"], strict=True))[6] == "hello world !"
-    dog = proposed[proposed["feature"] == 2].iloc[0]
-    assert dog["step"] == 2 and dog["span"] == "the <<dog>> !" and dog["generator"] == "phrase-bot"
-    assert dog["params"]["temperature"] == 0.8 and dog["pooled"] == {"features": [0, 2], "values": [1.0, 2.0]}
-    assert 'phrases: "the dog"' in dog["prompt"] and "A GOOD example" in dog["prompt"]
+    assert {c.feature: c.g for c in proposed} == {2: 2.0, 3: 2.5, 6: 4.0, 7: 4.5}
+    assert {c.feature: c.label for c in proposed} == {2: "toxic", 3: "safe", 6: "safe",
+                                                      7: "safe"}
+    assert {c.feature: c.text for c in proposed}[6] == "hello world !"
+    dog = next(c for c in proposed if c.feature == 2)
+    assert dog.step == 2 and dog.span == "the <<dog>> !" and dog.generator == "phrase-bot"
+    assert dog.params["temperature"] == 0.8 and dog.pooled == {"features": [0, 2], "values": [1.0, 2.0]}
+    assert 'phrases: "the dog"' in dog.prompt and "A GOOD example" in dog.prompt
     # Texts of under 3 words compare as word sets: "the dog !" repeats the anchor's "the dog".
-    assert dict(zip(proposed["feature"], proposed["duplicate_of"], strict=True)) == {
+    assert {c.feature: c.duplicate_of for c in proposed} == {
         2: "anchor:2", 3: "anchor:0", 6: "anchor:1", 7: "anchor:1"}
     rows = store.feature_rows(job).set_index("feature")
     assert rows.loc[2, "note"] == ("2 empty or malformed outputs; 1 of 2 step-2 candidates above delta; "
@@ -102,7 +102,7 @@ def test_decisions_edit_live_fac_and_export(ws: Path, scorer: Scorer, tmp_path: 
     store = _store(ws, "review")
     job = _job(store, MISSING)
     run_job(store, job, Workspace(ws), PhraseGenerator(), scorer)
-    ids = dict(zip(store.candidates(job)["feature"], store.candidates(job)["cand_id"], strict=True))
+    ids = {c.feature: c.cand_id for c in store.candidates(job)}
     other = SynthesisStore(Project(ws, "review"))  # a second tab: its own connection
     threads = [threading.Thread(target=s.decide, args=([ids[f]], st)) for s, f, st in
                ((store, 2, "accepted"), (other, 6, "rejected"))]
@@ -110,13 +110,13 @@ def test_decisions_edit_live_fac_and_export(ws: Path, scorer: Scorer, tmp_path: 
         t.start()
     for t in threads:
         t.join()
-    status = dict(zip(store.candidates(job)["feature"], store.candidates(job)["status"], strict=True))
+    status = {c.feature: c.status for c in store.candidates(job)}
     assert status == {2: "accepted", 3: "pending", 6: "rejected", 7: "pending"}
     assert sorted(store.events()["action"])[:2] == ["accepted", "job-created"]
 
     assert edit_candidate(store, scorer, ids[3], "the cat sat on the mat") == 2.5
     edited = store.candidate(ids[3])
-    assert (edited["status"], edited["edited"], edited["original_text"]) == ("edited", 1, "the cat sat !")
+    assert (edited.status, edited.edited, edited.original_text) == ("edited", 1, "the cat sat !")
     with pytest.raises(FacError, match="not a valid query"):
         edit_candidate(store, scorer, ids[3], "   ")
 
@@ -158,7 +158,7 @@ def test_step1_candidates_are_proposed_when_step2_misses(ws: Path, scorer: Score
     job = _job(store, [2])
     run_job(store, job, Workspace(ws), _Step1Only(), scorer)
     proposed = store.candidates(job)
-    assert proposed[["step", "text", "g"]].values.tolist() == [[1, "the dog !", 2.0]]
+    assert [[c.step, c.text, c.g] for c in proposed] == [[1, "the dog !", 2.0]]
     note = store.feature_rows(job)["note"][0]
     assert "0 of 3 step-2 candidates above delta; step-1 candidates above delta proposed instead" in note
     assert len(store.candidates(job, proposed_only=False)) == 5  # 2 parsed in step 1, 3 in step 2
@@ -168,12 +168,12 @@ def test_regenerate_replaces_the_candidate(ws: Path, scorer: Scorer) -> None:
     store = _store(ws, "regen")
     job = _job(store, [2])
     run_job(store, job, Workspace(ws), PhraseGenerator(), scorer)
-    old = int(store.candidates(job)["cand_id"][0])
+    old = store.candidates(job)[0].cand_id
     cfg = JobSettings.from_json_dict(store.job_config(job)).synthesis
     new = regenerate(store, old, PhraseGenerator(), scorer, cfg)
     assert new is not None and new != old
-    assert store.candidate(old)["status"] == "rejected" and store.events()["detail"][0] == "regenerated"
+    assert store.candidate(old).status == "rejected" and store.events()["detail"][0] == "regenerated"
     fresh = store.candidate(new)
-    assert (fresh["status"], fresh["g"], fresh["proposed"], fresh["feature"]) == ("pending", 2.0, 1, 2)
+    assert (fresh.status, fresh.g, fresh.proposed, fresh.feature) == ("pending", 2.0, 1, 2)
     assert regenerate(store, new, _Step1Only(), scorer, cfg) is None  # the step-2 prompt now yields only "cat"
-    assert store.candidate(new)["status"] == "pending"
+    assert store.candidate(new).status == "pending"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fac_engine.cli import demo_data as demo_cli
+from fac_engine.cli import build_parser
 from fac_engine.data.corpora import demo
 from fac_engine.data.corpora.demo import ROW_FIELDS, build_demo_data, demo_paths, demo_ready, read_demo_summary
 from fac_engine.data.corpora.demo_plan import (
@@ -233,11 +233,8 @@ def test_default_folder_is_in_the_user_cache(archives: Path, tmp_path: Path) -> 
 def test_cli_builds_once_then_reuses(
     archives: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    import argparse
-
     monkeypatch.setattr(demo, "build_demo_data", functools.partial(build_demo_data, plan=PLAN, archive_dir=archives))
-    parser = argparse.ArgumentParser()
-    demo_cli.register(parser.add_subparsers())
+    parser = build_parser(["demo-data"])
     out = tmp_path / "demo"
 
     def run(*argv: str) -> list[str]:

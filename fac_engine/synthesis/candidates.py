@@ -1,0 +1,120 @@
+"""The candidate of FAC synthesis: as a run records it (`NewCandidate`) and as the curation store holds
+it with its review state (`Candidate`), with the row form of the `candidates` table."""
+
+import json
+import sqlite3
+from dataclasses import dataclass, fields
+from typing import Any, Literal, get_args
+
+from fac_engine.synthesis.templates import TaskName
+
+ReviewStatus = Literal["pending", "accepted", "rejected", "edited"]
+"""Where a proposed candidate stands: not decided yet, kept, dropped, or edited by a reviewer (and re-scored)."""
+STATUSES: tuple[ReviewStatus, ...] = get_args(ReviewStatus)
+PooledCodes = dict[str, list[Any]]
+"""{"features": [...], "values": [...]}: every feature a sample activates, JSON-shaped as it is stored."""
+
+
+@dataclass(frozen=True)
+class NewCandidate:
+    """A scored candidate as the synthesis run records it."""
+
+    feature: int
+    step: int
+    """1 = contrastive-pair candidate, 2 = feature-covered synthesis (only step 2 is proposed)."""
+    task: str
+    label: str | None
+    text: str
+    fields: dict[str, str]
+    messages: list[list[str]] | None
+    """[[role, content], ...] or None for a single user turn."""
+    prompt: str
+    generator: str
+    params: dict[str, Any]
+    """Sampling parameters (temperature, top-p, max tokens, seed...)."""
+    g: float
+    threshold: float
+    span: str
+    tokens: list[str]
+    activations: list[float]
+    pooled: PooledCodes
+    """Every feature the sample activates."""
+    duplicate_of: str | None = None
+    duplicate_similarity: float | None = None
+    rank: int | None = None
+    proposed: bool = False
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A stored candidate: the sample, its score for the target feature, and where its review stands."""
+
+    cand_id: int
+    job_id: int
+    feature: int
+    """The missing feature it was generated for."""
+    step: int
+    """1 = contrastive-pair candidate, 2 = feature-covered synthesis."""
+    task: TaskName
+    label: str | None
+    text: str
+    """The sample as one text (what is encoded and deduplicated)."""
+    fields: dict[str, str]
+    """The sample's columns for export (`text`, or `instruction` + `response`, ...)."""
+    messages: list[list[str]] | None
+    """[[role, content], ...] or None for a single user turn."""
+    prompt: str
+    """The prompt it answered."""
+    generator: str
+    params: dict[str, Any]
+    """Sampling parameters (temperature, top-p, max tokens, seed...)."""
+    g: float
+    """Its max activation of the target feature over content tokens."""
+    threshold: float
+    """delta it was proposed against."""
+    span: str
+    """The text around the peak token, the peak marked <<like this>>."""
+    tokens: list[str]
+    activations: list[float]
+    """The target feature's activation on each of `tokens`."""
+    pooled: PooledCodes
+    """Every feature the sample activates (what the live FAC adds)."""
+    duplicate_of: str | None
+    """`dataset:row` or `candidate:id` it nearly repeats, if any."""
+    duplicate_similarity: float | None
+    rank: int | None
+    """Place among the feature's proposed candidates (0 = best)."""
+    proposed: bool
+    """Shown for review; the others (step 1, below delta) are kept for provenance only."""
+    status: ReviewStatus
+    edited: bool
+    """A reviewer changed the text (it was re-scored)."""
+    original_text: str | None
+    """The generated text before the first edit."""
+    created_at: str
+    updated_at: str
+    updated_by: str
+    """Who made the last change (a reviewer, or `synthesis`)."""
+
+    @classmethod
+    def from_row(cls, row: sqlite3.Row) -> "Candidate":
+        """A row of `SELECT {CANDIDATE_COLUMNS}` from the candidates table."""
+        values = {name: row[name] for name in CANDIDATE_COLUMNS}
+        for name in JSON_COLUMNS:
+            values[name] = None if values[name] is None else json.loads(values[name])
+        values["proposed"], values["edited"] = bool(values["proposed"]), bool(values["edited"])
+        return cls(**values)
+
+
+CANDIDATE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Candidate))
+"""Columns of the candidates table, in `Candidate` field order."""
+JSON_COLUMNS = ("fields", "messages", "params", "tokens", "activations", "pooled")
+"""Columns stored as JSON text."""
+
+
+def insert_row(job_id: int, c: NewCandidate, stamp: str) -> tuple[Any, ...]:
+    """The values of `curation._INSERT` for one new candidate."""
+    return (job_id, c.feature, c.step, c.task, c.label, c.text, json.dumps(c.fields),
+            None if c.messages is None else json.dumps(c.messages), c.prompt, c.generator, json.dumps(c.params),
+            float(c.g), float(c.threshold), c.span, json.dumps(c.tokens), json.dumps(c.activations),
+            json.dumps(c.pooled), c.duplicate_of, c.duplicate_similarity, c.rank, int(c.proposed), stamp, stamp)
