@@ -17,6 +17,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fac_engine.data.jsontext import parse_json
 from fac_engine.data.schemas import (
     CellError,
     DatasetItem,
@@ -136,10 +137,7 @@ def _read_jsonl(path: Path, limit: int | None) -> _Table:
             offset += len(raw)
             if not line.strip():
                 continue
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise FacError(f"{path} line {number}: not valid JSON ({exc.msg}, column {exc.colno}).") from None
+            value = parse_json(line, f"{path} line {number}")
             if not isinstance(value, dict):
                 raise FacError(f"{path} line {number}: expected a JSON object {{...}}, found {kind(value)}.")
             columns.update(dict.fromkeys(value))
@@ -153,10 +151,7 @@ def _read_json(path: Path, limit: int | None) -> _Table:
     text = _decode(path)
     if not text.lstrip().startswith("["):
         return _read_jsonl(path, limit)
-    try:
-        values = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise FacError(f"{path} line {exc.lineno}: not valid JSON ({exc.msg}, column {exc.colno}).") from None
+    values = parse_json(text, str(path))
     columns: dict[str, None] = {}
     for i, value in enumerate(values[:limit]):
         if not isinstance(value, dict):

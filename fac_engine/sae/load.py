@@ -124,7 +124,17 @@ def load_sae(
             sae = sae.with_config(hook_layer=hook_layer)
     else:
         sae = _LOADERS[located.format](located.path, hook_layer)
+    _check_finite(sae, located.path)
     return sae.to(device)
+
+
+def _check_finite(sae: SparseAutoencoder, path: Path) -> None:
+    """Refuse NaN or infinite weights: such an SAE encodes every text to nothing (or to garbage), silently."""
+    for name, tensor in sae.tensors().items():
+        bad = int((~torch.isfinite(tensor)).sum())
+        if bad:
+            raise FacError(f"The SAE at {path} has {bad:,} non-finite values (NaN or infinity) in {name}; "
+                           "retrain it or load an undamaged copy.")
 
 
 def check_sae_fits_model(sae: SparseAutoencoder, hidden_size: int, num_layers: int) -> None:

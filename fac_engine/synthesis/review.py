@@ -1,9 +1,12 @@
 """Review actions that need the model (edit = re-encode and re-score, regenerate) and the live FAC of
-seed + accepted samples. Plain decisions (accept, reject, bulk accept) are SynthesisStore calls."""
+seed + accepted samples. Plain decisions (accept, reject) are SynthesisStore calls; bulk accept is here.
+The model-side types are imported only where used, so deciding and exporting never load torch."""
+
+from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 
@@ -16,12 +19,14 @@ from fac_engine.coverage.fac import (
     feature_support,
 )
 from fac_engine.errors import FacError
-from fac_engine.llm.generators import Generator
 from fac_engine.synthesis.candidates import Candidate, ReviewStatus
 from fac_engine.synthesis.curation import SynthesisStore
-from fac_engine.synthesis.scoring import Scorer
 from fac_engine.synthesis.templates import TaskName, parse_edit, parse_output
-from fac_engine.synthesis.twostep import SynthesisConfig, new_candidate
+
+if TYPE_CHECKING:
+    from fac_engine.llm.generators import Generator
+    from fac_engine.synthesis.scoring import Scorer
+    from fac_engine.synthesis.twostep import SynthesisConfig
 
 DECIDED_KEEP: tuple[ReviewStatus, ...] = ("accepted",)
 """Statuses whose samples count as kept (export, live FAC)."""
@@ -54,6 +59,8 @@ def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer
     """Sample again from the candidate's step-2 prompt; the best new sample above delta replaces it
     (the old one is rejected as `regenerated`). Returns the new candidate id, None when nothing new
     activated the feature (the old candidate is then left as it was)."""
+    from fac_engine.synthesis.twostep import new_candidate
+
     cand = store.candidate(cand_id)
     task: TaskName = cand.task
     feature = cand.feature
