@@ -104,8 +104,8 @@ def test_new_spellings_are_left_alone(argv: list[str]) -> None:
 
 
 @pytest.mark.parametrize(("argv", "message"), [
-    (["relevance", "--project", "p"], "Choose one of: --anchor A --label L, --judge --task RUBRIC, or --export-relevant "
-                                      "FILE (now `fac relevance contrast | judge | export-relevant`)."),
+    (["relevance", "--project", "p"], "Choose one of: --anchor A --label L, --judge --task RUBRIC, or --export-relevant"
+                                      " FILE (now `fac relevance contrast | judge | export-relevant`)."),
     (["relevance", "--judge", "--anchor", "a"], "Choose one of"),
     (["explain", "anchor", "--refresh"], "--features, --list and --refresh go with --llm"),
 ])
