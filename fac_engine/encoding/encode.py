@@ -315,11 +315,7 @@ def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: s
 def fit_context(cfg: EncodeConfig, lm: LoadedModel) -> EncodeConfig:
     """`cfg` with max_length capped at the model's context: longer inputs have no position embeddings."""
     context = lm.context_length
-    if context is None or cfg.max_length <= context:
-        return cfg
-    log.warning("max_length %d is above %s's context of %d tokens; using %d", cfg.max_length, lm.name, context,
-                context)
-    return replace(cfg, max_length=context)
+    return cfg if context is None or cfg.max_length <= context else replace(cfg, max_length=context)
 
 
 def encode_file(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAutoencoder, sae_path: str,
@@ -329,7 +325,11 @@ def encode_file(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAu
     `cfg.name`: what `fac encode`, `fac export --encode-as`, `fac baseline --encode-as` and `fac demo` do."""
     data_cfg = data_cfg or DatasetConfig()
     dataset = dataset if dataset is not None else read_dataset(path, data_cfg)
-    cfg = fit_context(cfg, lm)
+    fitted = fit_context(cfg, lm)
+    if fitted != cfg:
+        log.warning("max_length %d is above %s's context of %d tokens; using %d", cfg.max_length, lm.name,
+                    fitted.max_length, fitted.max_length)
+    cfg = fitted
     base = new_manifest(cfg.name, lm, sae, sae_path, Path(path), repr(data_cfg), len(dataset.items), cfg,
                         dataset.schema, dataset.label_field)
     return encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base, progress=progress)
