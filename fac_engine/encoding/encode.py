@@ -25,6 +25,7 @@ import torch
 from fac_engine import __version__
 from fac_engine.atomic import atomic_file, crash_point
 from fac_engine.data.dataset import Dataset, DatasetConfig, read_dataset
+from fac_engine.encoding.columns import sample_columns
 from fac_engine.encoding.feature_stats import DEFAULT_TOP_N, compute_feature_tables
 from fac_engine.encoding.pooling import pool_max_rows
 from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
@@ -65,10 +66,6 @@ class Item(Protocol):
 
     @property
     def label(self) -> object: ...
-
-
-RESERVED_COLUMNS = ("sample", "n_tokens", "content_start", "truncated", "token_start", "text", "label")
-"""Columns of the samples table that FAC Studio writes; metadata columns of the same name get a `meta_` prefix."""
 
 
 @dataclass(frozen=True)
@@ -134,24 +131,6 @@ def encode_sample(lm: LoadedModel, item: Item, cfg: EncodeConfig) -> EncodedText
     if cfg.chat and item.messages:
         return encode_messages(lm.tokenizer, item.messages, max_length=cfg.max_length)  # type: ignore[arg-type]
     return encode_text(lm.tokenizer, item.text, chat=cfg.chat, max_length=cfg.max_length)
-
-
-def sample_columns(items: Sequence[Item], frame: pd.DataFrame) -> pa.Table:
-    """text, label and the metadata columns of every sample; columns Arrow cannot type become strings."""
-    columns: dict[str, pa.Array] = {"text": pa.array([item.text for item in items], pa.string()),
-                                    "label": _arrow_column([item.label for item in items])}
-    for name in frame.columns:
-        key = f"meta_{name}" if str(name) in RESERVED_COLUMNS else str(name)
-        columns[key] = _arrow_column(frame[name])
-    return pa.table(columns)
-
-
-def _arrow_column(values: Sequence[object] | pd.Series) -> pa.Array:
-    """Values as Arrow, typed when Arrow can; otherwise as strings (None stays null)."""
-    try:
-        return pa.array(values, from_pandas=True)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values])
 
 
 class _ShardCodes:

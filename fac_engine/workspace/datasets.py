@@ -144,12 +144,8 @@ class Workspace:
         return self.root / check_name(name)
 
     def names(self) -> list[str]:
-        """Names of the completely encoded datasets, sorted (damaged ones left out: see `broken`)."""
+        """Names of the completely encoded datasets, sorted (damaged ones left out: see `scan`)."""
         return [m.name for m in self.scan()[0]]
-
-    def broken(self) -> list[Broken]:
-        """Folders with a manifest that cannot be read as a dataset (corrupt manifest or pooled codes)."""
-        return self.scan()[1]
 
     def scan(self) -> tuple[list[Manifest], list[Broken]]:
         """(manifests of the complete datasets, damaged folders), both sorted by name. A damaged folder
