@@ -14,6 +14,7 @@ from fac_engine.llm.generators import GenerationConfig
 from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.sae.load import load_sae
+from fac_engine.synthesis.candidates import NewCandidate
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.job import JobSettings, run_job
 from fac_engine.synthesis.scoring import Scorer
@@ -68,3 +69,26 @@ def scripted_job(ws: Path) -> tuple[SynthesisStore, dict[int, int]]:
     job = store.create_job(settings.to_json_dict(), [2, 3, 6, 7])
     run_job(store, job, Workspace(ws), PhraseGenerator(), word_scorer(ws))
     return store, {c.feature: c.cand_id for c in store.candidates(job)}
+
+
+def hand_candidate(feature: int, text: str, proposed: bool) -> NewCandidate:
+    """A query candidate for `feature`: proposed with g 2.0, or a hidden step-1 one with g 0.5 (delta 1.0)."""
+    return NewCandidate(feature=feature, step=2 if proposed else 1, task="query", label="toxic", text=text,
+                        fields={"text": text}, messages=None, prompt="write", generator="bot", params={"seed": 0},
+                        g=2.0 if proposed else 0.5, threshold=1.0, span=f"<<{text}>>", tokens=[text],
+                        activations=[2.0], pooled={"features": [feature], "values": [2.0]},
+                        rank=0 if proposed else None, proposed=proposed)
+
+
+def hand_store(ws: Path, features_by_job: list[list[int]], per_feature: int = 1) -> SynthesisStore:
+    """The default project's store with one finished job per list of features: `per_feature` proposed candidates
+    per feature, then a hidden one. [[2, 3], [6]]: job 1 holds candidates 1-4 (2 and 4 hidden), job 2 holds
+    5-6 (6 hidden)."""
+    store = SynthesisStore(Project(ws))
+    for features in features_by_job:
+        job = store.create_job({"settings": "none"}, features)
+        for f in features:
+            cands = [hand_candidate(f, f"f{f} c{i}", True) for i in range(per_feature)]
+            cands.append(hand_candidate(f, f"f{f} hidden", False))
+            store.finish_feature(job, f, cands, pair={}, note="")
+    return store

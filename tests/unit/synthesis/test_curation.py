@@ -1,8 +1,7 @@
-"""The curation store: typed candidates, decisions only on candidates that exist and are proposed (all or
-none, the audit log included), and concurrent writers of which one is killed -9 (one between decisions,
-one inside a decision's transaction): nothing lost, nothing duplicated, nothing half-written.
-
-Job 1 has features 2 and 3, job 2 feature 6; per feature one proposed candidate and one hidden (step 1).
+"""The curation store (candidates from `hand_store` in tests/unit/synthesis/synthesis_fixtures.py): typed
+candidates, decisions only on candidates that exist and are proposed (all or none, the audit log included),
+and concurrent writers of which one is killed -9 (one between decisions, one inside a decision's
+transaction): nothing lost, nothing duplicated, nothing half-written.
 """
 
 import os
@@ -16,29 +15,11 @@ import pytest
 
 from fac_engine.atomic import CRASH_ENV
 from fac_engine.errors import FacError
-from fac_engine.synthesis.candidates import Candidate, NewCandidate
+from fac_engine.synthesis.candidates import Candidate
 from fac_engine.synthesis.curation import SynthesisStore
-from fac_engine.workspace.project import Project
+from tests.unit.synthesis.synthesis_fixtures import hand_store
 
 ROOT = Path(__file__).resolve().parents[3]
-
-
-def _new(feature: int, text: str, proposed: bool) -> NewCandidate:
-    return NewCandidate(feature=feature, step=2 if proposed else 1, task="query", label="toxic", text=text,
-                        fields={"text": text}, messages=None, prompt="write", generator="bot", params={"seed": 0},
-                        g=2.0 if proposed else 0.5, threshold=1.0, span=f"<<{text}>>", tokens=[text],
-                        activations=[2.0], pooled={"features": [feature], "values": [2.0]},
-                        rank=0 if proposed else None, proposed=proposed)
-
-
-def _store(ws: Path, features_by_job: list[list[int]], per_feature: int = 1) -> SynthesisStore:
-    store = SynthesisStore(Project(ws))
-    for features in features_by_job:
-        job = store.create_job({"settings": "none"}, features)
-        for f in features:
-            cands = [_new(f, f"f{f} c{i}", True) for i in range(per_feature)] + [_new(f, f"f{f} hidden", False)]
-            store.finish_feature(job, f, cands, pair={}, note="")
-    return store
 
 
 def _events(store: SynthesisStore) -> list[tuple[str, int, int, str]]:
@@ -49,7 +30,7 @@ def _events(store: SynthesisStore) -> list[tuple[str, int, int, str]]:
 
 
 def test_candidates_are_typed(tmp_path: Path) -> None:
-    store = _store(tmp_path, [[2, 3]])
+    store = hand_store(tmp_path, [[2, 3]])
     proposed = store.candidates()
     assert [(c.cand_id, c.feature, c.text, c.status, c.proposed) for c in proposed] == [
         (1, 2, "f2 c0", "pending", True), (3, 3, "f3 c0", "pending", True)]
@@ -62,7 +43,7 @@ def test_candidates_are_typed(tmp_path: Path) -> None:
 
 
 def test_decisions_are_logged_with_their_job(tmp_path: Path) -> None:
-    store = _store(tmp_path, [[2, 3], [6]])
+    store = hand_store(tmp_path, [[2, 3], [6]])
     store.apply({1: "accepted", 5: "rejected"}, who="ann")
     assert [(c.cand_id, c.status, c.updated_by) for c in store.candidates()] == [
         (1, "accepted", "ann"), (3, "pending", "synthesis"), (5, "rejected", "ann")]
@@ -81,7 +62,7 @@ def test_decisions_are_logged_with_their_job(tmp_path: Path) -> None:
 ])
 def test_nothing_is_decided_on_what_is_not_reviewable(tmp_path: Path, decisions: dict, job: int | None,  # type: ignore[type-arg]
                                                       message: str) -> None:
-    store = _store(tmp_path, [[2, 3], [6]])
+    store = hand_store(tmp_path, [[2, 3], [6]])
     with pytest.raises(FacError) as caught:
         store.apply(decisions, job_id=job)
     assert str(caught.value).startswith(message)
@@ -92,7 +73,7 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 from fac_engine.synthesis.curation import SynthesisStore
-from fac_engine.workspace.project import Project
+from tests.unit.synthesis.synthesis_fixtures import hand_store
 ws, status, who, ids, batch = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "batch"
 store = SynthesisStore(Project(Path(ws)))
 ids = [int(i) for i in ids.split(",")]
@@ -111,7 +92,7 @@ def _writer(ws: Path, status: str, who: str, ids: list[int], batch: bool = False
 
 
 def test_concurrent_writers_with_one_killed(tmp_path: Path) -> None:
-    store = _store(tmp_path, [[2, 3, 4, 5]], per_feature=10)  # candidate ids: 11 per feature, the 11th hidden
+    store = hand_store(tmp_path, [[2, 3, 4, 5]], per_feature=10)  # candidate ids: 11 per feature, the 11th hidden
     proposed = [c.cand_id for c in store.candidates()]
     a, b, c, d = proposed[:10], proposed[10:20], proposed[20:30], proposed[30:40]
     killed_inside = _writer(tmp_path, "rejected", "dee", d, batch=True, crash="review-decide")
