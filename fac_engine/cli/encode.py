@@ -37,10 +37,11 @@ def _data_flags() -> ConfigFlags[DatasetConfig]:
 def _encode_flags() -> ConfigFlags[EncodeConfig]:
     from fac_engine.encoding.encode import EncodeConfig
 
-    return ConfigFlags(EncodeConfig, title="encoding", names={"chat": "plain"}, helps={
+    return ConfigFlags(EncodeConfig, title="encoding", names={"chat": "plain"}, defaults={"max_length": None}, helps={
         "name": "name of the encoded dataset in the workspace",
         "chat": "do not wrap samples in the chat template (t0 = 0)",
-        "max_length": "context limit in tokens, longer samples are cut; at most the model's context"})
+        "max_length": f"context limit in tokens, longer samples are cut (default: {EncodeConfig.max_length}, or "
+                      "the model's context when shorter)"})
 
 
 def add_encode(p: argparse.ArgumentParser) -> None:
@@ -65,23 +66,26 @@ def run_encode(args: argparse.Namespace) -> int:
     """Read, encode (resuming finished shards) and print a summary."""
     from fac_engine.cli.common import load_model_and_sae
     from fac_engine.data.dataset import read_dataset
+    from fac_engine.encoding.encode import EncodeConfig
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.jobs import ProgressFile
 
     # Every option and the data itself are checked before the (slow) model load.
-    data_cfg, cfg = _data_flags().build(args), _encode_flags().build(args)
+    data_cfg = _data_flags().build(args)
+    cfg = _encode_flags().build(args, max_length=args.max_length or EncodeConfig.max_length)
     dataset = read_dataset(args.data, data_cfg)
     lm, sae = load_model_and_sae(args)
     progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, len(dataset))
     encode_with_bar(Workspace(workspace_root(args)), args.data, lm, sae, args.sae, cfg, data_cfg, dataset,
-                    progress_file)
+                    progress_file, warn_context=args.max_length is not None)
     return 0
 
 
 def encode_with_bar(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAutoencoder, sae_path: str,
                     cfg: EncodeConfig, data_cfg: DatasetConfig, dataset: Dataset | None = None,
-                    progress_file: ProgressFile | None = None) -> EncodeSummary:
-    """Encode a file into the workspace under a progress bar and print what was done."""
+                    progress_file: ProgressFile | None = None, warn_context: bool = False) -> EncodeSummary:
+    """Encode a file into the workspace under a progress bar and print what was done. A max_length above
+    the model's context is capped, with a warning when the user asked for it (`warn_context`)."""
     from tqdm import tqdm
 
     from fac_engine.data.dataset import read_dataset
@@ -89,20 +93,26 @@ def encode_with_bar(workspace: Workspace, path: Path, lm: LoadedModel, sae: Spar
 
     dataset = dataset if dataset is not None else read_dataset(path, data_cfg)
     fitted = fit_context(cfg, lm)
-    if fitted.max_length != cfg.max_length:
+    if fitted.max_length != cfg.max_length and warn_context:
         print(f"warning: --max-length {cfg.max_length} is above {lm.name}'s context of {fitted.max_length} tokens; "
               f"using {fitted.max_length}", file=sys.stderr)
     started = time.perf_counter()
-    with tqdm(total=len(dataset), desc=f"encoding {cfg.name}", unit="sample") as bar:
+    bars: list[tqdm[None]] = []  # opened on the first progress call: an early refusal stays one line
 
-        def progress(tokens: int, samples: int) -> None:
-            bar.update(samples - bar.n)
-            elapsed = time.perf_counter() - started
-            bar.set_postfix_str(f"{tokens / elapsed:,.0f} tok/s" if elapsed > 0 else "")
-            if progress_file is not None:
-                progress_file.update(tokens, samples)
+    def progress(tokens: int, samples: int) -> None:
+        if not bars:
+            bars.append(tqdm(total=len(dataset), desc=f"encoding {cfg.name}", unit="sample"))
+        bars[0].update(samples - bars[0].n)
+        elapsed = time.perf_counter() - started
+        bars[0].set_postfix_str(f"{tokens / elapsed:,.0f} tok/s" if elapsed > 0 else "")
+        if progress_file is not None:
+            progress_file.update(tokens, samples)
 
+    try:
         summary = encode_file(workspace, path, lm, sae, sae_path, fitted, data_cfg, progress, dataset)
+    finally:
+        for bar in bars:
+            bar.close()
     if progress_file is not None:
         progress_file.update(summary.tokens_encoded, summary.manifest.n_samples, force=True)
     print(summary_line(workspace, summary))
