@@ -1,4 +1,4 @@
-"""`--features 1,2,5-9 | --list NAME`: which features a verb works on (explain --llm, relevance --judge)."""
+"""`--features 1,2,5-9 | --list NAME`: which features a verb works on (explain llm, relevance judge)."""
 
 from __future__ import annotations
 
