@@ -1,6 +1,7 @@
 """JSON text of a data file parsed with a bounded nesting depth, errors naming the file and line."""
 
 import json
+from typing import Any
 
 from fac_engine.errors import FacError
 
@@ -9,7 +10,7 @@ MAX_JSON_DEPTH = 64
 message, content parts); far deeper input is refused with a message instead of exhausting the stack."""
 
 
-def parse_json(text: str, where: str) -> object:
+def parse_json(text: str, where: str) -> Any:
     """Parsed JSON, refusing invalid text and nesting deeper than MAX_JSON_DEPTH, with `where` in the message."""
     too_deep = FacError(f"{where}: JSON nested more than {MAX_JSON_DEPTH} levels deep; flatten the rows.")
     try:

@@ -73,7 +73,7 @@ _WRITER = """
 import sys, time
 from pathlib import Path
 from fac_engine.synthesis.curation import SynthesisStore
-from tests.unit.synthesis.synthesis_fixtures import hand_store
+from fac_engine.workspace.project import Project
 ws, status, who, ids, batch = sys.argv[1], sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5] == "batch"
 store = SynthesisStore(Project(Path(ws)))
 ids = [int(i) for i in ids.split(",")]
