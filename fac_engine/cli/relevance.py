@@ -116,7 +116,7 @@ def run_judge(args: argparse.Namespace) -> int:
     if not (args.task or "").strip():
         raise FacError('--judge needs --task, the rubric, e.g. fac relevance judge --task "detecting toxic user '
                        'queries".')
-    project = open_project(args, create=True)
+    project = open_project(args)  # its explanations are judged: a new project would have none
     explanations = project.explanations()
     chosen = selected_features(args, project)
     if chosen is not None:

@@ -133,6 +133,8 @@ CASES: list[tuple[str, list[str], int, str]] = [
     ("report of an unknown project", ["report", "--out", "{root}/r.html", "--project", "typo", *W], 2,
      "No project 'typo'"),
     ("synthesis of an unknown project", ["synthesize", "--project", "typo", *W], 2, "No project 'typo'"),
+    ("judge of an unknown project", ["relevance", "judge", "--task", "t", "--project", "typo", *W], 2,
+     "No project 'typo'"),
     ("export-relevant of an unknown project", ["relevance", "export-relevant", "{root}/ids.txt", "--project", "typo",
                                                *W], 2, "No project 'typo'"),
     # encode inputs that already failed cleanly
