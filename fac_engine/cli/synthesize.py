@@ -133,7 +133,7 @@ def run(args: argparse.Namespace) -> int:
     store = SynthesisStore(project)
     settings = JobSettings.from_json_dict(store.job_config(job_id))
     lm, sae = load_spec_and_sae(settings.model, settings.sae, settings.layer)
-    scorer = Scorer(lm, sae)
+    scorer = Scorer.like(lm, sae, Workspace(root).manifest(project.config.anchor) if project.config.anchor else None)
     backend = settings.backend
     generator = generator_for(backend, settings.model, lm)
     print(f"synthesis job {job_id} of project '{args.project}': generator {backend.label}, task "

@@ -32,7 +32,7 @@ from fac_engine.errors import FacError
 from fac_engine.log import get_logger
 from fac_engine.models.harvest import default_token_budget
 from fac_engine.models.loader import LoadedModel
-from fac_engine.models.template import EncodedText, encode_messages, encode_text
+from fac_engine.models.template import POOLING_POLICY, EncodedText, encode_messages, encode_text
 from fac_engine.sae.identity import sae_identity
 from fac_engine.sae.model import SparseAutoencoder
 from fac_engine.workspace.datasets import (
@@ -66,6 +66,8 @@ class Item(Protocol):
     def label(self) -> object: ...
 
 
+DEFAULT_MAX_LENGTH = 512
+"""Default context limit of dataset encoding (and of scoring candidates against those datasets)."""
 RESERVED_COLUMNS = ("sample", "n_tokens", "content_start", "truncated", "token_start", "text", "label")
 """Columns of the samples table that FAC Studio writes; metadata columns of the same name get a `meta_` prefix."""
 
@@ -78,7 +80,7 @@ class EncodeConfig:
     """Name of the dataset in the workspace."""
     chat: bool = True
     """Wrap samples in the model's chat template (t0 skips its prefix); False: plain text, t0 = 0."""
-    max_length: int = 512
+    max_length: int = DEFAULT_MAX_LENGTH
     """Context limit in tokens; longer samples are truncated (and counted)."""
     shard_samples: int = 1024
     """Samples per shard: the unit of resumption and of memory use."""
@@ -179,16 +181,17 @@ def _shard_tables(first: int, encoded: list[EncodedText], codes: _ShardCodes, me
     ids = np.concatenate([c for c in codes.ids if c is not None])
     values = np.concatenate([c for c in codes.values if c is not None])
     indices = np.concatenate([c for c in codes.indices if c is not None])
+    sample_N = np.repeat(np.arange(first, first + len(encoded), dtype=np.int64), n_tokens)
+    position_N = np.arange(ids.size) - np.repeat(token_start, n_tokens)
+    content_N = np.concatenate([np.asarray(e.content(), bool) for e in encoded])
     active = values > 0
     offsets = np.concatenate([[0], np.cumsum(active.sum(1))]).astype(np.int32)
     tokens = pa.table({
         "token_id": pa.array(ids, pa.int32()),
         "features": pa.ListArray.from_arrays(pa.array(offsets), pa.array(indices[active], pa.int32())),
         "values": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[active].astype(np.float16))),
+        "content": pa.array(content_N),
     })
-    sample_N = np.repeat(np.arange(first, first + len(encoded), dtype=np.int64), n_tokens)
-    position_N = np.arange(ids.size) - np.repeat(token_start, n_tokens)
-    content_N = position_N >= np.repeat([e.content_start for e in encoded], n_tokens)
     pooled = pool_max_rows(sample_N, position_N, content_N, values, indices)
     pooled_table = pa.table({name: pa.array(getattr(pooled, name)) for name in pooled._fields})
     samples = pa.table({
@@ -297,7 +300,7 @@ def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: s
     return Manifest(
         name=name, model=lm.identity, sae=sae_identity(sae), sae_path=sae_path, d_sae=sae.cfg.d_sae,
         layer=sae.cfg.hook_layer, dataset_path=str(dataset_path), dataset_hash=dataset_hash(dataset_path, options),
-        t0_policy="chat-template" if cfg.chat else "plain", max_length=cfg.max_length,
+        t0_policy="chat-template" if cfg.chat else "plain", max_length=cfg.max_length, pooling=POOLING_POLICY,
         shard_samples=cfg.shard_samples, n_samples=n_samples,
         versions={"fac_studio": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
         schema=schema, label_field=label_field,
