@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,9 @@ def register(sub: Any) -> None:
     contrast.add_argument("--threshold", type=float, default=0.0,
                           help="delta: a feature fires on a sample when g > delta")
     contrast.add_argument("--min-log-odds", type=float, default=1.0, help="least smoothed log-odds ratio (natural log)")
-    contrast.add_argument("--max-p", type=float, default=0.01, help="largest one-sided two-proportion z-test p-value")
+    contrast.add_argument("--fdr", type=float, default=0.05,
+                          help="Benjamini-Hochberg false-discovery rate of the exact test (default 0.05)")
+    contrast.add_argument("--max-p", type=float, default=None, help=argparse.SUPPRESS)
     contrast.add_argument("--min-samples", type=int, default=3, help="least samples of the label it fires on")
     contrast.add_argument("--out", type=Path, default=None, help="write the ids here (for fac coverage --relevant)")
     contrast.add_argument("--json", action="store_true", help="print JSON")
@@ -84,7 +87,11 @@ def run_contrast(args: argparse.Namespace, project: Project | None) -> int:
     if not data.manifest.label_field:
         raise FacError(f"{args.anchor!r} has no label column; encode it with --label-field.")
     try:
-        cfg = ContrastConfig(args.label, args.min_log_odds, args.max_p, args.min_samples)
+        if args.max_p is not None:
+            print("warning: --max-p is replaced by --fdr (a false-discovery rate over all features); "
+                  f"using --fdr {args.max_p:g}", file=sys.stderr)
+            args.fdr = args.max_p
+        cfg = ContrastConfig(args.label, args.min_log_odds, args.fdr, args.min_samples)
     except ValueError as exc:
         raise FacError(str(exc)) from exc
     labels = np.asarray(data.samples(["label"]).column("label").to_pylist(), dtype=object)
@@ -93,21 +100,24 @@ def run_contrast(args: argparse.Namespace, project: Project | None) -> int:
     if args.out is not None:
         write_relevant_file(args.out, result, f"fac relevance --anchor {args.anchor} --label {args.label} "
                             f"--threshold {args.threshold:g} --min-log-odds {args.min_log_odds:g} "
-                            f"--max-p {args.max_p:g} --min-samples {args.min_samples}")
+                            f"--fdr {args.fdr:g} --min-samples {args.min_samples}")
     if project is not None:
         project.set_relevance_marks("contrast", {int(f): RELEVANT for f in result.features})
     top = [{"feature": int(f), "log_odds": round(float(result.log_odds[f]), 4),
-            "p_value": float(result.p_value[f])} for f in result.features]
+            "p_value": float(result.p_value[f]), "q_value": float(result.q_value[f])} for f in result.features]
     if args.json:
         print(json.dumps({"anchor": args.anchor, "label": args.label, "relevant": top,
-                          "n_label": result.n_label, "n_other": result.n_other}))
+                          "n_label": result.n_label, "n_other": result.n_other, "fdr": result.fdr,
+                          "expected_false": result.expected_false}))
         return 0
     where = [f"written to {args.out}"] if args.out else []
     where += [f"stored as contrast marks in project '{project.name}'"] if project is not None else []
     print(f"{len(top):,} features relevant to {args.label!r} in {args.anchor} ({result.n_label:,} {args.label} vs "
-          f"{result.n_other:,} other samples)" + "".join(f"; {w}" for w in where))
+          f"{result.n_other:,} other labelled samples; Fisher's exact test, false-discovery rate {result.fdr:g}: "
+          f"about {result.expected_false:.1f} of them by chance)" + "".join(f"; {w}" for w in where))
     for row in top[:15]:
-        print(f"  feature {row['feature']:>6}  log-odds {row['log_odds']:6.2f}  p {row['p_value']:.2g}")
+        print(f"  feature {row['feature']:>6}  log-odds {row['log_odds']:6.2f}  p {row['p_value']:.2g}  "
+              f"q {row['q_value']:.2g}")
     return 0
 
 
