@@ -33,7 +33,8 @@ def register(sub: Any) -> None:
 
 def run_coverage(args: argparse.Namespace) -> int:
     """Compute and print FAC, its variants and the missing features."""
-    from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support, read_relevant_file
+    from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support
+    from fac_engine.coverage.relevant_ids import read_relevant_file
     from fac_engine.workspace.datasets import Workspace, check_comparable
 
     workspace = Workspace(workspace_root(args))

@@ -58,7 +58,7 @@ def parse_set(spec: str) -> TrainingSet:
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate, save the JSON and print the table (or the JSON)."""
-    from fac_engine.coverage.fac import read_relevant_file
+    from fac_engine.coverage.relevant_ids import read_relevant_file
     from fac_engine.evaluation.probe import evaluate_sets
     from fac_engine.evaluation.results import EvalConfig, save_evaluation
     from fac_engine.workspace.datasets import Workspace

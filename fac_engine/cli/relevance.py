@@ -156,8 +156,8 @@ def run_judge(args: argparse.Namespace, project: Project) -> int:
 
 def run_export(args: argparse.Namespace, project: Project) -> int:
     """Write the project's combined relevant set in the relevant-features file format."""
+    from fac_engine.coverage.relevant_ids import write_relevant_ids
     from fac_engine.errors import FacError
-    from fac_engine.relevance.contrast import write_relevant_ids
 
     sources = [s.strip() for s in args.sources.split(",") if s.strip()]
     relevant = project.relevant_features(sources)  # type: ignore[arg-type]  # checked there

@@ -10,14 +10,13 @@ set F that coverage restricts FAC to (`fac coverage --relevant FILE`).
 """
 
 import math
-from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from scipy import stats
 
-from fac_engine.atomic import atomic_file
+from fac_engine.coverage.relevant_ids import write_relevant_ids
 from fac_engine.coverage.slices import NO_LABEL, SliceCounts, label_log_odds
 from fac_engine.errors import FacError
 
@@ -99,13 +98,6 @@ def label_contrast(slices: SliceCounts, cfg: ContrastConfig) -> ContrastResult:
     ids = np.flatnonzero(keep)
     ids = ids[np.argsort(-odds[ids], kind="stable")]
     return ContrastResult(ids.astype(np.int64), odds, p, np.asarray(q, np.float64), cfg.label, n, m, cfg.fdr)
-
-
-def write_relevant_ids(path: Path, features: Iterable[int], notes: Iterable[str]) -> None:
-    """One feature id per line after `# note` header lines (what `coverage.read_relevant_file` reads)."""
-    lines = [f"# {note}" for note in notes] + [str(int(f)) for f in features]
-    with atomic_file(Path(path)) as tmp:
-        tmp.write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
 def write_relevant_file(path: Path, result: ContrastResult, note: str) -> None:

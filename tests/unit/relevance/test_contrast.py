@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fac_engine.coverage.fac import read_relevant_file
+from fac_engine.coverage.relevant_ids import read_relevant_file
 from fac_engine.coverage.slices import SliceCounts
 from fac_engine.errors import FacError
 from fac_engine.features.explain_llm import CANNOT_TELL
