@@ -31,6 +31,7 @@ VERB_MODULES: dict[str, str] = {
     "review": "synthesize",
     "export": "synthesize",
     "evaluate": "evaluate",
+    "calibrate": "calibrate",
     "baseline": "baseline",
     "report": "report",
 }

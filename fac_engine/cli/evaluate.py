@@ -84,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         embed = load_sentence_encoder().embed
     with _Bars() as bars:
         result = evaluate_sets(workspace, args.anchor, args.test, sets, cfg, name=name,
-                               load_model=lambda: _load_model(args), token_budget=args.token_budget,
+                               load_model=lambda: load_model_of(args), token_budget=args.token_budget,
                                progress=bars.update, embed=embed)
     path = save_evaluation(workspace.root, result)
     if args.json:
@@ -95,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(args: argparse.Namespace) -> LoadedModel:
+def load_model_of(args: argparse.Namespace) -> LoadedModel:
     from fac_engine.cli.common import model_spec
     from fac_engine.models.loader import load_model
 
