@@ -1,6 +1,6 @@
 # Two user commands; both set everything up from a fresh clone and are idempotent.
 #   make demo   set up, then serve the dashboard on http://localhost:8501
-#   make test   set up, then ruff, mypy and pytest
+#   make test   set up, then ruff, mypy, vulture (dead code) and pytest
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -19,6 +19,7 @@ test: setup browser
 	$(BIN)/fac prepare
 	$(BIN)/ruff check .
 	$(BIN)/mypy fac_engine fac_app
+	$(BIN)/vulture fac_engine fac_app pages app.py tests/vulture_whitelist.py --min-confidence 80
 	$(BIN)/pytest
 
 setup: $(STAMP)

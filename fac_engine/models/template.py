@@ -60,11 +60,6 @@ def render_chat(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message])
     return rendered
 
 
-def render_user_turn(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """The chat-template string of one user message holding `text` (no generation prompt)."""
-    return render_chat(tokenizer, [Message("user", text)])
-
-
 def _tokenize_with_offsets(
     tokenizer: PreTrainedTokenizerBase, text: str, *, add_special_tokens: bool
 ) -> tuple[list[int], list[tuple[int, int]]]:
