@@ -75,17 +75,13 @@ def run(args: argparse.Namespace) -> int:
 
 def run_contrast(args: argparse.Namespace, project: Project | None) -> int:
     """Compute, print, optionally write and store the relevant features of a label."""
-    import numpy as np
 
-    from fac_engine.coverage.slices import label_slices
     from fac_engine.errors import FacError
-    from fac_engine.relevance.contrast import ContrastConfig, label_contrast, write_relevant_file
+    from fac_engine.relevance.contrast import ContrastConfig, contrast_dataset, write_relevant_file
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.project import RELEVANT
 
     data = Workspace(workspace_root(args)).open(args.anchor)
-    if not data.manifest.label_field:
-        raise FacError(f"{args.anchor!r} has no label column; encode it with --label-field.")
     try:
         if args.max_p is not None:
             print("warning: --max-p is replaced by --fdr (a false-discovery rate over all features); "
@@ -94,9 +90,7 @@ def run_contrast(args: argparse.Namespace, project: Project | None) -> int:
         cfg = ContrastConfig(args.label, args.min_log_odds, args.fdr, args.min_samples)
     except ValueError as exc:
         raise FacError(str(exc)) from exc
-    labels = np.asarray(data.samples(["label"]).column("label").to_pylist(), dtype=object)
-    slices = label_slices(data.pooled_arrays(with_samples=True), labels, args.threshold)
-    result = label_contrast(slices, cfg)
+    result = contrast_dataset(data, cfg, args.threshold)
     if args.out is not None:
         write_relevant_file(args.out, result, f"fac relevance --anchor {args.anchor} --label {args.label} "
                             f"--threshold {args.threshold:g} --min-log-odds {args.min_log_odds:g} "

@@ -17,8 +17,9 @@ import numpy as np
 from scipy import stats
 
 from fac_engine.coverage.relevant_ids import write_relevant_ids
-from fac_engine.coverage.slices import NO_LABEL, SliceCounts, label_log_odds
+from fac_engine.coverage.slices import NO_LABEL, SliceCounts, label_log_odds, label_slices
 from fac_engine.errors import FacError
+from fac_engine.workspace.datasets import EncodedDataset
 
 
 @dataclass(frozen=True)
@@ -98,6 +99,14 @@ def label_contrast(slices: SliceCounts, cfg: ContrastConfig) -> ContrastResult:
     ids = np.flatnonzero(keep)
     ids = ids[np.argsort(-odds[ids], kind="stable")]
     return ContrastResult(ids.astype(np.int64), odds, p, np.asarray(q, np.float64), cfg.label, n, m, cfg.fdr)
+
+
+def contrast_dataset(data: EncodedDataset, cfg: ContrastConfig, threshold: float = 0.0) -> ContrastResult:
+    """Label contrast over an encoded, labelled anchor (its label column, activation threshold delta)."""
+    if not data.manifest.label_field:
+        raise FacError(f"{data.name!r} has no label column; encode it with --label-field.")
+    labels = np.asarray(data.samples(["label"]).column("label").to_pylist(), dtype=object)
+    return label_contrast(label_slices(data.pooled_arrays(with_samples=True), labels, threshold), cfg)
 
 
 def write_relevant_file(path: Path, result: ContrastResult, note: str) -> None:

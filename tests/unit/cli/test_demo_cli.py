@@ -12,3 +12,8 @@ def test_missing_features_of_the_demo_seed(tmp_path: Path) -> None:
     ws = build_app_workspace(tmp_path, anchor="demo-anchor", seed="demo-seed")
     assert _missing(Workspace(ws), 0.0) == [2, 3, 6, 7]
     assert _missing(Workspace(ws), 2.0) == [3, 6, 7]  # dog's 2.0 is not above 2.0
+
+
+def test_missing_task_relevant_features_of_the_demo_seed(tmp_path: Path) -> None:
+    ws = build_app_workspace(tmp_path, anchor="demo-anchor", seed="demo-seed")
+    assert _missing(Workspace(ws), 0.0, frozenset({2, 6, 1})) == [2, 6]  # 1 (cat) is covered by the seed
