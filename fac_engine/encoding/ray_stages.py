@@ -24,7 +24,7 @@ from fac_engine.data.schemas import DatasetItem, Message
 from fac_engine.encoding.encode import EncodeConfig, Item, encode_sample
 from fac_engine.encoding.shards import encode_shard
 from fac_engine.errors import FacError
-from fac_engine.models.loader import load_model
+from fac_engine.models.loader import LoadedModel, load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.models.template import EncodedText
 from fac_engine.sae.model import SparseAutoencoder
@@ -124,25 +124,38 @@ class ShardEncoder:
 
     def __init__(self, spec: ModelSpec, sae: SparseAutoencoder, folder: str, model_identity: str,
                  token_budget: int | None, num_cpus: float, num_gpus: float) -> None:
-        import ray
-
         # A model actor uses the cores it reserved, not every core of the node it shares with others.
         torch.set_num_threads(max(1, int(num_cpus)))
         self.folder = Path(folder)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        if not (self.folder / MANIFEST).is_file():
-            raise FacError(f"The workspace folder {self.folder} is not visible on {socket.gethostname()}; put the "
-                           "workspace on storage every node of the Ray cluster reaches (--workspace).")
-        self.lm = load_model(replace(spec, device=actor_device(spec.device, num_gpus)))
-        if self.lm.identity != model_identity:
-            raise FacError(f"The model on {socket.gethostname()} is {self.lm.identity}, the driver's is "
-                           f"{model_identity}; install the same model files on every node.")
-        self.sae = sae.to(self.lm.device)
         self.token_budget = token_budget
-        self.gpus = len(ray.get_gpu_ids())
+        self.error: FacError | None = None
+        try:
+            self.lm, self.sae, self.gpus = self._load(spec, sae, model_identity, num_gpus)
+        except FacError as exc:
+            # Ray keeps only the text of an exception raised while an actor starts; raised from the
+            # first batch instead, it reaches the driver as the FacError it is.
+            self.error = exc
+
+    def _load(self, spec: ModelSpec, sae: SparseAutoencoder, model_identity: str, num_gpus: float
+              ) -> tuple[LoadedModel, SparseAutoencoder, int]:
+        host = socket.gethostname()
+        if not (self.folder / MANIFEST).is_file():
+            raise FacError(f"The workspace folder {self.folder} is not visible on {host}; put the workspace on "
+                           "storage every node of the Ray cluster reaches (--workspace).")
+        lm = load_model(replace(spec, device=actor_device(spec.device, num_gpus)))
+        if lm.identity != model_identity:
+            raise FacError(f"The model on {host} is {lm.identity}, the driver's is {model_identity}; install the "
+                           "same model files on every node.")
+        import ray
+
+        return lm, sae.to(lm.device), len(ray.get_gpu_ids()) if ray.is_initialized() else 0
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Encode and write each shard of the batch; one receipt row per shard."""
+        if self.error is not None:
+            with user_message_kept():
+                raise self.error
         receipts = []
         columns = (batch.column(c).to_pylist() for c in ("shard", "first", "meta", "tokens"))
         for shard, first, meta, tokens in zip(*columns, strict=True):
