@@ -67,10 +67,13 @@ class ActorResources(NamedTuple):
     num_gpus: float
 
 
-def actor_resources(cluster: Mapping[str, float], cfg: RayConfig) -> ActorResources:
-    """CPUs and GPUs per actor; FacError when the cluster cannot hold `cfg.actors` of them at once
-    (Ray would otherwise wait for resources that never come)."""
-    gpus = cfg.gpus_per_actor if cfg.gpus_per_actor is not None else (1.0 if cluster.get("GPU", 0.0) >= 1 else 0.0)
+def actor_resources(cluster: Mapping[str, float], cfg: RayConfig, device: str = "auto") -> ActorResources:
+    """CPUs and GPUs per actor (a GPU each where the cluster has GPUs, unless the model is asked on the
+    CPU); FacError when the cluster cannot hold `cfg.actors` of them at once (Ray would otherwise
+    wait for resources that never come)."""
+    gpus = cfg.gpus_per_actor
+    if gpus is None:
+        gpus = 1.0 if cluster.get("GPU", 0.0) >= 1 and device != "cpu" else 0.0
     for name, each in (("CPU", cfg.cpus_per_actor), ("GPU", gpus)):
         have = float(cluster.get(name, 0.0))
         if each > 0 and cfg.actors * each > have + 1e-9:
@@ -186,14 +189,17 @@ def encode_dataset_ray(workspace: Workspace, items: Sequence[Item], meta: pd.Dat
     `lm` (the driver's copy: tokenizer and identity; it may live on the CPU) and `base` are as for
     `encode_dataset`; every actor loads `model` itself, and gets the driver's SAE.
     """
+    import_ray()  # before anything is written
     start = start_encode(workspace, items, meta, lm.tokenizer, cfg, base)
     manifest = start.manifest
     if start.done:
         return RayEncodeSummary(EncodeSummary(manifest, 0, 0.0, manifest.n_shards), [])
     started = time.perf_counter()
-    with ray_session(ray_cfg.address) as ray, strict_data_context(ray):
-        resources = actor_resources(ray.cluster_resources(), ray_cfg)
-        receipts = _run(ray, start, items, lm, sae, cfg, model, ray_cfg, resources, progress)
+    receipts: list[ShardReceipt] = []
+    if len(start.finished) < manifest.n_shards:  # else only the feature tables were left to do
+        with ray_session(ray_cfg.address) as ray, strict_data_context(ray):
+            resources = actor_resources(ray.cluster_resources(), ray_cfg, model.device)
+            receipts = _run(ray, start, items, lm, sae, cfg, model, ray_cfg, resources, progress)
     seconds = time.perf_counter() - started
     missing = sorted(set(range(manifest.n_shards)) - complete_shards(start.folder))
     if missing:

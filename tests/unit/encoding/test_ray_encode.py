@@ -1,17 +1,19 @@
 """Encoding on Ray Data: the single-process result, exactly once after a killed driver or worker.
 
 One local Ray serves the whole session (starting one takes seconds on two cores). It declares 2
-logical GPUs, so actors are scheduled as on a GPU cluster (one GPU each) while they run on the
-CPU (this machine has no CUDA). The tests without the `ray_address` fixture need no Ray.
+logical GPUs, so the resume test schedules its actors as on a GPU cluster (one GPU each) while
+the model stays on the CPU. The tests without the `ray_address` fixture need no Ray.
 """
 
 import json
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -37,7 +39,15 @@ from fac_engine.models.spec import ModelSpec
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.model import SparseAutoencoder, SparseCodes
-from fac_engine.workspace.datasets import MANIFEST, POOLED, VOCAB, Workspace, complete_shards, shard_path
+from fac_engine.workspace.datasets import (
+    MANIFEST,
+    POOLED,
+    VOCAB,
+    Workspace,
+    complete_shards,
+    shard_path,
+    write_manifest,
+)
 from tests.conftest import TINY_HIDDEN, TINY_WORDS, build_tiny_model, build_tiny_tokenizer
 
 REPO = Path(__file__).resolve().parents[3]
@@ -129,7 +139,7 @@ def test_ray_cli_writes_what_the_single_process_path_writes(files: dict[str, Pat
     capsys.readouterr()
     assert main(_encode_argv(files, "anchor", ray_ws, "--ray", "--ray-actors", "2")) == 0
     out = capsys.readouterr().out
-    assert f"encoded {N_SAMPLES} samples" in out and "(1 GPU)" in out  # each actor got one of the logical GPUs
+    assert f"encoded {N_SAMPLES} samples" in out and "Ray actor" in out
     assert_same_entry(single / "anchor", ray_ws / "anchor")
     coverage = []
     for ws in (single, ray_ws):
@@ -159,7 +169,8 @@ class _Setup:
     def ray(self, ws: Workspace, sae: SparseAutoencoder, address: str | None = None, progress: Any = None
             ) -> RayEncodeSummary:
         return encode_dataset_ray(ws, self.dataset.items, self.dataset.frame, self.lm, sae, self.cfg,
-                                  base=self.base(sae), model=self.spec, ray_cfg=RayConfig(address=address, actors=2),
+                                  base=self.base(sae), model=self.spec,
+                                  ray_cfg=RayConfig(address=address, actors=2, gpus_per_actor=1.0),
                                   progress=progress)
 
 
@@ -201,8 +212,22 @@ def test_killed_driver_and_dead_worker_still_write_every_sample_once(files: dict
     sae.marker = str(files["root"] / "worker-crashed")
     again = _Setup(files).ray(ws, sae)
     assert Path(sae.marker).is_file()
+    assert {w.gpus for w in again.workers} == {1}  # scheduled on the logical GPUs, one each
     assert again.summary.resumed_shards >= 1
     assert sum(w.shards for w in again.workers) == again.summary.manifest.n_shards - again.summary.resumed_shards
+    assert_same_entry(reference, ws.folder("anchor"))
+
+
+def test_rerun_with_every_shard_on_disk_only_finalises(files: dict[str, Path], reference: Path) -> None:
+    pytest.importorskip("ray", reason="Ray Data is not installed (pip install -r requirements-ray.txt)")
+    ws = Workspace(files["root"] / "finalise-only")
+    shutil.copytree(reference, ws.folder("anchor"))
+    manifest = ws.manifest("anchor")
+    assert manifest is not None
+    write_manifest(ws.folder("anchor"), replace(manifest, status="encoding"))  # killed inside `finalise`
+    run = _Setup(files).ray(ws, random_sae(), address="ray://nowhere:1")  # never contacted: no shard to encode
+    assert run.workers == [] and run.summary.tokens_encoded == 0
+    assert run.summary.resumed_shards == run.summary.manifest.n_shards
     assert_same_entry(reference, ws.folder("anchor"))
 
 
@@ -237,6 +262,7 @@ def test_user_data_error_is_the_same_one_line_message(files: dict[str, Path], ra
 
 def test_actor_resources_follow_the_cluster() -> None:
     assert actor_resources({"CPU": 16.0, "GPU": 4.0}, RayConfig(actors=4)) == (1.0, 1.0)
+    assert actor_resources({"CPU": 16.0, "GPU": 4.0}, RayConfig(actors=4), device="cpu") == (1.0, 0.0)
     assert actor_resources({"CPU": 2.0}, RayConfig(actors=2)) == (1.0, 0.0)
     assert actor_resources({"CPU": 8.0, "GPU": 1.0}, RayConfig(actors=2, gpus_per_actor=0.5)) == (1.0, 0.5)
     with pytest.raises(FacError, match="3 Ray actors need 3 GPUs, the Ray cluster has 2"):
