@@ -43,6 +43,7 @@ from fac_engine.workspace.datasets import (
     MANIFEST,
     POOLED,
     VOCAB,
+    Manifest,
     Workspace,
     complete_shards,
     shard_path,
@@ -158,7 +159,7 @@ class _Setup:
         self.dataset = read_dataset(self.path)
         self.cfg = EncodeConfig(name="anchor", shard_samples=SHARD_SAMPLES)
 
-    def base(self, sae: SparseAutoencoder) -> Any:
+    def base(self, sae: SparseAutoencoder) -> Manifest:
         return new_manifest("anchor", self.lm, sae, "sae", self.path, "opts", len(self.dataset.items),
                             self.cfg, self.dataset.schema, self.dataset.label_field)
 
