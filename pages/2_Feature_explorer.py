@@ -153,7 +153,7 @@ def explanation_editor(proj: Project, feature: int, explanation: str | None) -> 
 
 
 def relevance_mark(proj: Project, feature: int) -> None:
-    """A person's relevance mark (wins over label contrast and the LLM judge in `fac relevance --export-relevant`)."""
+    """A person's relevance mark (wins over label contrast and the LLM judge in `fac relevance export-relevant`)."""
     mine = proj.relevance_marks("user").get(feature)
     others = [f"{name} {mark}" for name, source in (("label contrast:", "contrast"), ("LLM judge:", "judge"))
               if (mark := proj.relevance_marks(source).get(feature))]

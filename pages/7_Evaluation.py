@@ -8,8 +8,17 @@ import streamlit as st
 from fac_app import evaluation_data as data
 from fac_app import state
 from fac_engine.errors import FacError
-from fac_engine.evaluation import EvalResult, evaluation_names
-from fac_engine.figures import correlation_table, diversity_figure, evaluation_table, fac_auprc_figure, r_text
+from fac_engine.evaluation import CalibrationResult, EvalResult, calibration_names, evaluation_names
+from fac_engine.figures import (
+    calibration_figure,
+    calibration_table,
+    correlation_choices,
+    correlation_table,
+    diversity_figure,
+    evaluation_table,
+    fac_auprc_figure,
+    r_text,
+)
 from fac_engine.report import evaluate_command, latest_evaluation
 
 # (No attribute docstrings in pages: Streamlit's magic would print them.)
@@ -60,6 +69,39 @@ def results_section(result: EvalResult) -> None:
         "paper_r": st.column_config.NumberColumn("paper", format="%.2f")})
 
 
+def calibration_section(anchor: str | None, seed: str | None) -> None:
+    """Should FAC be trusted on this task? The latest `fac calibrate` run, or the command to make one."""
+    st.subheader("Calibration: does FAC predict AUPRC on this task?")
+    names = calibration_names(state.workspace_root())
+    if not names:
+        st.caption("Before synthesising, check that covering the missing features helps here: held-out real anchor "
+                   "rows that cover them (or not) are added to the seed and scored on the test set. From a terminal:")
+        st.code(f"fac calibrate --anchor {shlex.quote(anchor or 'ANCHOR')} --seed {shlex.quote(seed or 'SEED')} "
+                "--test TEST --relevant relevant.txt --category category", language="bash")
+        return
+    chosen = str(st.selectbox("Saved calibration", names, key="eval_calibration"))
+    result: CalibrationResult = data.calibration(chosen)
+    best = result.default
+    tracks = best is not None and best.pearson is not None and best.pearson >= 0.7
+    (st.success if tracks else st.warning)(result.verdict())
+    st.caption(f"{result.n_holdout:,} {result.config.positive!r} rows of {result.anchor} held out, "
+               f"{result.n_reference:,} kept as FAC's reference · seed {result.seed} misses {result.n_missing:,} "
+               f"features · test {result.test} · {result.config.features} features · {len(result.config.seeds)} "
+               f"seeds · {result.created}")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(calibration_figure(result), key="eval_calibration_figure")
+    right.dataframe(correlation_choices(result), hide_index=True, width="stretch", column_config={
+        "pearson_r": st.column_config.NumberColumn("Pearson r", format="%.3f"),
+        "spearman_r": st.column_config.NumberColumn("Spearman r", format="%.3f")})
+    st.dataframe(calibration_table(result), hide_index=True, width="stretch", column_config={
+        "covers": st.column_config.NumberColumn("missing features covered"),
+        "fac": st.column_config.NumberColumn("FAC", format="percent"),
+        "fac_freq": st.column_config.NumberColumn("FAC freq", format="percent"),
+        "fac_magnitude": st.column_config.NumberColumn("FAC magnitude", format="percent"),
+        "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
+        "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f")})
+
+
 def report_section(project: str, evaluation: str | None) -> None:
     """Write the stakeholder report on demand and offer it as a download."""
     st.subheader("Stakeholder report")
@@ -90,6 +132,7 @@ def main() -> None:
         else:
             chosen = pick_evaluation(names)
             results_section(data.evaluation(chosen))
+        calibration_section(proj.config.anchor, proj.config.seed)
         report_section(proj.name, chosen)
     except FacError as exc:
         state.show_error(exc)

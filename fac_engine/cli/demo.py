@@ -1,8 +1,11 @@
 """`fac demo-data` (the demo toxicity project's anchor, seed and test sets from package data) and `fac demo`
 (the ready demo project: demo data built, anchor, seed and test encoded, the project pointed at them).
 
-`fac demo` is idempotent: each step is skipped when done, so `make demo` starts instantly after the
-first run.
+The demo counts task-relevant features by default: label contrast on the anchor (Fisher's exact test with
+the false-discovery cut) marks the features of "toxic", coverage and the synthesis target list use them,
+and the dashboard's "only task-relevant features" toggle starts on. `fac demo` is idempotent: each step is
+skipped when done, so `make demo` starts instantly after the first run; a dataset encoded from other data
+or with an older pooling policy is encoded again.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from fac_engine.cli.common import add_workspace_option, workspace_root
 if TYPE_CHECKING:
     from fac_engine.data.corpora.demo import DemoSummary
     from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.project import Project
 
 DEMO_DATASETS = {"demo-anchor": "anchor", "demo-seed": "seed", "demo-test": "test"}
 """Workspace name -> demo file (the test set is encoded for the evaluation)."""
@@ -87,6 +91,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from fac_engine.encoding.encode import EncodeConfig
     from fac_engine.features.explain import ExplainConfig
     from fac_engine.models.spec import ModelSpec
+    from fac_engine.models.template import POOLING_POLICY
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.project import Project
 
@@ -94,28 +99,45 @@ def run_demo(args: argparse.Namespace) -> int:
     demo_data(None, seed=0, force=False)
     paths = demo_paths()
     workspace = Workspace(root)
-    todo = [name for name in DEMO_DATASETS if (m := workspace.manifest(name)) is None or m.status != "complete"]
+    todo = [name for name in DEMO_DATASETS
+            if (m := workspace.manifest(name)) is None or m.status != "complete" or m.pooling != POOLING_POLICY]
     if todo:  # one model load for every set left
         lm, sae = load_spec_and_sae(ModelSpec(), str(EMBEDDED_SAE_DIR), None)
-        for name in todo:
+        for name in todo:  # overwrite: the same inputs resume; other data (a rebuilt demo) or policy start again
             encode_with_bar(workspace, getattr(paths, DEMO_DATASETS[name]), lm, sae, str(EMBEDDED_SAE_DIR),
-                            EncodeConfig(name=name), DatasetConfig(label_field="label"))
+                            EncodeConfig(name=name, overwrite=True), DatasetConfig(label_field="label"))
     project = Project(root)
     if project.config.anchor is None or project.config.seed is None:
         project.update(anchor="demo-anchor", seed="demo-seed")
     if not project.explanations():
         explain_offline(workspace.open("demo-anchor"), project, ExplainConfig())
+    if not project.relevance_marks("contrast"):
+        relevant = _mark_relevant(workspace, project)
+        project.update(relevant_only=True)
+        print(f"marked {len(relevant)} features relevant to 'toxic' by label contrast on demo-anchor; the dashboard "
+              "counts only task-relevant features")
     target = project.config.target_list
-    if not project.features_in(target):  # ready for the Synthesis page: the seed's missing features
-        missing = _missing(workspace, project.config.threshold)
+    if not project.features_in(target):  # ready for the Synthesis page: the seed's missing relevant features
+        missing = _missing(workspace, project.config.threshold, project.relevant_features())
         project.add_to_list(target, missing)
-        print(f"put the seed's {len(missing)} missing features into the synthesis target list '{target}'")
+        print(f"put the seed's {len(missing)} missing task-relevant features into the synthesis target list "
+              f"'{target}'")
     print(f"demo project ready in {root}: anchor demo-anchor, seed demo-seed (project '{project.name}')")
     return 0
 
 
-def _missing(workspace: Workspace, threshold: float) -> list[int]:
+def _mark_relevant(workspace: Workspace, project: Project) -> list[int]:
+    from fac_engine.relevance.contrast import ContrastConfig, contrast_dataset
+    from fac_engine.workspace.project import RELEVANT
+
+    result = contrast_dataset(workspace.open("demo-anchor"), ContrastConfig("toxic"), project.config.threshold)
+    project.set_relevance_marks("contrast", {int(f): RELEVANT for f in result.features})
+    return [int(f) for f in result.features]
+
+
+def _missing(workspace: Workspace, threshold: float, relevant: frozenset[int] = frozenset()) -> list[int]:
+    """The seed's missing features (among `relevant`, when it holds any)."""
     from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support
 
     seed, anchor = (feature_support(workspace.open(n).pooled_arrays(), threshold) for n in ("demo-seed", "demo-anchor"))
-    return compute_coverage(seed, anchor, CoverageConfig(threshold=threshold)).missing
+    return compute_coverage(seed, anchor, CoverageConfig(threshold=threshold, relevant=relevant or None)).missing

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,9 @@ from fac_engine.cli.flags import ConfigFlags
 if TYPE_CHECKING:
     from fac_engine.data.dataset import Dataset, DatasetConfig
     from fac_engine.encoding.encode import EncodeConfig, EncodeSummary
+    from fac_engine.encoding.ray_encode import RayConfig
     from fac_engine.models.loader import LoadedModel
+    from fac_engine.models.spec import ModelSpec
     from fac_engine.sae.model import SparseAutoencoder
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.jobs import ProgressFile
@@ -44,12 +47,22 @@ def _encode_flags() -> ConfigFlags[EncodeConfig]:
                       "the model's context when shorter)"})
 
 
+def _ray_flags() -> ConfigFlags[RayConfig]:
+    from fac_engine.encoding.ray_encode import RayConfig
+
+    return ConfigFlags(RayConfig, only=("actors",), names={"actors": "ray-actors"}, title="Ray",
+                       helps={"actors": "with --ray: model + SAE actors (one GPU each where the cluster has GPUs)"})
+
+
 def add_encode(p: argparse.ArgumentParser) -> None:
     """`fac encode`."""
     p.add_argument("data", type=Path, help="a .jsonl / .csv / .parquet file or a saved Hugging Face dataset folder")
     _data_flags().add(p)
     _encode_flags().add(p)
     p.add_argument("--progress-file", type=Path, default=None, help=argparse.SUPPRESS)  # the dashboard's jobs
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="encode on Ray: alone it starts a local Ray; 'auto' or ray://HOST:PORT joins a running cluster")
+    _ray_flags().add(p)
     add_model_options(p)
     add_sae_options(p)
     add_workspace_option(p)
@@ -64,7 +77,7 @@ def add_datasets(p: argparse.ArgumentParser) -> None:
 
 def run_encode(args: argparse.Namespace) -> int:
     """Read, encode (resuming finished shards) and print a summary."""
-    from fac_engine.cli.common import load_model_and_sae
+    from fac_engine.cli.common import load_model_and_sae, load_spec_and_sae, model_spec
     from fac_engine.data.dataset import read_dataset
     from fac_engine.encoding.encode import EncodeConfig
     from fac_engine.workspace.datasets import Workspace
@@ -73,23 +86,29 @@ def run_encode(args: argparse.Namespace) -> int:
     # Every option and the data itself are checked before the (slow) model load.
     data_cfg = _data_flags().build(args)
     cfg = _encode_flags().build(args, max_length=args.max_length or EncodeConfig.max_length)
+    ray = None if args.ray is None else (_ray_flags().build(args, address=args.ray or None), model_spec(args))
     dataset = read_dataset(args.data, data_cfg)
-    lm, sae = load_model_and_sae(args)
+    # With --ray the actors hold the model; the driver's copy (tokenizer, identity) stays off the GPUs.
+    lm, sae = load_model_and_sae(args) if ray is None else \
+        load_spec_and_sae(replace(model_spec(args), device="cpu"), args.sae, args.layer)
     progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, len(dataset))
     encode_with_bar(Workspace(workspace_root(args)), args.data, lm, sae, args.sae, cfg, data_cfg, dataset,
-                    progress_file, warn_context=args.max_length is not None)
+                    progress_file, warn_context=args.max_length is not None, ray=ray)
     return 0
 
 
 def encode_with_bar(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAutoencoder, sae_path: str,
                     cfg: EncodeConfig, data_cfg: DatasetConfig, dataset: Dataset | None = None,
-                    progress_file: ProgressFile | None = None, warn_context: bool = False) -> EncodeSummary:
-    """Encode a file into the workspace under a progress bar and print what was done. A max_length above
-    the model's context is capped, with a warning when the user asked for it (`warn_context`)."""
+                    progress_file: ProgressFile | None = None, warn_context: bool = False,
+                    ray: tuple[RayConfig, ModelSpec] | None = None) -> EncodeSummary:
+    """Encode a file into the workspace under a progress bar and print what was done (on Ray with `ray`:
+    its settings and the model every actor loads). A max_length above the model's context is capped, with a
+    warning when the user asked for it (`warn_context`)."""
     from tqdm import tqdm
 
     from fac_engine.data.dataset import read_dataset
-    from fac_engine.encoding.encode import encode_file, fit_context
+    from fac_engine.encoding.encode import encode_file, file_manifest, fit_context
+    from fac_engine.encoding.ray_encode import WorkerStats, encode_dataset_ray
 
     dataset = dataset if dataset is not None else read_dataset(path, data_cfg)
     fitted = fit_context(cfg, lm)
@@ -108,14 +127,23 @@ def encode_with_bar(workspace: Workspace, path: Path, lm: LoadedModel, sae: Spar
         if progress_file is not None:
             progress_file.update(tokens, samples)
 
+    workers: list[WorkerStats] = []
     try:
-        summary = encode_file(workspace, path, lm, sae, sae_path, fitted, data_cfg, progress, dataset)
+        if ray is None:
+            summary = encode_file(workspace, path, lm, sae, sae_path, fitted, data_cfg, progress, dataset)
+        else:
+            base = file_manifest(path, dataset, data_cfg, lm, sae, sae_path, fitted)
+            summary, workers = encode_dataset_ray(workspace, dataset.items, dataset.frame, lm, sae, fitted, base=base,
+                                                  model=ray[1], ray_cfg=ray[0], progress=progress)
     finally:
         for bar in bars:
             bar.close()
     if progress_file is not None:
         progress_file.update(summary.tokens_encoded, summary.manifest.n_samples, force=True)
     print(summary_line(workspace, summary))
+    for w in workers:
+        print(f"  Ray actor {w.worker}{f' ({w.gpus} GPU)' if w.gpus else ''}: {w.shards} shards, {w.tokens:,} tokens, "
+              f"{w.tokens_per_second:,.0f} tok/s")
     return summary
 
 

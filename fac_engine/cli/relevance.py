@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +19,7 @@ from fac_engine.cli.common import (
     open_project,
     workspace_root,
 )
-from fac_engine.cli.flags import ConfigFlags
+from fac_engine.cli.flags import ConfigFlags, non_negative_float
 from fac_engine.cli.selection import add_feature_selection
 from fac_engine.errors import FacError
 
@@ -36,6 +37,9 @@ def add_contrast(p: argparse.ArgumentParser) -> None:
     """`fac relevance contrast`."""
     p.add_argument("--anchor", required=True, help="encoded anchor dataset with a label column")
     _contrast_flags().add(p)
+    p.add_argument("--threshold", type=non_negative_float, default=0.0,
+                   help="delta: a feature fires on a sample when g > delta (default: 0.0)")
+    p.add_argument("--max-p", type=non_negative_float, default=None, help=argparse.SUPPRESS)  # now --fdr
     p.add_argument("--out", type=Path, default=None, help="write the ids here (for fac coverage --relevant)")
     p.add_argument("--json", action="store_true", help="print JSON")
     p.add_argument("--project", default=None,
@@ -67,41 +71,40 @@ def add_export_relevant(p: argparse.ArgumentParser) -> None:
 
 def run_contrast(args: argparse.Namespace) -> int:
     """Compute, print, optionally write and store the relevant features of a label."""
-    import numpy as np
-
-    from fac_engine.coverage.slices import label_slices
-    from fac_engine.relevance.contrast import label_contrast, write_relevant_file
+    from fac_engine.relevance.contrast import contrast_dataset, write_relevant_file
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.project import RELEVANT
 
-    cfg = _contrast_flags().build(args)
+    if args.max_p is not None:
+        print("warning: --max-p is replaced by --fdr (a false-discovery rate over all features); "
+              f"using --fdr {args.max_p:g}", file=sys.stderr)
+    cfg = _contrast_flags().build(args, **({} if args.max_p is None else {"fdr": args.max_p}))
     if args.out is not None:
         check_write_target(args.out, "--out")
     data = Workspace(workspace_root(args)).open(args.anchor)
-    if not data.manifest.label_field:
-        raise FacError(f"{args.anchor!r} has no label column; encode it with --label-field.")
-    labels = np.asarray(data.samples(["label"]).column("label").to_pylist(), dtype=object)
-    slices = label_slices(data.pooled_arrays(with_samples=True), labels, cfg.threshold)
-    result = label_contrast(slices, cfg)
+    result = contrast_dataset(data, cfg, args.threshold)
     if args.out is not None:
         write_relevant_file(args.out, result, f"fac relevance contrast --anchor {args.anchor} --label {cfg.label} "
-                            f"--threshold {cfg.threshold:g} --min-log-odds {cfg.min_log_odds:g} "
-                            f"--max-p {cfg.max_p:g} --min-samples {cfg.min_samples}")
+                            f"--threshold {args.threshold:g} --min-log-odds {cfg.min_log_odds:g} "
+                            f"--fdr {cfg.fdr:g} --min-samples {cfg.min_samples}")
     project = None if args.project is None else open_project(args, create=True)
     if project is not None:
         project.set_relevance_marks("contrast", {int(f): RELEVANT for f in result.features})
     top = [{"feature": int(f), "log_odds": round(float(result.log_odds[f]), 4),
-            "p_value": float(result.p_value[f])} for f in result.features]
+            "p_value": float(result.p_value[f]), "q_value": float(result.q_value[f])} for f in result.features]
     if args.json:
         print(json.dumps({"anchor": args.anchor, "label": cfg.label, "relevant": top,
-                          "n_label": result.n_label, "n_other": result.n_other}))
+                          "n_label": result.n_label, "n_other": result.n_other, "fdr": result.fdr,
+                          "expected_false": result.expected_false}))
         return 0
     where = [f"written to {args.out}"] if args.out else []
     where += [f"stored as contrast marks in project '{project.name}'"] if project is not None else []
     print(f"{len(top):,} features relevant to {cfg.label!r} in {args.anchor} ({result.n_label:,} {cfg.label} vs "
-          f"{result.n_other:,} other samples)" + "".join(f"; {w}" for w in where))
+          f"{result.n_other:,} other labelled samples; Fisher's exact test, false-discovery rate {result.fdr:g}: "
+          f"about {result.expected_false:.1f} of them by chance)" + "".join(f"; {w}" for w in where))
     for row in top[:15]:
-        print(f"  feature {row['feature']:>6}  log-odds {row['log_odds']:6.2f}  p {row['p_value']:.2g}")
+        print(f"  feature {row['feature']:>6}  log-odds {row['log_odds']:6.2f}  p {row['p_value']:.2g}  "
+              f"q {row['q_value']:.2g}")
     return 0
 
 
@@ -141,7 +144,7 @@ def run_judge(args: argparse.Namespace) -> int:
 
 def run_export_relevant(args: argparse.Namespace) -> int:
     """Write the project's combined relevant set in the relevant-features file format."""
-    from fac_engine.relevance.contrast import write_relevant_ids
+    from fac_engine.coverage.relevant_ids import write_relevant_ids
 
     check_write_target(args.file, "export-relevant")
     project = open_project(args)

@@ -108,7 +108,8 @@ def run_synthesize(args: argparse.Namespace) -> int:
     store = SynthesisStore(project)
     settings = JobSettings.from_json_dict(store.job_config(job_id))
     lm, sae = load_spec_and_sae(settings.model, settings.sae, settings.layer)
-    scorer = Scorer(lm, sae)
+    anchor = project.config.anchor
+    scorer = Scorer.like(lm, sae, Workspace(workspace_root(args)).manifest(anchor) if anchor else None)
     backend = settings.backend
     generator = generator_for(backend, settings.model, lm)
     print(f"synthesis job {job_id} of project '{project.name}': generator {backend.label}, task "

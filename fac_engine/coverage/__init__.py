@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     )
     from fac_engine.coverage.feature_ids import parse_feature_ids
     from fac_engine.coverage.missing import MissingFilter, filter_missing, label_names, missing_frame
+    from fac_engine.coverage.relevant_ids import read_relevant_file, write_relevant_ids
     from fac_engine.coverage.slices import (
         SEPARATOR,
         FeatureGroups,
@@ -51,10 +52,12 @@ _PUBLIC = {
     "label_slices": "slices",
     "missing_frame": "missing",
     "parse_feature_ids": "feature_ids",
+    "read_relevant_file": "relevant_ids",
     "stack_slices": "slices",
     "text_diversity": "diversity",
     "top_features": "slices",
     "whole_slice": "slices",
+    "write_relevant_ids": "relevant_ids",
 }
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
@@ -79,10 +82,12 @@ __all__ = [
     "label_slices",
     "missing_frame",
     "parse_feature_ids",
+    "read_relevant_file",
     "stack_slices",
     "text_diversity",
     "top_features",
     "whole_slice",
+    "write_relevant_ids",
 ]
 
 

@@ -5,10 +5,7 @@ The workspace hands over one dataset's pooled codes as flat arrays (`PooledArray
 maxima at a threshold delta; `compute_coverage` compares a seed set with an anchor set from those.
 """
 
-import json
-import re
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -216,57 +213,3 @@ def _weighted_share(weight: np.ndarray, covered: np.ndarray, anchor: np.ndarray)
     The denominator is > 0: every anchor feature has n_i >= 1 and values > delta >= 0.
     """
     return float(weight[covered].sum()) / float(weight[anchor].sum())
-
-
-def read_relevant_file(path: Path | str, d_sae: int) -> frozenset[int]:
-    """Relevant feature ids from a text file (one per line or comma/space separated, `#` comments) or a JSON list.
-
-    Every id must be an integer in [0, d_sae); a bad one raises FacError naming its line (text)
-    or position (JSON).
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise FacError(f"Cannot read the relevant-features file {path}: {err}") from err
-    ids = _parse_json_ids(text, path, d_sae) if text.lstrip().startswith("[") else _parse_text_ids(text, path, d_sae)
-    if not ids:
-        raise FacError(f"The relevant-features file {path} lists no feature ids.")
-    return frozenset(ids)
-
-
-def _parse_text_ids(text: str, path: Path, d_sae: int) -> list[int]:
-    """Ids from text lines; `#` starts a comment; commas and whitespace separate ids."""
-    ids: list[int] = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        for token in re.split(r"[\s,]+", line.split("#", 1)[0].strip()):
-            if not token:
-                continue
-            if not re.fullmatch(r"[+-]?\d+", token):
-                raise FacError(f"{path} line {number}: {token!r} is not an integer feature id.")
-            ids.append(_checked_id(int(token), d_sae, f"{path} line {number}"))
-    return ids
-
-
-def _parse_json_ids(text: str, path: Path, d_sae: int) -> list[int]:
-    """Ids from a JSON list of integers."""
-    try:
-        items = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise FacError(f"{path} line {err.lineno}: not valid JSON ({err.msg}).") from err
-    if not isinstance(items, list):
-        raise FacError(f"{path} must hold a JSON list of feature ids.")
-    ids: list[int] = []
-    for position, item in enumerate(items):
-        where = f"{path} item {position} of the JSON list"
-        if not isinstance(item, int) or isinstance(item, bool):
-            raise FacError(f"{where}: {item!r} is not an integer feature id.")
-        ids.append(_checked_id(item, d_sae, where))
-    return ids
-
-
-def _checked_id(feature: int, d_sae: int, where: str) -> int:
-    """The id itself, or a FacError when it is not a latent of this SAE."""
-    if not 0 <= feature < d_sae:
-        raise FacError(f"{where}: feature id {feature} is out of range; the SAE has {d_sae} latents (0..{d_sae - 1}).")
-    return feature

@@ -255,19 +255,3 @@ def label_log_odds(slices: SliceCounts, alpha: float = LOG_ODDS_ALPHA) -> np.nda
     m = n.sum() - n
     return np.log((a + alpha) / (n - a + alpha)) - np.log((b + alpha) / (m - b + alpha))
 
-
-class LabelPreference(NamedTuple):
-    """For each feature, the label it fires on relatively most often."""
-
-    label: np.ndarray
-    """object[d_sae] label name with the highest log-odds."""
-    log_odds: np.ndarray
-    """float64[d_sae] that log-odds."""
-
-
-def strongest_label(slices: SliceCounts, alpha: float = LOG_ODDS_ALPHA) -> LabelPreference:
-    """The label of highest log-odds per feature (ties: the first label by name)."""
-    odds_SF = label_log_odds(slices, alpha)
-    best = odds_SF.argmax(axis=0)
-    names = np.array(slices.names, dtype=object)
-    return LabelPreference(names[best], odds_SF[best, np.arange(slices.d_sae)])

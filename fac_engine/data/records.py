@@ -1,9 +1,6 @@
-"""One row of third-party text with its provenance, and the table form of many rows."""
+"""One row of third-party text with its provenance."""
 
-from collections.abc import Iterable
-from dataclasses import dataclass, fields
-
-import pandas as pd
+from dataclasses import dataclass
 
 
 @dataclass(frozen=True)
@@ -47,17 +44,3 @@ class Record:
     rejected: str | None = None
     """The dispreferred answer of a preference pair."""
 
-
-COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Record))
-"""Column order of `to_frame`: the fields of `Record`, in declaration order."""
-
-DTYPES: dict[str, str] = {name: "string" for name in COLUMNS} | {"row": "int64", "score": "float64"}
-"""Column dtypes of `to_frame`: nullable strings, except the row index and the score."""
-
-
-def to_frame(records: Iterable[Record]) -> pd.DataFrame:
-    """A DataFrame with one row per record, columns `COLUMNS`, dtypes `DTYPES` (also when empty)."""
-    rows = list(records)
-    columns = {name: [getattr(r, name) for r in rows] for name in COLUMNS}
-    frame = pd.DataFrame(columns, columns=list(COLUMNS))
-    return frame.astype(DTYPES)

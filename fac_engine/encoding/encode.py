@@ -15,25 +15,23 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import NamedTuple, Protocol
 
-import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import torch
+from transformers import PreTrainedTokenizerBase
 
 from fac_engine import __version__
 from fac_engine.atomic import atomic_file, crash_point
 from fac_engine.data.dataset import Dataset, DatasetConfig, read_dataset
 from fac_engine.encoding.columns import sample_columns
 from fac_engine.encoding.feature_stats import DEFAULT_TOP_N, compute_feature_tables
-from fac_engine.encoding.pooling import pool_max_rows
-from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
+from fac_engine.encoding.shards import encode_shard, samples_in_shards, shard_bounds
 from fac_engine.errors import FacError
 from fac_engine.log import get_logger
-from fac_engine.models.harvest import default_token_budget
 from fac_engine.models.loader import LoadedModel
-from fac_engine.models.template import EncodedText, encode_messages, encode_text
+from fac_engine.models.template import POOLING_POLICY, EncodedText, encode_messages, encode_text
 from fac_engine.sae.identity import sae_identity
 from fac_engine.sae.model import SparseAutoencoder
 from fac_engine.workspace.datasets import (
@@ -45,7 +43,6 @@ from fac_engine.workspace.datasets import (
     complete_shards,
     merge_pooled,
     write_manifest,
-    write_shard,
     write_vocab,
 )
 
@@ -68,6 +65,8 @@ class Item(Protocol):
     def label(self) -> object: ...
 
 
+DEFAULT_MAX_LENGTH = 512
+"""Default context limit of dataset encoding (and of scoring candidates against those datasets)."""
 @dataclass(frozen=True)
 class EncodeConfig:
     """How to encode a dataset."""
@@ -76,7 +75,7 @@ class EncodeConfig:
     """Name of the dataset in the workspace."""
     chat: bool = True
     """Wrap samples in the model's chat template (t0 skips its prefix); False: plain text, t0 = 0."""
-    max_length: int = 512
+    max_length: int = DEFAULT_MAX_LENGTH
     """Context limit in tokens; longer samples are truncated (and counted)."""
     shard_samples: int = 1024
     """Samples per shard: the unit of resumption and of memory use."""
@@ -126,65 +125,11 @@ def dataset_hash(path: Path, options: str) -> str:
     return digest.hexdigest()
 
 
-def encode_sample(lm: LoadedModel, item: Item, cfg: EncodeConfig) -> EncodedText:
+def encode_sample(tokenizer: PreTrainedTokenizerBase, item: Item, cfg: EncodeConfig) -> EncodedText:
     """Token ids and t0 of one sample: its messages through the chat template, or its text."""
     if cfg.chat and item.messages:
-        return encode_messages(lm.tokenizer, item.messages, max_length=cfg.max_length)  # type: ignore[arg-type]
-    return encode_text(lm.tokenizer, item.text, chat=cfg.chat, max_length=cfg.max_length)
-
-
-class _ShardCodes:
-    """Per-sample token codes of one shard, gathered batch by batch in length order."""
-
-    def __init__(self, size: int) -> None:
-        self.ids: list[np.ndarray | None] = [None] * size
-        self.values: list[np.ndarray | None] = [None] * size
-        self.indices: list[np.ndarray | None] = [None] * size
-
-    def add(self, local: int, ids: np.ndarray, values: np.ndarray, indices: np.ndarray) -> None:
-        self.ids[local], self.values[local], self.indices[local] = ids, values, indices
-
-
-def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[EncodedText], cfg: EncodeConfig,
-                    progress: Callable[[int, int], None]) -> _ShardCodes:
-    codes = _ShardCodes(len(encoded))
-    budget = cfg.token_budget or default_token_budget(lm.device)
-    for rows in sparse_codes_by_batch(lm, sae, [e.ids for e in encoded], budget):
-        for r in rows:
-            codes.add(r.row, np.asarray(encoded[r.row].ids, np.int32), r.values, r.indices)
-        progress(sum(len(r.values) for r in rows), len(rows))
-    return codes
-
-
-def _shard_tables(first: int, encoded: list[EncodedText], codes: _ShardCodes, meta: pa.Table
-                  ) -> dict[str, pa.Table]:
-    n_tokens = np.array([len(e.ids) for e in encoded], np.int64)
-    token_start = np.concatenate([[0], np.cumsum(n_tokens)[:-1]])
-    ids = np.concatenate([c for c in codes.ids if c is not None])
-    values = np.concatenate([c for c in codes.values if c is not None])
-    indices = np.concatenate([c for c in codes.indices if c is not None])
-    active = values > 0
-    offsets = np.concatenate([[0], np.cumsum(active.sum(1))]).astype(np.int32)
-    tokens = pa.table({
-        "token_id": pa.array(ids, pa.int32()),
-        "features": pa.ListArray.from_arrays(pa.array(offsets), pa.array(indices[active], pa.int32())),
-        "values": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[active].astype(np.float16))),
-    })
-    sample_N = np.repeat(np.arange(first, first + len(encoded), dtype=np.int64), n_tokens)
-    position_N = np.arange(ids.size) - np.repeat(token_start, n_tokens)
-    content_N = position_N >= np.repeat([e.content_start for e in encoded], n_tokens)
-    pooled = pool_max_rows(sample_N, position_N, content_N, values, indices)
-    pooled_table = pa.table({name: pa.array(getattr(pooled, name)) for name in pooled._fields})
-    samples = pa.table({
-        "sample": pa.array(np.arange(first, first + len(encoded)), pa.int32()),
-        "n_tokens": pa.array(n_tokens, pa.int32()),
-        "content_start": pa.array([e.content_start for e in encoded], pa.int32()),
-        "truncated": pa.array([bool(e.truncated) for e in encoded]),
-        "token_start": pa.array(token_start, pa.int64()),
-    })
-    for name in meta.column_names:
-        samples = samples.append_column(name, meta.column(name))
-    return {"tokens": tokens, "pooled": pooled_table, "samples": samples}
+        return encode_messages(tokenizer, item.messages, max_length=cfg.max_length)  # type: ignore[arg-type]
+    return encode_text(tokenizer, item.text, chat=cfg.chat, max_length=cfg.max_length)
 
 
 def _prepare_manifest(workspace: Workspace, manifest: Manifest, cfg: EncodeConfig) -> tuple[Manifest, bool]:
@@ -202,13 +147,22 @@ def _prepare_manifest(workspace: Workspace, manifest: Manifest, cfg: EncodeConfi
     return manifest, False
 
 
-def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFrame, lm: LoadedModel,
-                   sae: SparseAutoencoder, cfg: EncodeConfig, *, base: Manifest, progress: Progress | None = None
-                   ) -> EncodeSummary:
-    """Encode `items` (with metadata rows `meta`, one per item) into `workspace/cfg.name`.
+class EncodeStart(NamedTuple):
+    """Where an encode run starts (the same for the single-process and the Ray Data path)."""
 
-    `base` carries the identities and dataset description (see `new_manifest`).
-    """
+    manifest: Manifest
+    folder: Path
+    done: bool
+    """The dataset is already completely encoded: nothing to do."""
+    finished: set[int]
+    """Shards complete from an earlier run (skipped)."""
+    meta: pa.Table
+    """text, label and metadata columns of every sample (`sample_columns`); empty when done."""
+
+
+def start_encode(workspace: Workspace, items: Sequence[Item], meta: pd.DataFrame, tokenizer: PreTrainedTokenizerBase,
+                 cfg: EncodeConfig, base: Manifest) -> EncodeStart:
+    """Check the inputs, write or reuse the manifest and the vocab, find the finished shards."""
     if not items:
         raise FacError(f"Dataset {cfg.name!r} has no samples to encode.")
     if len(meta) != len(items):
@@ -216,13 +170,25 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
     manifest, done = _prepare_manifest(workspace, base, cfg)
     folder = workspace.folder(cfg.name)
     if done:
-        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards, already_complete=True)
-    finished = complete_shards(folder)
-    meta_table = sample_columns(items, meta)
+        return EncodeStart(manifest, folder, True, set(range(manifest.n_shards)), pa.table({}))
     if not (folder / VOCAB).is_file():
-        write_vocab(folder, [str(lm.tokenizer.decode([i])) for i in range(len(lm.tokenizer))])
+        write_vocab(folder, [str(tokenizer.decode([i])) for i in range(len(tokenizer))])
+    return EncodeStart(manifest, folder, False, complete_shards(folder), sample_columns(items, meta))
+
+
+def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFrame, lm: LoadedModel,
+                   sae: SparseAutoencoder, cfg: EncodeConfig, *, base: Manifest, progress: Progress | None = None
+                   ) -> EncodeSummary:
+    """Encode `items` (with metadata rows `meta`, one per item) into `workspace/cfg.name`.
+
+    `base` carries the identities and dataset description (see `new_manifest`).
+    """
+    start = start_encode(workspace, items, meta, lm.tokenizer, cfg, base)
+    manifest = start.manifest
+    if start.done:
+        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards, already_complete=True)
     started = time.perf_counter()
-    counts = {"tokens": 0, "samples": sum(min(cfg.shard_samples, len(items) - s * cfg.shard_samples) for s in finished)}
+    counts = {"tokens": 0, "samples": samples_in_shards(start.finished, cfg.shard_samples, len(items))}
 
     def on_batch(n: int, samples: int) -> None:
         counts["tokens"] += n
@@ -232,18 +198,17 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
 
     on_batch(0, 0)
     for shard in range(manifest.n_shards):
-        if shard in finished:
+        if shard in start.finished:
             continue
-        first = shard * cfg.shard_samples
-        chunk = items[first : first + cfg.shard_samples]
-        encoded = [encode_sample(lm, item, cfg) for item in chunk]
-        codes = _encode_batches(lm, sae, encoded, cfg, on_batch)
-        write_shard(folder, shard, _shard_tables(first, encoded, codes, meta_table.slice(first, len(chunk))))
+        first, size = shard_bounds(shard, cfg.shard_samples, len(items))
+        encoded = [encode_sample(lm.tokenizer, item, cfg) for item in items[first : first + size]]
+        encode_shard(lm, sae, start.folder, shard, first, encoded, start.meta.slice(first, size), cfg.token_budget,
+                     on_batch)
         crash_point(f"encode-shard-{shard}")
         on_batch(0, 0)  # the shard is on disk now
     seconds = time.perf_counter() - started
     return EncodeSummary(finalise(workspace, manifest, cfg.top_n, seconds, counts["tokens"]), counts["tokens"], seconds,
-                         len(finished))
+                         len(start.finished))
 
 
 def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: float, tokens_run: int) -> Manifest:
@@ -284,7 +249,7 @@ def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: s
     return Manifest(
         name=name, model=lm.identity, sae=sae_identity(sae), sae_path=sae_path, d_sae=sae.cfg.d_sae,
         layer=sae.cfg.hook_layer, dataset_path=str(dataset_path), dataset_hash=dataset_hash(dataset_path, options),
-        t0_policy="chat-template" if cfg.chat else "plain", max_length=cfg.max_length,
+        t0_policy="chat-template" if cfg.chat else "plain", max_length=cfg.max_length, pooling=POOLING_POLICY,
         shard_samples=cfg.shard_samples, n_samples=n_samples,
         versions={"fac_studio": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
         schema=schema, label_field=label_field,
@@ -308,7 +273,13 @@ def encode_file(workspace: Workspace, path: Path, lm: LoadedModel, sae: SparseAu
     if fitted != cfg:
         log.warning("max_length %d is above %s's context of %d tokens; using %d", cfg.max_length, lm.name,
                     fitted.max_length, fitted.max_length)
-    cfg = fitted
-    base = new_manifest(cfg.name, lm, sae, sae_path, Path(path), repr(data_cfg), len(dataset.items), cfg,
+    base = file_manifest(path, dataset, data_cfg, lm, sae, sae_path, fitted)
+    return encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, fitted, base=base, progress=progress)
+
+
+def file_manifest(path: Path, dataset: Dataset, data_cfg: DatasetConfig, lm: LoadedModel, sae: SparseAutoencoder,
+                  sae_path: str, cfg: EncodeConfig) -> Manifest:
+    """The manifest of a dataset read from `path` with `data_cfg` (`new_manifest` for a file; the Ray path
+    takes it too)."""
+    return new_manifest(cfg.name, lm, sae, sae_path, Path(path), repr(data_cfg), len(dataset.items), cfg,
                         dataset.schema, dataset.label_field)
-    return encode_dataset(workspace, dataset.items, dataset.frame, lm, sae, cfg, base=base, progress=progress)

@@ -1,5 +1,10 @@
-"""Per-sample max pooling of sparse per-token codes: g_i(x) = max over t >= t0 of z_i(x, t)."""
+"""Per-sample max pooling of sparse per-token codes: g_i(x) = max over content tokens t of z_i(x, t).
 
+Which tokens are content is decided once, when the text is tokenised (fac_engine/models/template.py):
+the content of the non-system messages, never role markers, template suffixes or special tokens.
+"""
+
+from collections.abc import Sequence
 from typing import NamedTuple
 
 import numpy as np
@@ -19,11 +24,14 @@ class PooledCodes(NamedTuple):
     """[F] number of content tokens on which the feature is active."""
 
 
-def pool_max(values_TW: torch.Tensor, indices_TW: torch.Tensor, content_start: int = 0) -> PooledCodes:
-    """Max-pool one sample's sparse codes over tokens t >= content_start; zero values are inactive slots."""
+def pool_max(values_TW: torch.Tensor, indices_TW: torch.Tensor, content_start: int = 0,
+             content_T: Sequence[bool] | None = None) -> PooledCodes:
+    """Max-pool one sample's sparse codes over its content tokens (`content_T`, or t >= content_start when no
+    mask is given); zero values are inactive slots."""
     n = values_TW.shape[0]
     positions = np.arange(n)
-    rows = pool_max_rows(np.zeros(n, np.int64), positions, positions >= content_start,
+    content = positions >= content_start if content_T is None else np.asarray(content_T, bool)
+    rows = pool_max_rows(np.zeros(n, np.int64), positions, content,
                          values_TW.detach().float().cpu().numpy(), indices_TW.cpu().numpy())
     order = np.argsort(-rows.value, kind="stable")
     return PooledCodes(torch.from_numpy(rows.feature[order].astype(np.int64)), torch.from_numpy(rows.value[order]),
@@ -52,7 +60,7 @@ def pool_max_rows(
     """Max-pool the sparse codes of tokens from many samples at once (the batched `pool_max`).
 
     Token n belongs to sample `sample_N[n]` at `position_N[n]`; only tokens with `content_N[n]`
-    (t >= t0) and slots with a value > 0 count.
+    and slots with a value > 0 count.
     """
     keep = (values_NW > 0) & content_N[:, None]
     rows, slots = np.nonzero(keep)

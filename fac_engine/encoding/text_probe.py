@@ -33,5 +33,5 @@ def probe_text(lm: LoadedModel, sae: SparseAutoencoder, text: str, *, chat: bool
     codes = sae.encode_sparse(acts.to(sae.device))
     codes = SparseCodes(codes.values.float().cpu(), codes.indices.cpu())
     tokens = [str(lm.tokenizer.decode([i])) for i in encoded.ids]
-    pooled = pool_max(codes.values, codes.indices, encoded.content_start)
+    pooled = pool_max(codes.values, codes.indices, encoded.content_start, encoded.content())
     return TextFeatures(tokens, codes, encoded.content_start, pooled)

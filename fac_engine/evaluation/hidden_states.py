@@ -26,7 +26,7 @@ from fac_engine.models.activation_cache import cached_activations
 from fac_engine.models.batching import batches_by_token_budget
 from fac_engine.models.harvest import default_token_budget
 from fac_engine.models.loader import LoadedModel
-from fac_engine.workspace.datasets import EncodedDataset, shard_path
+from fac_engine.workspace.datasets import EncodedDataset, content_flags, shard_path
 
 log = get_logger(__name__)
 
@@ -46,6 +46,8 @@ class StoredTokens(NamedTuple):
     """Per sample, its token ids (template included, truncated as encoded)."""
     content_start: np.ndarray
     """int64[N] t0 of each sample."""
+    content: list[np.ndarray]
+    """Per sample, bool per token: pooled content token (the exact pooling policy of its encode)."""
 
 
 def hidden_cache_path(data: EncodedDataset, model_identity: str, layer: int) -> Path:
@@ -58,7 +60,8 @@ def hidden_cache_key(data: EncodedDataset, model_identity: str, layer: int) -> d
     """Everything the cached states depend on; any difference makes the cache stale."""
     m = data.manifest
     return {"model": model_identity, "layer": str(layer), "pooling": POOLING, "dataset_hash": m.dataset_hash,
-            "n_samples": str(m.n_samples), "t0_policy": m.t0_policy, "max_length": str(m.max_length)}
+            "n_samples": str(m.n_samples), "t0_policy": m.t0_policy, "max_length": str(m.max_length),
+            "content": m.pooling}
 
 
 def stored_tokens(data: EncodedDataset) -> StoredTokens:
@@ -67,11 +70,16 @@ def stored_tokens(data: EncodedDataset) -> StoredTokens:
     sample, n_tokens, t0, start = (meta.column(c).to_numpy() for c in
                                    ("sample", "n_tokens", "content_start", "token_start"))
     size = data.manifest.shard_samples
-    shards = {s: pq.read_table(shard_path(data.folder, "tokens", s), columns=["token_id"]).column("token_id")
-              .to_numpy() for s in sorted({int(i) // size for i in sample})}
+    shards, flags = {}, {}
+    for s in sorted({int(i) // size for i in sample}):
+        table = pq.read_table(shard_path(data.folder, "tokens", s))
+        rows = (sample // size) == s
+        shards[s] = table.column("token_id").to_numpy()
+        flags[s] = content_flags(table, n_tokens[rows], t0[rows])
     ids = [shards[int(s) // size][int(a) : int(a) + int(n)].tolist()
            for s, a, n in zip(sample, start, n_tokens, strict=True)]
-    return StoredTokens(ids, t0.astype(np.int64))
+    content = [flags[int(s) // size][int(a) : int(a) + int(n)] for s, a, n in zip(sample, start, n_tokens, strict=True)]
+    return StoredTokens(ids, t0.astype(np.int64), content)
 
 
 def mean_hidden_states(lm: LoadedModel, data: EncodedDataset, layer: int, *, token_budget: int | None = None,
@@ -90,10 +98,13 @@ def mean_hidden_states(lm: LoadedModel, data: EncodedDataset, layer: int, *, tok
     for batch in batches_by_token_budget(tokens.ids, budget, lm.pad_id):
         mask_BT = batch.attention_mask.to(lm.device)
         acts_BTD = lm.residuals(batch.input_ids.to(lm.device), mask_BT, layer).float()
-        lengths_B = mask_BT.sum(1)
-        t0_B = torch.minimum(torch.as_tensor(tokens.content_start[batch.rows], device=lm.device), lengths_B - 1)
-        positions_T = torch.arange(acts_BTD.shape[1], device=lm.device)
-        content_BT = ((positions_T[None, :] >= t0_B[:, None]) & mask_BT.bool()).float()
+        content_BT = torch.zeros(mask_BT.shape, dtype=torch.float32, device=lm.device)
+        for b, row in enumerate(batch.rows):
+            flags = torch.as_tensor(tokens.content[row], device=lm.device)
+            if not bool(flags.any()):  # content cut away entirely: the last token stands in
+                flags = torch.zeros_like(flags)
+                flags[-1] = True
+            content_BT[b, : flags.numel()] = flags.float()
         mean_BD = (acts_BTD * content_BT[:, :, None]).sum(1) / content_BT.sum(1, keepdim=True)
         out_ND[batch.rows] = mean_BD.cpu().numpy()
         done += len(batch.rows)

@@ -174,7 +174,7 @@ def union_pooled(datasets: Sequence[EncodedDataset]) -> PooledArrays:
                         sum(a.n_samples for a in arrays), arrays[0].d_sae)
 
 
-class _Features:
+class FeatureCache:
     """Each dataset's labels and features, computed once however many sets use it."""
 
     def __init__(self, cfg: EvalConfig, load_model: Callable[[], LoadedModel] | None, token_budget: int | None,
@@ -232,7 +232,7 @@ def evaluate_sets(workspace: Workspace, anchor: str, test: str, sets: Sequence[T
     anchor_data = opened[anchor]
     for data in opened.values():
         check_comparable(anchor_data.manifest, data.manifest)
-    features = _Features(cfg, load_model, token_budget, progress)
+    features = FeatureCache(cfg, load_model, token_budget, progress)
     _check_both_classes(f"The test set {test!r}", features.labels(opened[test]).is_positive, cfg.positive)
     for s in sets:
         _check_both_classes(f"The training set {s.name!r}", np.concatenate(

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from fac_engine.workspace.datasets import EncodedDataset, shard_path
+from fac_engine.workspace.datasets import EncodedDataset, content_flags, shard_path
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,7 @@ def token_weights(data: EncodedDataset, cfg: ExplainConfig, vocab_size: int,
         tokens = pq.read_table(shard_path(data.folder, "tokens", shard))
         n_tokens = meta.column("n_tokens").to_numpy().astype(np.int64)
         sample_T = np.repeat(meta.column("sample").to_numpy().astype(np.int64), n_tokens)
-        start_T = np.repeat(np.cumsum(n_tokens) - n_tokens, n_tokens)
-        content_T = (np.arange(sample_T.size) - start_T) >= np.repeat(meta.column("content_start").to_numpy(),
-                                                                      n_tokens)
+        content_T = content_flags(tokens, n_tokens, meta.column("content_start").to_numpy())
         token_T = tokens.column("token_id").to_numpy().astype(np.int64)
         # Document frequency: samples containing each token (content tokens only).
         pairs = np.unique(sample_T[content_T] * vocab_size + token_T[content_T])

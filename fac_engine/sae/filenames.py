@@ -7,7 +7,6 @@ FAC_WEIGHTS = "sae.safetensors"
 # SAELens (sae_lens/constants.py).
 SAELENS_CFG = "cfg.json"
 SAELENS_WEIGHTS = "sae_weights.safetensors"
-SAELENS_SPARSITY = "sparsity.safetensors"
 SAELENS_ACTIVATION_SCALER = "activation_scaler.json"
 """Written next to SAELens training checkpoints; holds the not-yet-folded input scaling factor."""
 

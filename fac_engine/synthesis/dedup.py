@@ -8,7 +8,7 @@ comparison to texts that share at least one shingle, so thousands of reference t
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from typing import NamedTuple
 
 NEAR_DUPLICATE_JACCARD = 0.7
@@ -77,16 +77,3 @@ class ShingleIndex:
                 best = Match(key, similarity)
         return best
 
-
-def flag_near_duplicates(texts: Sequence[str], reference: ShingleIndex, prefix: str = "candidate"
-                         ) -> list[Match | None]:
-    """For each text, its closest near duplicate among `reference` and the texts before it.
-
-    The texts are added to `reference` as `<prefix>:<index>` as they are checked, so a later text
-    repeating an earlier one is flagged.
-    """
-    out = []
-    for i, text in enumerate(texts):
-        out.append(reference.closest(text))
-        reference.add(f"{prefix}:{i}", text)
-    return out

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fac_engine.encoding.encode import DEFAULT_MAX_LENGTH
 from fac_engine.encoding.pooling import pool_max_rows
 from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
 from fac_engine.features.spans import mark_span, token_separator
@@ -18,8 +19,8 @@ from fac_engine.models.loader import LoadedModel
 from fac_engine.models.template import EncodedText, encode_messages, encode_text
 from fac_engine.sae.model import SparseAutoencoder
 from fac_engine.synthesis.templates import Sample
+from fac_engine.workspace.datasets import Manifest
 
-SCORE_MAX_LENGTH = 1024
 VOCAB_SAMPLE = 5000
 """Tokens decoded to tell how this vocabulary joins tokens into text."""
 
@@ -35,9 +36,9 @@ class SampleScore:
     span: str
     """Text of the tokens around the max, the max token marked <<...>> ("" when it never fires)."""
     tokens: list[str]
-    """Content tokens (t >= t0)."""
+    """Tokens from the first to the last content token (t0 on)."""
     activations: list[float]
-    """The target feature's activation on each content token."""
+    """The target feature's activation on each of them (0 on tokens that are not content, e.g. role markers)."""
     pooled_features: list[int]
     """Every feature active on the sample (max-pooled over content tokens)."""
     pooled_values: list[float]
@@ -47,17 +48,25 @@ class SampleScore:
 class Scorer:
     """The loaded LM + SAE, scoring batches of samples for target features."""
 
-    def __init__(self, lm: LoadedModel, sae: SparseAutoencoder, chat: bool = True, token_budget: int | None = None
-                 ) -> None:
-        self.lm, self.sae, self.chat = lm, sae, chat
+    def __init__(self, lm: LoadedModel, sae: SparseAutoencoder, chat: bool = True, token_budget: int | None = None,
+                 max_length: int = DEFAULT_MAX_LENGTH) -> None:
+        self.lm, self.sae, self.chat, self.max_length = lm, sae, chat, max_length
         self.token_budget = token_budget or default_token_budget(lm.device)
         tok = lm.tokenizer
         self.sep = token_separator([str(tok.decode([i])) for i in range(min(len(tok), VOCAB_SAMPLE))])
 
+    @classmethod
+    def like(cls, lm: LoadedModel, sae: SparseAutoencoder, manifest: Manifest | None) -> "Scorer":
+        """A scorer that wraps, pools and truncates exactly as `manifest`'s dataset was encoded (the defaults of
+        dataset encoding when there is no dataset yet), so a candidate's g_i is what coverage will see."""
+        if manifest is None:
+            return cls(lm, sae)
+        return cls(lm, sae, chat=manifest.t0_policy != "plain", max_length=manifest.max_length)
+
     def _encode(self, sample: Sample) -> EncodedText:
         if self.chat and sample.messages:
-            return encode_messages(self.lm.tokenizer, sample.messages, max_length=SCORE_MAX_LENGTH)
-        return encode_text(self.lm.tokenizer, sample.text, chat=self.chat, max_length=SCORE_MAX_LENGTH)
+            return encode_messages(self.lm.tokenizer, sample.messages, max_length=self.max_length)
+        return encode_text(self.lm.tokenizer, sample.text, chat=self.chat, max_length=self.max_length)
 
     def score(self, samples: Sequence[Sample], features: Sequence[int]) -> list[SampleScore]:
         """Score sample k for target feature `features[k]` (one forward pass per token-budget batch)."""
@@ -71,11 +80,13 @@ class Scorer:
         return [out[k] for k in range(len(samples))]
 
     def _one(self, enc: EncodedText, values_TW: np.ndarray, indices_TW: np.ndarray, feature: int) -> SampleScore:
+        content_T = np.asarray(enc.content(), bool)
         t0 = enc.content_start
-        acts_T = np.where(indices_TW == feature, values_TW, 0.0).max(axis=1)[t0:]
-        tokens = [str(self.lm.tokenizer.decode([i])) for i in enc.ids[t0:]]
+        end = int(np.flatnonzero(content_T)[-1]) + 1 if content_T.any() else t0
+        acts_T = np.where(content_T, np.where(indices_TW == feature, values_TW, 0.0).max(axis=1), 0.0)[t0:end]
+        tokens = [str(self.lm.tokenizer.decode([i])) for i in enc.ids[t0:end]]
         positions = np.arange(len(enc.ids))
-        pooled = pool_max_rows(np.zeros(len(enc.ids), np.int64), positions, positions >= t0, values_TW, indices_TW)
+        pooled = pool_max_rows(np.zeros(len(enc.ids), np.int64), positions, content_T, values_TW, indices_TW)
         acts = [float(a) for a in acts_T]
         g = max(acts, default=0.0)
         return SampleScore(g, int(np.argmax(acts_T)) if g > 0 else -1, mark_span(tokens, acts, self.sep), tokens, acts,

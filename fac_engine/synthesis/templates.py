@@ -9,7 +9,6 @@ reward modelling = a question with a chosen and a subtly flawed rejected answer 
 
 import json
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, NamedTuple
 
@@ -163,7 +162,3 @@ def parse_edit(task: TaskName, text: str) -> Sample | None:
     """A reviewer's edited text read back as a sample of the task (same formats the reviewer sees)."""
     return parse_output(task, text)
 
-
-def anchor_sample(text: str, messages: Sequence[Message] | None = None) -> Sample:
-    """An anchor sample used as the step-1 fallback x+ (docs/METHOD.md section 4)."""
-    return Sample(text, list(messages) if messages else None, {"text": text})

@@ -84,7 +84,7 @@ class Manifest:
     dataset_hash: str
     """sha256 of the dataset file(s) and the reading options."""
     t0_policy: str
-    """How content tokens were chosen: "chat-template" or "plain"."""
+    """How samples were wrapped: "chat-template" or "plain"."""
     max_length: int
     """Context limit in tokens; longer samples were truncated."""
     shard_samples: int
@@ -105,6 +105,9 @@ class Manifest:
     """The label column, when the dataset has one."""
     extra: dict[str, Any] = field(default_factory=dict)
     """Anything else worth recording (encode seconds, tokens/s...)."""
+    pooling: str = "from-t0"
+    """Which tokens g_i(x) pools over: "content-tokens" (content only: no role markers, template suffixes or
+    special tokens) or "from-t0" (every token from t0 to the end; datasets encoded before the exact policy)."""
 
     @property
     def n_shards(self) -> int:
@@ -114,7 +117,7 @@ class Manifest:
     def key(self) -> dict[str, Any]:
         """The fields that must match for a resume (everything that changes the shards)."""
         return {k: getattr(self, k) for k in ("model", "sae", "layer", "dataset_hash", "t0_policy", "max_length",
-                                               "shard_samples", "n_samples")}
+                                               "shard_samples", "n_samples", "pooling")}
 
 
 def check_name(name: str) -> str:
@@ -223,11 +226,28 @@ def _read_parquet(name: str, path: Path, read: Any, **options: Any) -> Any:
 
 
 def check_comparable(a: Manifest, b: Manifest) -> None:
-    """Refuse to compare datasets encoded with different models, SAEs or layers (their features differ)."""
+    """Refuse to compare datasets whose g_i(x) mean different things: other model, SAE or layer (other
+    features), or other pooling, template or length policy (other tokens pooled)."""
     for what, x, y in (("model", a.model, b.model), ("SAE", a.sae, b.sae), ("layer", a.layer, b.layer)):
         if x != y:
             raise FacError(f"{a.name!r} and {b.name!r} were encoded with different {what}s ({x} vs {y}); "
                            "encode both with the same model, SAE and layer to compare them.")
+    for what, x, y in (("pooling policies", a.pooling, b.pooling), ("template policies", a.t0_policy, b.t0_policy),
+                       ("length limits", a.max_length, b.max_length)):
+        if x != y:
+            raise FacError(f"{a.name!r} and {b.name!r} were encoded with different {what} ({x} vs {y}); "
+                           "encode both with the same settings (e.g. both with or both without --plain, the same "
+                           "--max-length) to compare them.")
+
+
+def content_flags(tokens: pa.Table, n_tokens: np.ndarray, content_start: np.ndarray) -> np.ndarray:
+    """bool[T] per token of a token shard: is it a pooled content token? The stored `content` column, or
+    t >= t0 for datasets encoded before it existed (pooling "from-t0")."""
+    if "content" in tokens.column_names:
+        return tokens.column("content").to_numpy(zero_copy_only=False).astype(bool)
+    n_tokens = n_tokens.astype(np.int64)
+    start_T = np.repeat(np.cumsum(n_tokens) - n_tokens, n_tokens)
+    return (np.arange(int(n_tokens.sum())) - start_T) >= np.repeat(content_start.astype(np.int64), n_tokens)
 
 
 def shard_path(folder: Path, kind: str, shard: int) -> Path:

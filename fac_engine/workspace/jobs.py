@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
@@ -142,11 +142,6 @@ def cancel_job(workspace: Path, name: str) -> None:
     status = job_status(workspace, name)
     if status is not None and status.state == "running":
         os.killpg(status.pid, signal.SIGTERM)
-
-
-def status_dict(status: JobStatus) -> dict[str, object]:
-    """A JSON-friendly view of a status."""
-    return asdict(status) | {"fraction": status.fraction}
 
 
 def forget_job(workspace: Path, name: str) -> None:

@@ -75,3 +75,36 @@ def test_report_needs_an_anchor_and_seed(app_workspace: Path) -> None:
     at.switch_page(PAGE).run()
     at.button(key="eval_write_report").click().run()
     assert "has no anchor or no seed" in at.error[0].value
+
+
+def _toy_calibration(root: Path) -> None:
+    from fac_engine.evaluation.calibrate import correlations
+    from fac_engine.evaluation.calibration_results import (
+        CalibrationConfig,
+        CalibrationResult,
+        CalibrationSet,
+        FacPoint,
+        save_calibration,
+    )
+    from fac_engine.evaluation.results import MetricSummary
+
+    def one(name: str, kind: str, fac: float, auprc: tuple[float, ...]) -> CalibrationSet:
+        return CalibrationSet(name, kind, 2, (0, 1) if kind != "seed" else (), 1 if kind == "covers missing" else 0,
+                              (FacPoint(0.0, "all", fac, fac, fac, 3, 5),), MetricSummary(auprc))
+
+    sets = (one("seed", "seed", 0.6, (0.70, 0.72)), one("seed + 2 covering missing", "covers missing", 0.8,
+                                                          (0.85, 0.87)),
+            one("seed + 2 covering none", "covers none", 0.6, (0.71, 0.71)))
+    save_calibration(root, CalibrationResult("toy-calib", CalibrationConfig(sizes=(2,)), "anchor", "seed", "test",
+                                             "m", "s", 4, 10, 2, sets, correlations(sets), 1.0, "2026-12-01T20:00:00"))
+
+
+def test_a_saved_calibration_with_its_verdict(app_workspace: Path) -> None:
+    _toy_calibration(app_workspace)
+    at = _page()
+    assert at.selectbox(key="eval_calibration").value == "toy-calib"
+    assert at.success[0].value.startswith("With the default choice (delta 0, all features) FAC tracks AUPRC")
+    tables = [d.value for d in at.dataframe]
+    assert tables[-1]["set"].tolist() == ["seed", "seed + 2 covering missing", "seed + 2 covering none"]
+    assert tables[-1]["auprc"].round(2).tolist() == [0.71, 0.86, 0.71]
+    assert tables[-2]["pearson_r"].round(3).tolist()[0] == 1.0

@@ -203,7 +203,3 @@ def open_archive(path: Path) -> Iterator[ArchiveFiles]:
     finally:
         files.close()
 
-
-def fetch_all(dest: Path | None = None) -> dict[str, Path]:
-    """Download every archive in `ARCHIVES` (skipping those already there); `spec -> path`."""
-    return {a.spec: download(a, dest) for a in ARCHIVES}

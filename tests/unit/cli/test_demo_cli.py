@@ -27,6 +27,11 @@ def test_missing_features_of_the_demo_seed(tmp_path: Path) -> None:
     assert _missing(Workspace(ws), 2.0) == [3, 6, 7]  # dog's 2.0 is not above 2.0
 
 
+def test_missing_task_relevant_features_of_the_demo_seed(tmp_path: Path) -> None:
+    ws = build_app_workspace(tmp_path, anchor="demo-anchor", seed="demo-seed")
+    assert _missing(Workspace(ws), 0.0, frozenset({2, 6, 1})) == [2, 6]  # 1 (cat) is covered by the seed
+
+
 def test_demo_encodes_each_set_once_and_sets_up_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                             capsys: pytest.CaptureFixture[str]) -> None:
     files = {}
@@ -48,7 +53,11 @@ def test_demo_encodes_each_set_once_and_sets_up_the_project(tmp_path: Path, monk
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[:4] for line in out[:3]] == [["encoded", "5", "samples", "(27"], ["encoded", "2", "samples",
                                                       "(10"], ["encoded", "2", "samples", "(10"]]
-    assert out[-2:] == ["put the seed's 4 missing features into the synthesis target list 'selected'",
+    # Three toxic rows against two prove nothing at the default false-discovery rate: no feature is marked, so
+    # every missing feature is a target.
+    assert out[-3:] == ["marked 0 features relevant to 'toxic' by label contrast on demo-anchor; the dashboard "
+                        "counts only task-relevant features",
+                        "put the seed's 4 missing task-relevant features into the synthesis target list 'selected'",
                         f"demo project ready in {ws}: anchor demo-anchor, seed demo-seed (project 'default')"]
     project = Project(ws)
     assert (project.config.anchor, project.config.seed) == ("demo-anchor", "demo-seed")

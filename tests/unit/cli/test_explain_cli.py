@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from fac_engine.cli import common, main
-from fac_engine.coverage.fac import read_relevant_file
+from fac_engine.coverage.relevant_ids import read_relevant_file
 from fac_engine.llm.generators import GenerationConfig
 from fac_engine.workspace.project import Project
 from tests.unit.encode_fixtures import build_word_model, build_word_sae
@@ -65,7 +65,12 @@ def test_explain_judge_mark_export_then_coverage(ws: Path, fake: ScriptedGenerat
     assert "skipped 3 features already explained by this generator" in capsys.readouterr().out
     assert len(fake.calls) == calls
 
-    assert main(["relevance", "--anchor", "anchor", "--label", "toxic", "--project", "default", *w]) == 0
+    # Three toxic vs three safe samples prove little (Fisher p = 1/20 at best, q = 0.4 over 8 features): a lenient
+    # false-discovery rate keeps the flow testable; the default 0.05 keeps nothing.
+    assert main(["relevance", "--anchor", "anchor", "--label", "toxic", *w]) == 0
+    assert "0 features relevant to 'toxic'" in capsys.readouterr().out
+    lenient = ["relevance", "--anchor", "anchor", "--label", "toxic", "--fdr", "0.5", "--project", "default", *w]
+    assert main(lenient) == 0
     assert "1 features relevant to 'toxic'" in capsys.readouterr().out
     assert Project(ws).relevance_marks("contrast") == {2: "relevant"}
     assert main(["relevance", "--judge", "--task", "detecting toxic user queries", *w]) == 0

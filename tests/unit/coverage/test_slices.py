@@ -17,7 +17,6 @@ from fac_engine.coverage.slices import (
     label_name,
     label_slices,
     stack_slices,
-    strongest_label,
     top_features,
     whole_slice,
 )
@@ -137,9 +136,6 @@ def test_label_log_odds_exact() -> None:
     assert odds[1, 0] == pytest.approx(math.log(5 / 3))
     # f3 fires nowhere: log(0.5/2.5) - log(0.5/3.5) = log(7/5)
     assert odds[0, 3] == pytest.approx(math.log(7 / 5))
-    best = strongest_label(slices)
-    assert best.label.tolist() == ["b", "a", "a", "a"]
-    assert best.log_odds[1] == pytest.approx(math.log(35))
 
 
 def test_label_log_odds_needs_two_labels() -> None:

@@ -42,3 +42,14 @@ def test_pool_max_rows_two_samples() -> None:
     assert rows.position.tolist() == [1, 2, 0, 1, 1]  # feature 1 of sample 5 ties at 2.0: the first wins
     assert rows.active_tokens.tolist() == [2, 1, 1, 2, 1]
     assert rows.sample.dtype == np.int32 and rows.value.dtype == np.float32
+
+
+def test_a_content_mask_leaves_out_template_tokens() -> None:
+    # Feature 7 fires only on the closing template token (position 3), feature 5 on content and on it.
+    values = torch.tensor([[0.0, 0.0], [2.0, 0.0], [1.0, 0.0], [9.0, 4.0]])
+    indices = torch.tensor([[0, 1], [5, 1], [5, 1], [5, 7]])
+    pooled = pool_max(values, indices, content_T=[False, True, True, False])
+    assert pooled.features.tolist() == [5]
+    assert pooled.max_values.tolist() == [2.0]
+    assert pooled.argmax.tolist() == [1]
+    assert pooled.counts.tolist() == [2]

@@ -114,13 +114,14 @@ def test_sae_features_are_the_pooled_codes(ws: Workspace) -> None:
 
 
 def test_mean_hidden_states_by_hand(ws: Workspace, word_lm: LoadedModel) -> None:
-    # "the dog" in the template: <|im_start|> user the dog <|im_end|>; t0 = 2, so the mean is over
-    # e_the, e_dog and e_<|im_end|>.
+    # "the dog" in the template: <|im_start|> user the dog <|im_end|>; the content tokens are "the" and "dog"
+    # (the closing <|im_end|> is a template suffix), so the mean is over e_the and e_dog.
     X = mean_hidden_states(word_lm, ws.open("cache"), 0, token_budget=4)
     expected = np.zeros(word_lm.hidden_size, np.float32)
-    expected[[FIRST_ID, FIRST_ID + 2, IM_END]] = 1 / 3
+    expected[[FIRST_ID, FIRST_ID + 2]] = 1 / 2
     np.testing.assert_allclose(X[0], expected, atol=1e-6)
-    assert X.shape == (2, word_lm.hidden_size) and X[1, IM_END] == pytest.approx(0.5)  # "red" <|im_end|>
+    assert X.shape == (2, word_lm.hidden_size) and X[1, IM_END] == 0.0  # "red": its <|im_end|> is not pooled
+    assert X[1].max() == pytest.approx(1.0)  # the one content token, "red"
 
 
 def test_hidden_cache_reused_and_model_checked(ws: Workspace, word_lm: LoadedModel) -> None:

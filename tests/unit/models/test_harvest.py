@@ -1,7 +1,7 @@
 """harvest_activations on the tiny Llama: content tokens only, batched = unbatched, padding never counted.
 
 With the tiny chat template a text of w words renders as `<|im_start|> user w1 .. ww <|im_end|>`:
-t0 = 2 and w + 1 content tokens (the closing <|im_end|> is after t0, as in FAC pooling).
+t0 = 2 and w content tokens (the closing <|im_end|> is a template suffix, never content, as in FAC pooling).
 """
 
 from collections.abc import Iterator, Sequence
@@ -24,8 +24,8 @@ TEXTS = [
     "is it good ?",
     "you are a very helpful model and the dog is not bad",
 ]
-CONTENT_TOKENS = [3, 8, 2, 5, 13]
-"""Words + 1 per text (see the module docstring); 31 in all."""
+CONTENT_TOKENS = [2, 7, 1, 4, 12]
+"""Words per text (see the module docstring); 26 in all."""
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,7 +49,7 @@ def reference(lm: LoadedModel, texts: Sequence[str], layer: int, *, chat: bool =
     for i in order:
         ids = torch.tensor([encoded[i].ids])
         acts = residual_stream(lm.model, ids, torch.ones_like(ids), layer)[0]
-        parts.append(acts[encoded[i].content_start :])
+        parts.append(acts[torch.tensor(encoded[i].content())])
     return torch.cat(parts).to(torch.bfloat16)
 
 
@@ -62,7 +62,7 @@ def assert_same_rows(got: torch.Tensor, expected: torch.Tensor) -> None:
 def test_content_token_counts_are_as_worked_out(lm: LoadedModel) -> None:
     encoded = [encode_text(lm.tokenizer, t, chat=True, max_length=256) for t in TEXTS]
     assert [e.content_start for e in encoded] == [2] * 5
-    assert [len(e.ids) - e.content_start for e in encoded] == CONTENT_TOKENS
+    assert [sum(e.content()) for e in encoded] == CONTENT_TOKENS
 
 
 @pytest.mark.parametrize("layer", [0, 1, TINY_LAYERS])
@@ -83,7 +83,7 @@ def test_padding_never_contributes(lm: LoadedModel) -> None:
     # One long text padded next to four one-word texts: 4 * 13 padded positions, none harvested.
     texts = ["you are a very helpful model and the dog is not bad", "red", "blue", "green", "cat"]
     got = harvest_activations(lm, texts, layer=2, max_tokens=1000, token_budget=10_000)
-    assert got.shape[0] == 13 + 4 * 2
+    assert got.shape[0] == 12 + 4 * 1  # words only
     assert_same_rows(got, reference(lm, texts, 2))
 
 
@@ -116,14 +116,14 @@ def test_stops_reading_texts_once_full(lm: LoadedModel) -> None:
 
 def test_plain_text_has_no_template_prefix(lm: LoadedModel) -> None:
     got = harvest_activations(lm, TEXTS, layer=1, max_tokens=1000, chat=False)
-    assert got.shape[0] == sum(CONTENT_TOKENS) - len(TEXTS)  # the words only: no <|im_end|>
+    assert got.shape[0] == sum(CONTENT_TOKENS)  # the words only, as in chat: no <|im_end|>
     assert_same_rows(got, reference(lm, TEXTS, 1, chat=False))
 
 
 def test_truncation_keeps_the_first_tokens(lm: LoadedModel) -> None:
-    # max_length 4 keeps <|im_start|> user w1 w2 (or <|im_end|>): 2 content tokens per text.
+    # max_length 4 keeps <|im_start|> user w1 w2 (or w1 <|im_end|>): 2 content tokens per text, 1 for "red".
     got = harvest_activations(lm, TEXTS, layer=1, max_tokens=1000, max_length=4)
-    assert got.shape[0] == 2 * len(TEXTS)
+    assert got.shape[0] == 2 * len(TEXTS) - 1
     assert_same_rows(got, reference(lm, TEXTS, 1, max_length=4))
 
 
@@ -132,7 +132,7 @@ def test_progress_reports_tokens_collected(lm: LoadedModel) -> None:
     harvest_activations(lm, TEXTS, layer=1, max_tokens=1000, token_budget=1,
                         progress=lambda done, wanted: calls.append((done, wanted)))
     # One call per batch (here per text, longest first): cumulative content tokens.
-    assert calls == [(13, 1000), (21, 1000), (26, 1000), (29, 1000), (31, 1000)]
+    assert calls == [(12, 1000), (19, 1000), (23, 1000), (25, 1000), (26, 1000)]
 
 
 def test_no_texts_give_an_empty_tensor(lm: LoadedModel) -> None:

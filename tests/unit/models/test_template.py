@@ -81,7 +81,8 @@ def test_messages_truncation_counted(tiny_tokenizer: PreTrainedTokenizerFast) ->
     assert [e.truncated for e in encoded] == [True, False, True]
     assert sum(e.truncated for e in encoded) == 2
     assert encode_messages(tiny_tokenizer, [Message("system", "a good model"), Message("user", "hi")], 4) == (
-        EncodedText(tiny_tokenizer.convert_tokens_to_ids(["<|im_start|>", "system", "a", "good"]), 4, True)
+        EncodedText(tiny_tokenizer.convert_tokens_to_ids(["<|im_start|>", "system", "a", "good"]), 4, True,
+                    (False,) * 4)
     )
 
 
@@ -105,3 +106,57 @@ def test_template_errors_are_fac_errors(tiny_tokenizer: PreTrainedTokenizerFast)
     tiny_tokenizer.chat_template = "{% for m in messages %}{{ m['content'] | upper }}{% endfor %}"
     with pytest.raises(FacError, match="changed the text it wraps"):
         encode_messages(tiny_tokenizer, [Message("user", "hi")], max_length=8)
+
+
+def _content_tokens(tokenizer: PreTrainedTokenizerFast, encoded: EncodedText) -> list[str]:
+    return [t for t, c in zip(tokenizer.convert_ids_to_tokens(encoded.ids), encoded.content(), strict=True) if c]
+
+
+def test_chat_suffix_is_not_content(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    encoded = encode_text(tiny_tokenizer, "the cat sat", chat=True, max_length=64)
+    assert encoded.content_mask == (False, False, True, True, True, False)  # <|im_start|> user ... <|im_end|>
+
+
+def test_role_markers_between_turns_are_not_content(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    messages = [Message("system", "be good"), Message("user", "red"), Message("assistant", "blue green"),
+                Message("user", "user user")]
+    encoded = encode_messages(tiny_tokenizer, messages, max_length=64)
+    tokens = tiny_tokenizer.convert_ids_to_tokens(encoded.ids)
+    assert tokens == ["<|im_start|>", "system", "<unk>", "good", "<|im_end|>", "<|im_start|>", "user", "red",
+                      "<|im_end|>", "<|im_start|>", "assistant", "blue", "green", "<|im_end|>", "<|im_start|>",
+                      "user", "user", "user", "<|im_end|>"]
+    # System content, role words, <|im_start|> / <|im_end|> are out; the words of each turn are in, also
+    # content that repeats a role word.
+    assert [i for i, c in enumerate(encoded.content()) if c] == [7, 11, 12, 16, 17]
+    assert _content_tokens(tiny_tokenizer, encoded) == ["red", "blue", "green", "user", "user"]
+    assert encoded.content_start == 7
+
+
+def test_plain_text_never_pools_a_bos(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    from tokenizers import processors
+
+    # Llama / Mistral tokenizers add a BOS to plain text; here <|im_start|> (id 2) plays that part.
+    tiny_tokenizer.backend_tokenizer.post_processor = processors.TemplateProcessing(
+        single="<|im_start|> $A", special_tokens=[("<|im_start|>", 2)])
+    encoded = encode_text(tiny_tokenizer, "hello world", chat=False, max_length=64)
+    assert tiny_tokenizer.convert_ids_to_tokens(encoded.ids) == ["<|im_start|>", "hello", "world"]
+    assert encoded.content_mask == (False, True, True)
+    assert encoded.content_start == 1
+
+
+def test_truncation_cuts_the_mask_too(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    encoded = encode_messages(tiny_tokenizer, [Message("user", "red"), Message("assistant", "blue green")], 7)
+    assert encoded.content_mask == (False, False, True, False, False, False, True)
+    assert encoded.truncated
+
+
+def test_trimming_templates_are_located(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    tiny_tokenizer.chat_template = ("{% for m in messages %}<|im_start|>{{ m['role'] }} {{ m['content'] | trim }}"
+                                    "<|im_end|> {% endfor %}")
+    encoded = encode_messages(tiny_tokenizer, [Message("user", "  the cat  ")], max_length=64)
+    assert _content_tokens(tiny_tokenizer, encoded) == ["the", "cat"]
+
+
+def test_a_mask_free_text_pools_from_t0() -> None:
+    # Callers that build EncodedText by hand (no mask) keep the t >= t0 meaning.
+    assert EncodedText([5, 6, 7], 1, False).content() == [False, True, True]

