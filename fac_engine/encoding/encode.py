@@ -25,12 +25,12 @@ import torch
 from fac_engine import __version__
 from fac_engine.atomic import atomic_file
 from fac_engine.data.dataset import DatasetConfig, read_dataset
+from fac_engine.encoding.budget import EncodeBudget, encode_budget
 from fac_engine.encoding.feature_stats import DEFAULT_TOP_N, compute_feature_tables
-from fac_engine.encoding.pooling import pool_max_rows
-from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
+from fac_engine.encoding.pooling import pool_max_entries
+from fac_engine.encoding.sparse_batches import RowCodes, sparse_codes_by_batch
 from fac_engine.errors import FacError
 from fac_engine.log import get_logger
-from fac_engine.models.harvest import default_token_budget
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.template import EncodedText, encode_messages, encode_text
 from fac_engine.sae.identity import sae_identity
@@ -42,6 +42,7 @@ from fac_engine.workspace.datasets import (
     Workspace,
     complete_shards,
     merge_pooled,
+    shard_path,
     write_manifest,
     write_shard,
     write_vocab,
@@ -66,7 +67,8 @@ class Item(Protocol):
     def label(self) -> object: ...
 
 
-RESERVED_COLUMNS = ("sample", "n_tokens", "content_start", "truncated", "token_start", "text", "label")
+RESERVED_COLUMNS = ("sample", "n_tokens", "content_start", "truncated", "token_start", "dropped_activations", "text",
+                    "label")
 """Columns of the samples table that FAC Studio writes; metadata columns of the same name get a `meta_` prefix."""
 
 
@@ -83,7 +85,8 @@ class EncodeConfig:
     shard_samples: int = 1024
     """Samples per shard: the unit of resumption and of memory use."""
     token_budget: int | None = None
-    """Padded tokens per forward pass; None: the device's default (harvest.default_token_budget)."""
+    """Padded tokens per forward pass; None: the device's default (encoding/budget.py: sized from free
+    memory on CUDA)."""
     top_n: int = DEFAULT_TOP_N
     """Top activating samples kept per feature."""
     overwrite: bool = False
@@ -105,6 +108,8 @@ class EncodeSummary(NamedTuple):
     seconds: float
     resumed_shards: int
     """Shards found complete from an earlier run and skipped."""
+    dropped_activations: int = 0
+    """Activations above zero left out by the SAE's max_active cap, all shards (0: every one is stored)."""
 
     @property
     def tokens_per_second(self) -> float:
@@ -149,47 +154,36 @@ def _arrow_column(values: Sequence[object] | pd.Series) -> pa.Array:
         return pa.array([None if v is None else str(v) for v in values])
 
 
-class _ShardCodes:
-    """Per-sample token codes of one shard, gathered batch by batch in length order."""
-
-    def __init__(self, size: int) -> None:
-        self.ids: list[np.ndarray | None] = [None] * size
-        self.values: list[np.ndarray | None] = [None] * size
-        self.indices: list[np.ndarray | None] = [None] * size
-
-    def add(self, local: int, ids: np.ndarray, values: np.ndarray, indices: np.ndarray) -> None:
-        self.ids[local], self.values[local], self.indices[local] = ids, values, indices
-
-
-def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[EncodedText], cfg: EncodeConfig,
-                    progress: Callable[[int, int], None]) -> _ShardCodes:
-    codes = _ShardCodes(len(encoded))
-    budget = cfg.token_budget or default_token_budget(lm.device)
-    for rows in sparse_codes_by_batch(lm, sae, [e.ids for e in encoded], budget):
+def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[EncodedText], budget: EncodeBudget,
+                    progress: Callable[[int, int], None]) -> list[RowCodes]:
+    codes: list[RowCodes | None] = [None] * len(encoded)
+    for rows in sparse_codes_by_batch(lm, sae, [e.ids for e in encoded], budget.tokens, sae_rows=budget.sae_rows):
         for r in rows:
-            codes.add(r.row, np.asarray(encoded[r.row].ids, np.int32), r.values, r.indices)
-        progress(sum(len(r.values) for r in rows), len(rows))
-    return codes
+            codes[r.row] = r
+        progress(sum(len(r.counts) for r in rows), len(rows))
+    assert all(c is not None for c in codes)
+    return codes  # type: ignore[return-value]
 
 
-def _shard_tables(first: int, encoded: list[EncodedText], codes: _ShardCodes, meta: pa.Table
+def _shard_tables(first: int, encoded: list[EncodedText], codes: list[RowCodes], meta: pa.Table
                   ) -> dict[str, pa.Table]:
     n_tokens = np.array([len(e.ids) for e in encoded], np.int64)
     token_start = np.concatenate([[0], np.cumsum(n_tokens)[:-1]])
-    ids = np.concatenate([c for c in codes.ids if c is not None])
-    values = np.concatenate([c for c in codes.values if c is not None])
-    indices = np.concatenate([c for c in codes.indices if c is not None])
-    active = values > 0
-    offsets = np.concatenate([[0], np.cumsum(active.sum(1))]).astype(np.int32)
+    ids = np.concatenate([np.asarray(e.ids, np.int32) for e in encoded])
+    counts_N = np.concatenate([c.counts for c in codes])
+    values_E = np.concatenate([c.values for c in codes])
+    indices_E = np.concatenate([c.indices for c in codes])
+    offsets = np.concatenate([[0], np.cumsum(counts_N, dtype=np.int64)]).astype(np.int32)
     tokens = pa.table({
         "token_id": pa.array(ids, pa.int32()),
-        "features": pa.ListArray.from_arrays(pa.array(offsets), pa.array(indices[active], pa.int32())),
-        "values": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[active].astype(np.float16))),
+        "features": pa.ListArray.from_arrays(pa.array(offsets), pa.array(indices_E, pa.int32())),
+        "values": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values_E.astype(np.float16))),
     })
     sample_N = np.repeat(np.arange(first, first + len(encoded), dtype=np.int64), n_tokens)
     position_N = np.arange(ids.size) - np.repeat(token_start, n_tokens)
     content_N = position_N >= np.repeat([e.content_start for e in encoded], n_tokens)
-    pooled = pool_max_rows(sample_N, position_N, content_N, values, indices)
+    pooled = pool_max_entries(np.repeat(sample_N, counts_N), np.repeat(position_N, counts_N),
+                              np.repeat(content_N, counts_N), values_E, indices_E)
     pooled_table = pa.table({name: pa.array(getattr(pooled, name)) for name in pooled._fields})
     samples = pa.table({
         "sample": pa.array(np.arange(first, first + len(encoded)), pa.int32()),
@@ -197,6 +191,7 @@ def _shard_tables(first: int, encoded: list[EncodedText], codes: _ShardCodes, me
         "content_start": pa.array([e.content_start for e in encoded], pa.int32()),
         "truncated": pa.array([bool(e.truncated) for e in encoded]),
         "token_start": pa.array(token_start, pa.int64()),
+        "dropped_activations": pa.array([c.dropped for c in codes], pa.int64()),
     })
     for name in meta.column_names:
         samples = samples.append_column(name, meta.column(name))
@@ -232,11 +227,14 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
     manifest, done = _prepare_manifest(workspace, base, cfg)
     folder = workspace.folder(cfg.name)
     if done:
-        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards)
+        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards, manifest.dropped_activations)
     finished = complete_shards(folder)
     meta_table = sample_columns(items, meta)
     if not (folder / VOCAB).is_file():
         write_vocab(folder, [str(lm.tokenizer.decode([i])) for i in range(len(lm.tokenizer))])
+    budget = encode_budget(lm, sae)  # once: after the first batch the allocator's cache hides free memory
+    if cfg.token_budget is not None:
+        budget = budget._replace(tokens=cfg.token_budget)
     started = time.perf_counter()
     counts = {"tokens": 0, "samples": sum(min(cfg.shard_samples, len(items) - s * cfg.shard_samples) for s in finished)}
 
@@ -253,12 +251,12 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
         first = shard * cfg.shard_samples
         chunk = items[first : first + cfg.shard_samples]
         encoded = [encode_sample(lm, item, cfg) for item in chunk]
-        codes = _encode_batches(lm, sae, encoded, cfg, on_batch)
+        codes = _encode_batches(lm, sae, encoded, budget, on_batch)
         write_shard(folder, shard, _shard_tables(first, encoded, codes, meta_table.slice(first, len(chunk))))
         on_batch(0, 0)  # the shard is on disk now
     seconds = time.perf_counter() - started
-    return EncodeSummary(finalise(workspace, manifest, cfg.top_n, seconds, counts["tokens"]), counts["tokens"], seconds,
-                         len(finished))
+    final = finalise(workspace, manifest, cfg.top_n, seconds, counts["tokens"])
+    return EncodeSummary(final, counts["tokens"], seconds, len(finished), final.dropped_activations)
 
 
 def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: float, tokens_run: int) -> Manifest:
@@ -269,8 +267,12 @@ def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: floa
     arrays = [pooled.column(c).to_numpy() for c in ("sample", "feature", "value", "position")]
     tables = compute_feature_tables(*arrays, n_samples=manifest.n_samples, d_sae=manifest.d_sae, top_n=top_n)
     write_feature_tables(folder, tables.stats, tables.examples)
-    samples = data.samples(["n_tokens", "truncated"])
-    final = Manifest(**{**manifest.__dict__, "status": "complete",
+    columns = ["n_tokens", "truncated"]
+    if "dropped_activations" in pq.read_schema(shard_path(folder, "samples", 0)).names:  # absent before it was counted
+        columns.append("dropped_activations")
+    samples = data.samples(columns)
+    dropped = int(pc.sum(samples.column("dropped_activations")).as_py() or 0) if len(columns) == 3 else 0
+    final = Manifest(**{**manifest.__dict__, "status": "complete", "dropped_activations": dropped,
                         "n_tokens": int(pc.sum(samples.column("n_tokens")).as_py() or 0),
                         "truncated_samples": int(pc.sum(samples.column("truncated").cast(pa.int64())).as_py()
                                                  or 0),
@@ -278,6 +280,9 @@ def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: floa
                                   "tokens_last_run": tokens_run}})
     write_manifest(folder, final)
     log.info("%s: %d samples, %d tokens encoded", manifest.name, final.n_samples, final.n_tokens)
+    if dropped:
+        log.warning("%s: %d active features were left out by the SAE's max_active cap (%s per token)", manifest.name,
+                    dropped, manifest.extra.get("sae_max_active"))
     return final
 
 
@@ -300,7 +305,7 @@ def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: s
         t0_policy="chat-template" if cfg.chat else "plain", max_length=cfg.max_length,
         shard_samples=cfg.shard_samples, n_samples=n_samples,
         versions={"fac_studio": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
-        schema=schema, label_field=label_field,
+        schema=schema, label_field=label_field, extra={"sae_max_active": sae.cfg.max_active},
     )
 
 
