@@ -52,7 +52,8 @@ def main() -> None:
     print("| concurrency | candidates | requests | completion tokens | seconds | candidates/s |")
     print("|---|---|---|---|---|---|")
     for concurrency, candidates, requests, tokens, seconds in rows:
-        print(f"| {concurrency} | {candidates} | {requests} | {tokens:,} | {seconds:.1f} | {candidates / seconds:.2f} |")
+        rate = candidates / seconds
+        print(f"| {concurrency} | {candidates} | {requests} | {tokens:,} | {seconds:.1f} | {rate:.2f} |")
     first, last = rows[0], rows[-1]
     print(f"| ratio {last[0]} vs {first[0]} | | | | | {(last[1] / last[4]) / (first[1] / first[4]):.2f}x |")
 
