@@ -86,17 +86,18 @@ class OpenAIGenerator:
         if n < 1:
             raise ValueError("n must be at least 1.")
         out: list[list[str]] = [[] for _ in prompts]
+        seed = _seeds(prompts, n, cfg.seed)
         if self.honours_n is False:
-            requests = [_Request(p, 1, cfg.seed + j) for p in range(len(prompts)) for j in range(n)]
+            requests = [_Request(p, 1, seed[p] + j) for p in range(len(prompts)) for j in range(n)]
         else:
-            requests = [_Request(p, n, cfg.seed) for p in range(len(prompts))]
+            requests = [_Request(p, n, seed[p]) for p in range(len(prompts))]
         while requests:
             for request, texts in zip(requests, self._run(prompts, requests, cfg), strict=True):
                 out[request.prompt].extend(texts[: n - len(out[request.prompt])])
-            requests = self._fill(out, n, cfg)
+            requests = self._fill(out, n, seed)
         return out
 
-    def _fill(self, out: list[list[str]], n: int, cfg: GenerationConfig) -> list[_Request]:
+    def _fill(self, out: list[list[str]], n: int, seed: list[int]) -> list[_Request]:
         """One request per missing sample (the server returned fewer choices than `n`)."""
         short = [p for p, texts in enumerate(out) if len(texts) < n]  # only when n > 1: every request gets a choice
         if short and self.honours_n is not False:
@@ -105,7 +106,7 @@ class OpenAIGenerator:
             self.honours_n = False
         elif n > 1 and self.honours_n is None:
             self.honours_n = True
-        return [_Request(p, 1, cfg.seed + j) for p in short for j in range(len(out[p]), n)]
+        return [_Request(p, 1, seed[p] + j) for p in short for j in range(len(out[p]), n)]
 
     def _run(self, prompts: Sequence[str], requests: list[_Request], cfg: GenerationConfig) -> list[list[str]]:
         """The choices of every request, `concurrency` at a time; the first failure cancels the rest."""
@@ -167,6 +168,18 @@ class OpenAIGenerator:
                             "in /v1.")
         retried = f" after {self.retries} retries" if code in (408, 409, 429) or code >= 500 else ""
         return FacError(f"The generator endpoint {url} answered HTTP {code}{retried} ({detail}).")
+
+
+def _seeds(prompts: Sequence[str], n: int, seed: int) -> list[int]:
+    """The first seed of each prompt's samples: a repeated prompt text continues where its previous copy's
+    samples end, so seed-honouring servers (llama.cpp, vLLM) do not return the same text for every copy."""
+    seen: dict[str, int] = {}
+    out = []
+    for prompt in prompts:
+        copies = seen.get(prompt, 0)
+        out.append(seed + copies * n)
+        seen[prompt] = copies + 1
+    return out
 
 
 def _detail(exc: openai.APIStatusError) -> str:

@@ -143,3 +143,9 @@ def test_backend_spec_carries_concurrency_to_the_client(server: str, monkeypatch
     assert _Server.bodies[0]["auth"] == "Bearer sekrit"
     with pytest.raises(ValueError, match="concurrency must be between 1 and 1024"):
         BackendSpec(kind="openai", model="m", base_url=server, concurrency=0)
+
+
+def test_repeated_prompts_get_their_own_seeds(server: str) -> None:
+    gen = OpenAIGenerator(server, "m")
+    assert gen.generate(["a", "a", "b", "a"], 2, GenerationConfig(seed=5)) == [
+        ["a s5.0", "a s5.1"], ["a s7.0", "a s7.1"], ["b s5.0", "b s5.1"], ["a s9.0", "a s9.1"]]
