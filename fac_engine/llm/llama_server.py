@@ -8,7 +8,6 @@ choice whatever `n` asks; the client fills `n` with one request per sample.
 """
 
 import importlib.util
-import os
 import socket
 import subprocess
 import sys
@@ -46,35 +45,20 @@ def _ready(base_url: str) -> bool:
         return False
 
 
-def _command(model: Path, port: int, threads: int, n_ctx: int, workers: int) -> tuple[list[str], dict[str, str]]:
-    """The server's command line and extra environment: `python -m llama_cpp.server`, or for several worker
-    processes (each its own model copy: the server itself handles one request at a time) uvicorn with the
-    same settings as environment variables."""
-    settings = {"model": str(model), "n_ctx": str(n_ctx), "n_threads": str(threads), "n_threads_batch": str(threads)}
-    if workers == 1:
-        flags = [x for key, value in settings.items() for x in (f"--{key}", value)]
-        return [sys.executable, "-m", "llama_cpp.server", *flags, "--host", "127.0.0.1", "--port", str(port)], {}
-    return ([sys.executable, "-m", "uvicorn", "--factory", "llama_cpp.server.app:create_app", "--host", "127.0.0.1",
-             "--port", str(port), "--workers", str(workers)], {key.upper(): value for key, value in settings.items()})
-
-
 @contextmanager
-def llama_server(model: Path, *, threads: int = 2, n_ctx: int = 2048, workers: int = 1, log: Path | None = None
-                 ) -> Iterator[str]:
-    """Serve `model` on a free local port for the duration of the block; yields the base URL (.../v1).
-
-    `threads` are llama.cpp threads per worker process; `workers` > 1 runs that many processes behind one port.
-    """
+def llama_server(model: Path, *, threads: int = 2, n_ctx: int = 2048, log: Path | None = None) -> Iterator[str]:
+    """Serve `model` (llama.cpp using `threads` threads) on a free local port for the duration of the block;
+    yields the base URL (.../v1)."""
     if not llama_server_available():
         raise FacError("llama-cpp-python with its server extra is not installed; run: pip install -r "
                        "requirements-server.txt (it compiles from source, for minutes).")
     port = free_port()
     base_url = f"http://127.0.0.1:{port}/v1"
-    cmd, env = _command(model, port, threads, n_ctx, workers)
+    cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(model), "--host", "127.0.0.1", "--port",
+           str(port), "--n_ctx", str(n_ctx), "--n_threads", str(threads), "--n_threads_batch", str(threads)]
     with ExitStack() as stack:
         out = stack.enter_context(log.open("w", encoding="utf-8")) if log is not None else subprocess.DEVNULL
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env={**os.environ, **env})
+        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
         try:
             _wait_until_ready(process, base_url, log)
             yield base_url

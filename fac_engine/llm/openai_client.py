@@ -13,7 +13,6 @@ from collections.abc import Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import Any, NamedTuple
 
-import httpx2
 import openai
 
 from fac_engine.errors import FacError
@@ -61,10 +60,9 @@ class OpenAIGenerator:
             raise ValueError("concurrency must be at least 1.")
         self.base_url, self.model, self.concurrency = base_url.rstrip("/"), model, concurrency
         self.timeout_s, self.retries, self.key_env, self.has_key = timeout_s, retries, key_env, bool(api_key)
-        limits = httpx2.Limits(max_connections=max(concurrency, 8), max_keepalive_connections=max(concurrency, 8))
+        # The SDK's own connection pool (up to 1,000 connections) holds every request in flight.
         self._client = _Client(base_url=self.base_url, api_key=api_key or NO_KEY, timeout=timeout_s,
-                               max_retries=retries, backoff_scale=backoff_s / SDK_FIRST_RETRY_S,
-                               http_client=httpx2.Client(limits=limits, timeout=timeout_s))
+                               max_retries=retries, backoff_scale=backoff_s / SDK_FIRST_RETRY_S)
         self._lock = threading.Lock()
         self._usage = TokenUsage()
         self.honours_n: bool | None = None
