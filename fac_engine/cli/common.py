@@ -83,7 +83,7 @@ def workspace_root(args: argparse.Namespace) -> Path:
 
 
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
-    """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries."""
+    """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries, --concurrency."""
     from fac_engine.llm.backend import DEFAULT_KEY_ENV
 
     g = parser.add_argument_group("generator")
@@ -97,6 +97,8 @@ def add_generator_options(parser: argparse.ArgumentParser) -> None:
                    help=f"openai backend: environment variable holding the API key (default {DEFAULT_KEY_ENV})")
     g.add_argument("--timeout", type=float, default=60.0, help="openai backend: seconds per request")
     g.add_argument("--retries", type=int, default=3, help="openai backend: retries with backoff")
+    g.add_argument("--concurrency", type=int, default=16,
+                   help="openai backend: requests in flight at once (servers batch them; 1: one at a time)")
 
 
 def backend_spec(args: argparse.Namespace) -> BackendSpec:
@@ -106,7 +108,7 @@ def backend_spec(args: argparse.Namespace) -> BackendSpec:
     model = args.gen_model or (args.model if args.backend == "local" else "")
     try:
         return BackendSpec(kind=args.backend, model=model, base_url=args.base_url, api_key_env=args.api_key_env,
-                           timeout_s=args.timeout, retries=args.retries)
+                           timeout_s=args.timeout, retries=args.retries, concurrency=args.concurrency)
     except ValueError as exc:
         raise FacError(str(exc)) from exc
 

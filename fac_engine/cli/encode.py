@@ -1,12 +1,16 @@
 """`fac encode DATA --name NAME`: a dataset through the LM and the SAE into the workspace; `fac datasets`."""
 
 import argparse
+import sys
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fac_engine.cli.common import add_model_options, add_sae_options, add_workspace_option, workspace_root
+
+if TYPE_CHECKING:
+    from fac_engine.workspace.datasets import Manifest
 
 
 def register(sub: Any) -> None:
@@ -102,7 +106,17 @@ def run(args: argparse.Namespace) -> int:
     for w in workers:
         print(f"  Ray actor {w.worker}{f' ({w.gpus} GPU)' if w.gpus else ''}: {w.shards} shards, {w.tokens:,} tokens, "
               f"{w.tokens_per_second:,.0f} tok/s")
+    print(dropped_note(m), file=sys.stderr if m.dropped_activations else sys.stdout)
     return 0
+
+
+def dropped_note(m: "Manifest") -> str:
+    """One line on whether every active SAE feature reached the store (a warning when some did not)."""
+    if not m.dropped_activations:
+        return "SAE codes: every active feature of every token is stored (0 dropped)."
+    return (f"warning: the SAE's max_active cap ({m.extra.get('sae_max_active')} per token) dropped "
+            f"{m.dropped_activations:,} active features; coverage, statistics and the explorer miss them. "
+            "Remove max_active from the SAE's cfg.json (or raise it) and encode again with --overwrite.")
 
 
 def run_datasets(args: argparse.Namespace) -> int:
@@ -116,6 +130,7 @@ def run_datasets(args: argparse.Namespace) -> int:
     for name in names:
         m = workspace.manifest(name)
         assert m is not None
+        dropped = f"  warning: {m.dropped_activations:,} active features dropped" if m.dropped_activations else ""
         print(f"{name:24s} {m.n_samples:>9,} samples {m.n_tokens:>11,} tokens  model {m.model}  SAE {m.sae}  "
-              f"layer {m.layer}")
+              f"layer {m.layer}{dropped}")
     return 0

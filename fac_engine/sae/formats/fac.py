@@ -97,7 +97,7 @@ def _config_from_json(raw: JsonObject, source: Path) -> SaeConfig:
         "apply_b_dec_to_input": get_bool(raw, "apply_b_dec_to_input", source),
         "normalization": get_str(raw, "normalization", source),
         "input_scale": get_float(raw, "input_scale", source),
-        "max_active": get_int(raw, "max_active", source),
+        "max_active": get_optional_int(raw, "max_active", source),
         "model_name": get_str(raw, "model_name", source, default=""),
         "source_format": get_str(raw, "source_format", source, default="fac"),
         "metrics": _metrics(get_object(raw, "metrics", source), source),
