@@ -24,7 +24,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Literal, NamedTuple
+from typing import NamedTuple
 
 import torch
 
@@ -43,9 +43,8 @@ from fac_engine.sae.activation_buffer import (
 )
 from fac_engine.sae.checkpoint import RunIdentity, has_checkpoint, load_checkpoint, save_checkpoint
 from fac_engine.sae.config import SaeConfig
-from fac_engine.sae.metrics import SaeMetrics, evaluate_sae, sparse_decode
+from fac_engine.sae.metrics import SaeMetrics, evaluate_sae
 from fac_engine.sae.model import SparseAutoencoder
-from fac_engine.sae.topk_encode import TopKEncode
 from fac_engine.sae.train_state import (
     Params,
     ProgressFn,
@@ -55,10 +54,10 @@ from fac_engine.sae.train_state import (
     init_params,
     make_optimizer,
 )
+from fac_engine.sae.train_step import SelectionDtype, selection_dtype, train_step
 
 log = get_logger(__name__)
 
-SelectionDtype = Literal["auto", "float32", "bfloat16"]
 HOLDOUT_MAX_ROWS = 131_072
 """Cap on the held-out slice taken when no eval set is given."""
 __all__ = ["CheckpointPlan", "ProgressFn", "StepLog", "TrainConfig", "TrainResult", "TrainingPaused",
@@ -171,49 +170,6 @@ def dead_window_tokens(cfg: TrainConfig, total_tokens: int) -> int:
     return min(cfg.dead_after_tokens, max(total_tokens // 20, 8 * cfg.batch_size))
 
 
-def _aux_loss(x_c_BD: torch.Tensor, err_BD: torch.Tensor, p: Params, dead_F: torch.Tensor, aux_k: int
-              ) -> torch.Tensor:
-    """AuxK (Gao et al. 2024): the top dead latents reconstruct the main residual, normalised by its energy."""
-    dead_idx = dead_F.nonzero().squeeze(1)
-    if aux_k == 0 or dead_idx.numel() == 0:
-        return err_BD.new_zeros(())
-    pre_BA = torch.addmm(p.b_enc[dead_idx], x_c_BD, p.W_enc[dead_idx].t())
-    top = pre_BA.topk(min(aux_k, dead_idx.numel()), dim=1, sorted=False)
-    err_hat_BD = sparse_decode(top.values.relu(), dead_idx[top.indices], p.W_dec, None)
-    return (err_BD - err_hat_BD).square().sum() / err_BD.square().sum().clamp_min(1e-12)
-
-
-def _step(p: Params, opt: torch.optim.Optimizer, x_BD: torch.Tensor, k: int, dead_F: torch.Tensor,
-          cfg: TrainConfig, sel_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One optimiser step; returns (batch fvu, aux loss, indices of latents that fired)."""
-    x_c_BD = x_BD - p.b_dec
-    sel_FD = p.W_enc.detach().to(sel_dtype)
-    values_BK, indices_BK = TopKEncode.apply(x_c_BD, p.W_enc, p.b_enc, sel_FD, k)
-    err_BD = x_BD - sparse_decode(values_BK, indices_BK, p.W_dec, p.b_dec)
-    fvu = err_BD.square().sum() / (x_BD - x_BD.mean(0)).square().sum().clamp_min(1e-12)
-    aux = _aux_loss(x_c_BD, err_BD.detach(), p, dead_F, cfg.aux_k)
-    opt.zero_grad(set_to_none=True)
-    (fvu + cfg.aux_coefficient * aux).backward()
-    with torch.no_grad():
-        W, g = p.W_dec, p.W_dec.grad
-        if g is not None:  # a step along a unit row's own direction only changes its norm (sparsify, OpenAI)
-            g -= (g * W).sum(1, keepdim=True) * W
-        opt.step()
-        W /= W.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return fvu.detach(), aux.detach(), indices_BK[values_BK > 0]
-
-
-def _selection_dtype(choice: SelectionDtype, device: torch.device) -> torch.dtype:
-    """bf16 where the hardware runs it natively (decided by CPU flags, so runs stay reproducible)."""
-    if choice != "auto":
-        return torch.bfloat16 if choice == "bfloat16" else torch.float32
-    if device.type == "cuda":
-        return torch.bfloat16
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    native = any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-    return torch.bfloat16 if native else torch.float32
-
-
 @dataclass(frozen=True)
 class CheckpointPlan:
     """Where and how often a run saves its state, and whether it continues a saved one."""
@@ -290,8 +246,8 @@ def _run_steps(state: TrainState, batches: Iterator[torch.Tensor], run: _Run, pl
 
     for x_BD in batches:
         k = k_at_step(run.cfg, state.step, run.total_steps)
-        fvu, aux, fired = _step(state.params, state.optimizer, x_BD, k, state.since_fired >= run.dead_window,
-                                run.cfg, run.sel_dtype)
+        fvu, aux, fired = train_step(state.params, state.optimizer, x_BD, k, state.since_fired >= run.dead_window,
+                                     run.cfg.aux_k, run.cfg.aux_coefficient, run.sel_dtype)
         state.since_fired += run.batch_size
         state.since_fired[fired] = 0
         state.recorder.add(state.step, k, fvu, aux, state.since_fired >= run.dead_window)
@@ -348,7 +304,7 @@ def train_topk_sae(
     batch_size = min(cfg.batch_size, n_rows)
     total_steps = steps_for(n_rows, batch_size, cfg.epochs)
     run = _Run(cfg, total_steps, batch_size, math.sqrt(d_in) / stats.median_norm,
-               _selection_dtype(cfg.selection_dtype, device), dead_window_tokens(cfg, total_steps * batch_size))
+               selection_dtype(cfg.selection_dtype, device), dead_window_tokens(cfg, total_steps * batch_size))
     log.info("Training a %d-latent TopK SAE (k=%d%s) on %d tokens: %d steps of %d, selection in %s, on %s.",
              d_sae, cfg.k, ", tied" if cfg.tied else "", n_rows, total_steps, batch_size, run.sel_dtype, device)
     params = init_params((stats.centre * run.scale).to(device), d_sae, cfg.tied, cfg.tied_init, generator)
