@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.fac-setup-$(shell cat requirements.txt requirements-nodeps.txt requirements-ray.txt pyproject.toml | sha256sum | cut -c1-12)
 PORT ?= 8501
 
-.PHONY: demo test setup browser clean-venv
+.PHONY: demo test setup server-setup browser clean-venv
 
 demo: setup
 	$(BIN)/fac prepare
@@ -34,6 +34,11 @@ $(STAMP): requirements.txt requirements-nodeps.txt requirements-ray.txt pyprojec
 	$(BIN)/pip install -q --no-deps --no-build-isolation -e .
 	rm -f $(VENV)/.fac-setup-*
 	touch $(STAMP)
+
+# Optional: llama-cpp-python's OpenAI-compatible server (the `server` tests, bench/bench_server.py).
+# pip compiles llama-cpp-python from source: minutes.
+server-setup: setup
+	$(BIN)/pip install -r requirements-server.txt
 
 # Headless Chromium for the end-to-end tests (Debian package; Playwright's own download is not reachable).
 browser:

@@ -77,6 +77,11 @@ def model_settings(proj: Project) -> None:
                "with; only datasets encoded with the same ones are compared.")
 
 
+def codes_badge(dropped: int) -> str:
+    """Whether every active SAE feature reached the store: a warning badge when a max_active cap dropped some."""
+    return "all active kept" if not dropped else f"⚠️ {dropped:,} dropped (SAE max_active cap)"
+
+
 def datasets_table(names: list[str], cfg: ProjectConfig) -> pd.DataFrame:
     """One row per encoded dataset: its role in the project and what it was encoded with."""
     found = data.manifests()
@@ -87,7 +92,8 @@ def datasets_table(names: list[str], cfg: ProjectConfig) -> pd.DataFrame:
         role = "anchor" if name == cfg.anchor else "seed" if name == cfg.seed else ""
         rows.append({"dataset": name, "role": role, "samples": m.n_samples, "tokens": m.n_tokens,
                      "labels": m.label_field or "", "schema": m.schema, "features": m.d_sae, "layer": m.layer,
-                     "comparable": name in same, "model": m.model, "file": Path(m.dataset_path).name})
+                     "comparable": name in same, "SAE codes": codes_badge(m.dropped_activations), "model": m.model,
+                     "file": Path(m.dataset_path).name})
     return pd.DataFrame(rows)
 
 

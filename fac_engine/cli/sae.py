@@ -1,12 +1,23 @@
-"""The SAE verbs: `fac corpus` (the general training corpus), `fac train-sae` (a TopK SAE on a dataset's
-residual stream) and `fac probe` (which features fire on a text)."""
+"""The SAE verbs: `fac train-sae` (harvest residual activations of a text dataset and train a TopK SAE on
+them) and `fac probe` (which features fire on a text).
+
+With --cache the activations go to disk in shards and the run checkpoints its training state,
+so a long CPU run proceeds over several sittings: stop it (Ctrl-C, `kill -TERM`, --stop-after)
+and run the same command with --resume; harvest and training continue where they stopped and
+the result is the same, bit for bit, as one uninterrupted run.
+"""
 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from types import FrameType
 from typing import TYPE_CHECKING, Any
 
 from fac_engine.atomic import check_write_target
@@ -17,46 +28,28 @@ from fac_engine.errors import FacError
 if TYPE_CHECKING:
     import torch
 
+    from fac_engine.models.activation_cache import ShardedActivations
     from fac_engine.models.loader import LoadedModel
     from fac_engine.sae.train import TrainConfig
 
 SAVE_DTYPES = ("float32", "bfloat16")
 """Precisions `fac train-sae --save-dtype` writes the weights in."""
-
-
-def add_corpus(p: argparse.ArgumentParser) -> None:
-    """`fac corpus`."""
-    p.add_argument("--out", type=Path, default=None, help="parquet file (default: <FAC_HOME>/data/corpus/...)")
-    p.add_argument("--seed", type=int, default=0, help="shuffle seed")
-    p.add_argument("--force", action="store_true", help="rebuild even if the file exists")
-    p.set_defaults(run=run_corpus)
-
-
-def run_corpus(args: argparse.Namespace) -> int:
-    """Build (or reuse) the corpus and print what is in it."""
-    from fac_engine.data.corpora.corpus import build_training_corpus, default_corpus_path
-
-    out = default_corpus_path() if args.out is None else check_write_target(args.out, "--out")
-    if out.is_file() and not args.force:
-        print(f"corpus ready: {out} (use --force to rebuild)")
-        return 0
-    summary = build_training_corpus(out, seed=args.seed)
-    print(f"wrote {summary.rows:,} texts, {summary.characters:,} characters (~{summary.approx_tokens:,} tokens) "
-          f"to {summary.path} in {summary.seconds:.0f} s; {summary.duplicates_dropped:,} duplicates dropped")
-    for source, rows in summary.rows_per_source.items():
-        print(f"  {source:32s} {rows:>8,}")
-    return 0
+CHECKPOINT_DIR = "checkpoint"
+"""Sub-folder of --cache holding the training checkpoint (next to the train/ and eval/ shards)."""
 
 
 def _train_flags() -> ConfigFlags[TrainConfig]:
     from fac_engine.sae.train import TrainConfig
 
     return ConfigFlags(TrainConfig, title="training", skip=("device",),  # the model's --device
-                       helps={"k_anneal_start": "anneal K from this value down to --k (paper code: 200)"})
+                       helps={"k_anneal_start": "anneal K from this value down to --k (paper code: 200)",
+                              "tied": "tie encoder and decoder (W_enc = W_dec^T; half the file)"})
 
 
 def add_train_sae(p: argparse.ArgumentParser) -> None:
     """`fac train-sae`."""
+    from fac_engine.models.harvest import DEFAULT_SHARD_ROWS
+
     p.add_argument("data", type=Path, help="texts: .jsonl / .csv / .parquet (with --text-field) or .txt")
     p.add_argument("--out", type=Path, required=True, help="output folder (FAC Studio SAE format)")
     p.add_argument("--text-field", default="text")
@@ -69,42 +62,52 @@ def add_train_sae(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plain", action="store_true", help="do not wrap texts in the chat template")
     p.add_argument("--save-dtype", choices=SAVE_DTYPES, default="float32")
     p.add_argument("--cache", type=Path, default=None,
-                   help="folder keeping the harvested activations; a rerun with the same inputs reuses them")
+                   help="folder for the harvested activation shards and the training checkpoint (resumable run)")
+    p.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_ROWS, help="activations per shard on disk")
+    p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --cache")
+    p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="save the training state this often")
+    p.add_argument("--stop-after", type=float, default=None, metavar="HOURS",
+                   help="pause (harvest: after a shard; training: with a checkpoint) after this many hours")
+    p.add_argument("--harvest-only", action="store_true", help="stop once the activations are on disk")
     _train_flags().add(p)
     p.set_defaults(run=run_train_sae)
 
 
-def _harvest(lm: LoadedModel, texts: list[str], layer: int, tokens: int, args: argparse.Namespace, what: str
-             ) -> torch.Tensor:
-    """Activations of `texts`, through the --cache folder when one is given."""
-    from fac_engine.models.activation_cache import cached_activations
-
-    if args.cache is None:
-        return _harvest_now(lm, texts, layer, tokens, args, what)
+def _data_key(args: argparse.Namespace, lm: LoadedModel, layer: int, texts: int) -> dict[str, str]:
+    """Everything the harvested activations depend on."""
     stat = args.data.stat()
-    key = {"model": lm.identity, "layer": str(layer), "data": str(args.data.resolve()), "data_bytes": str(stat.st_size),
-           "data_mtime": str(int(stat.st_mtime)), "text_field": args.text_field, "texts": str(len(texts)),
-           "eval_texts": str(args.eval_texts), "tokens": str(tokens), "chat": str(not args.plain),
-           "max_length": str(args.max_length), "dtype": str(lm.dtype)}
-    return cached_activations(args.cache / f"{what}.safetensors", key,
-                              lambda: _harvest_now(lm, texts, layer, tokens, args, what))
+    return {"model": lm.identity, "layer": str(layer), "data": str(args.data.resolve()),
+            "data_bytes": str(stat.st_size), "data_mtime": str(int(stat.st_mtime)), "text_field": args.text_field,
+            "texts": str(texts), "eval_texts": str(args.eval_texts), "chat": str(not args.plain),
+            "max_length": str(args.max_length), "dtype": str(lm.dtype)}
+
+
+def _bar(what: str, total: int, done: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=done, desc=f"{what} activations", unit="tok", unit_scale=True)
+
+
+def _harvest_shards(lm: LoadedModel, texts: list[str], layer: int, tokens: int, args: argparse.Namespace,
+                    what: str, stop: Callable[[], bool]) -> ShardedActivations:
+    from fac_engine.models.activation_cache import ShardedActivations
+    from fac_engine.models.harvest import harvest_to_shards
+
+    key = {**_data_key(args, lm, layer, len(texts)), "tokens": str(tokens), "shard_tokens": str(args.shard_tokens)}
+    store = ShardedActivations(args.cache / what, key)
+    with _bar(what, tokens, min(store.rows, tokens)) as bar:
+        return harvest_to_shards(lm, texts, store, layer=layer, max_tokens=tokens, shard_rows=args.shard_tokens,
+                                 chat=not args.plain, max_length=args.max_length,
+                                 progress=lambda done, _total: bar.update(done - bar.n), stop=stop)
 
 
 def _harvest_now(lm: LoadedModel, texts: list[str], layer: int, tokens: int, args: argparse.Namespace, what: str
                  ) -> torch.Tensor:
-    from tqdm import tqdm
-
     from fac_engine.models.harvest import harvest_activations
 
-    with tqdm(total=tokens, desc=f"{what} activations", unit="tok", unit_scale=True) as bar:
-
-        def progress(done: int, _total: int) -> None:
-            bar.update(done - bar.n)
-
-        return harvest_activations(
-            lm, texts, layer=layer, max_tokens=tokens, chat=not args.plain, max_length=args.max_length,
-            progress=progress,
-        )
+    with _bar(what, tokens, 0) as bar:
+        return harvest_activations(lm, texts, layer=layer, max_tokens=tokens, chat=not args.plain,
+                                   max_length=args.max_length, progress=lambda done, _total: bar.update(done - bar.n))
 
 
 def _check_options(args: argparse.Namespace) -> None:
@@ -114,10 +117,18 @@ def _check_options(args: argparse.Namespace) -> None:
     --tokens crashes torch.empty with a traceback.
     """
     for flag, value in (("--tokens", args.tokens), ("--eval-tokens", args.eval_tokens),
-                        ("--eval-texts", args.eval_texts), ("--max-length", args.max_length)):
+                        ("--eval-texts", args.eval_texts), ("--max-length", args.max_length),
+                        ("--shard-tokens", args.shard_tokens)):
         if value < 1:
             raise FacError(f"{flag} must be at least 1, got {value}.")
     check_write_target(args.out, "--out", folder=True)
+    if (args.resume or args.harvest_only or args.stop_after is not None) and args.cache is None:
+        raise FacError("--resume, --harvest-only and --stop-after need --cache (where the run is kept).")
+    from fac_engine.sae.checkpoint import has_checkpoint
+
+    if args.cache is not None and has_checkpoint(args.cache / CHECKPOINT_DIR) and not args.resume:
+        raise FacError(f"{args.cache / CHECKPOINT_DIR} already holds a checkpoint; resume it (--resume), or delete "
+                       "it to start over")
 
 
 def _check_model(lm: LoadedModel, layer: int, chat: bool) -> None:
@@ -130,8 +141,26 @@ def _check_model(lm: LoadedModel, layer: int, chat: bool) -> None:
         raise FacError(f"{lm.name}'s tokenizer has no chat template; pass --plain to read the texts as plain text.")
 
 
+@contextmanager
+def _stop_requests(hours: float | None, signals: bool) -> Iterator[Callable[[], bool]]:
+    """A stop() that turns True after `hours`, or (with `signals`) on SIGTERM / Ctrl-C, which then pause
+    the run at the next shard or step instead of killing it."""
+    deadline = None if hours is None else time.monotonic() + hours * 3600
+    asked: list[int] = []
+
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        asked.append(signum)
+
+    previous = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)} if signals else {}
+    try:
+        yield lambda: bool(asked) or (deadline is not None and time.monotonic() >= deadline)
+    finally:
+        for sig, old in previous.items():
+            signal.signal(sig, old)
+
+
 def run_train_sae(args: argparse.Namespace) -> int:
-    """Collect activations, train, evaluate on held-out texts, save."""
+    """Collect activations, train (resumably with --cache), evaluate on held-out texts, save."""
     import torch
     from tqdm import tqdm
 
@@ -139,7 +168,7 @@ def run_train_sae(args: argparse.Namespace) -> int:
     from fac_engine.models.capture import default_layer
     from fac_engine.models.loader import load_model
     from fac_engine.sae.formats.fac import save_sae
-    from fac_engine.sae.train import train_topk_sae
+    from fac_engine.sae.train import CheckpointPlan, TrainingPaused, train_topk_sae
 
     _check_options(args)
     train_cfg = _train_flags().build(args, device=args.device)
@@ -149,26 +178,51 @@ def run_train_sae(args: argparse.Namespace) -> int:
     lm = load_model(model_spec(args))
     layer = default_layer(lm.num_layers) if args.layer is None else args.layer
     _check_model(lm, layer, chat=not args.plain)
+    train_texts, eval_texts = texts[: -args.eval_texts], texts[-args.eval_texts :]
     start = time.perf_counter()
-    train_acts = _harvest(lm, texts[: -args.eval_texts], layer, args.tokens, args, "train")
-    eval_acts = _harvest(lm, texts[-args.eval_texts :], layer, args.eval_tokens, args, "eval")
-    harvest_s = time.perf_counter() - start
-    with tqdm(desc="training", unit="step") as bar:
+    with _stop_requests(args.stop_after, signals=args.cache is not None) as stop:
+        if args.cache is None:
+            train_acts: torch.Tensor | ShardedActivations = _harvest_now(lm, train_texts, layer, args.tokens, args,
+                                                                         "train")
+            eval_acts = _harvest_now(lm, eval_texts, layer, args.eval_tokens, args, "eval")
+            plan = None
+        else:
+            store = _harvest_shards(lm, train_texts, layer, args.tokens, args, "train", stop)
+            eval_store = _harvest_shards(lm, eval_texts, layer, args.eval_tokens, args, "eval", stop)
+            if not (store.complete and eval_store.complete):
+                print(f"harvest paused at {store.rows:,} of {args.tokens:,} tokens; run the same command with "
+                      "--resume to continue")
+                return 0
+            if args.harvest_only:
+                print(f"harvested {store.rows:,} train + {eval_store.rows:,} eval tokens into {args.cache}")
+                return 0
+            train_acts, eval_acts = store, eval_store.load_all()
+            key = "|".join(f"{k}={v}" for k, v in sorted(store.key.items()))
+            plan = CheckpointPlan(args.cache / CHECKPOINT_DIR, every_seconds=60 * args.checkpoint_minutes,
+                                  resume=args.resume, stop=stop)
+        harvest_s = time.perf_counter() - start
+        with tqdm(desc="training", unit="step") as bar:
 
-        def progress(step: int, total: int, logs: dict[str, float]) -> None:
-            bar.total = total
-            bar.update(step - bar.n)
-            bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
+            def progress(step: int, total: int, logs: dict[str, float]) -> None:
+                bar.total = total
+                bar.update(step - bar.n)
+                bar.set_postfix({k: f"{v:.4g}" for k, v in logs.items()})
 
-        result = train_topk_sae(
-            train_acts, train_cfg, hook_layer=layer, model_name=lm.identity, eval_acts_ND=eval_acts, progress=progress
-        )
+            try:
+                result = train_topk_sae(train_acts, train_cfg, hook_layer=layer, model_name=lm.identity,
+                                        eval_acts_ND=eval_acts, progress=progress, checkpoint=plan,
+                                        data_key=hashlib.sha256(key.encode()).hexdigest() if plan else "")
+            except TrainingPaused as paused:
+                bar.close()
+                print(f"{paused}; run the same command with --resume to continue")
+                return 0
     save_sae(result.sae, args.out, dtype=getattr(torch, args.save_dtype))
     m = result.metrics
-    print(f"harvested {train_acts.shape[0]:,} train + {eval_acts.shape[0]:,} eval tokens in {harvest_s:.0f} s; "
-          f"trained in {time.perf_counter() - start - harvest_s:.0f} s")
-    print(f"saved {args.out}: d_sae {result.sae.cfg.d_sae}, K {train_cfg.k}, layer {layer}; "
-          f"held-out FVU {m.fvu:.4f}, L0 {m.l0:.1f}, dead {100 * m.dead_fraction:.2f}%")
+    rows = train_acts.shape[0] if isinstance(train_acts, torch.Tensor) else train_acts.rows
+    print(f"harvested {rows:,} train + {eval_acts.shape[0]:,} eval tokens in {harvest_s:.0f} s; "
+          f"trained in {result.sae.cfg.metrics['train_seconds']:.0f} s (all sittings)")
+    print(f"saved {args.out}: d_sae {result.sae.cfg.d_sae}{' tied' if train_cfg.tied else ''}, K {train_cfg.k}, "
+          f"layer {layer}; held-out FVU {m.fvu:.4f}, L0 {m.l0:.1f}, dead {100 * m.dead_fraction:.2f}%")
     return 0
 
 

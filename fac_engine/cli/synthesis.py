@@ -98,6 +98,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from fac_engine.cli.common import generator_for, load_spec_and_sae
+    from fac_engine.llm.protocol import token_usage
     from fac_engine.synthesis.curation import SynthesisStore
     from fac_engine.synthesis.job import JobSettings, run_job
     from fac_engine.synthesis.scoring import Scorer
@@ -124,6 +125,9 @@ def run_synthesize(args: argparse.Namespace) -> int:
     p = store.progress(job_id)
     print(f"job {job_id} done: {p.features_done} features, {p.candidates} candidates scored, {p.proposed} proposed "
           f"for review. Review them on the dashboard's Review page or with `fac review --project {project.name}`.")
+    usage = token_usage(generator)
+    if usage is not None:
+        print(f"generator {backend.label}: {usage.describe()}")
     return 0
 
 

@@ -15,7 +15,8 @@ class _Item(Protocol):
     def label(self) -> object: ...
 
 
-RESERVED_COLUMNS = ("sample", "n_tokens", "content_start", "truncated", "token_start", "text", "label")
+RESERVED_COLUMNS = ("sample", "n_tokens", "content_start", "truncated", "token_start", "dropped_activations", "text",
+                    "label")
 """Columns of the samples table that FAC Studio writes; metadata columns of the same name get a `meta_` prefix."""
 
 

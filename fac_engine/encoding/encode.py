@@ -25,6 +25,7 @@ from transformers import PreTrainedTokenizerBase
 from fac_engine import __version__
 from fac_engine.atomic import atomic_file, crash_point
 from fac_engine.data.dataset import Dataset, DatasetConfig, read_dataset
+from fac_engine.encoding.budget import encode_budget
 from fac_engine.encoding.columns import sample_columns
 from fac_engine.encoding.feature_stats import DEFAULT_TOP_N, compute_feature_tables
 from fac_engine.encoding.shards import encode_shard, samples_in_shards, shard_bounds
@@ -42,6 +43,7 @@ from fac_engine.workspace.datasets import (
     check_name,
     complete_shards,
     merge_pooled,
+    shard_path,
     write_manifest,
     write_vocab,
 )
@@ -80,7 +82,8 @@ class EncodeConfig:
     shard_samples: int = 1024
     """Samples per shard: the unit of resumption and of memory use."""
     token_budget: int | None = None
-    """Padded tokens per forward pass; None: the device's default (harvest.default_token_budget)."""
+    """Padded tokens per forward pass; None: the device's default (encoding/budget.py: sized from free
+    memory on CUDA)."""
     top_n: int = DEFAULT_TOP_N
     """Top activating samples kept per feature."""
     overwrite: bool = False
@@ -103,6 +106,8 @@ class EncodeSummary(NamedTuple):
     seconds: float
     resumed_shards: int
     """Shards found complete from an earlier run and skipped."""
+    dropped_activations: int = 0
+    """Activations above zero left out by the SAE's max_active cap, all shards (0: every one is stored)."""
     already_complete: bool = False
     """The dataset was completely encoded before this run: it did nothing (else it at least merged the
     pooled codes and wrote the feature tables)."""
@@ -186,7 +191,9 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
     start = start_encode(workspace, items, meta, lm.tokenizer, cfg, base)
     manifest = start.manifest
     if start.done:
-        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards, already_complete=True)
+        return EncodeSummary(manifest, 0, 0.0, manifest.n_shards, manifest.dropped_activations,
+                             already_complete=True)
+    budget = encode_budget(lm, sae, token_budget=cfg.token_budget)  # once: later the allocator's cache hides memory
     started = time.perf_counter()
     counts = {"tokens": 0, "samples": samples_in_shards(start.finished, cfg.shard_samples, len(items))}
 
@@ -202,13 +209,12 @@ def encode_dataset(workspace: Workspace, items: Sequence[Item], meta: pd.DataFra
             continue
         first, size = shard_bounds(shard, cfg.shard_samples, len(items))
         encoded = [encode_sample(lm.tokenizer, item, cfg) for item in items[first : first + size]]
-        encode_shard(lm, sae, start.folder, shard, first, encoded, start.meta.slice(first, size), cfg.token_budget,
-                     on_batch)
+        encode_shard(lm, sae, start.folder, shard, first, encoded, start.meta.slice(first, size), budget, on_batch)
         crash_point(f"encode-shard-{shard}")
         on_batch(0, 0)  # the shard is on disk now
     seconds = time.perf_counter() - started
-    return EncodeSummary(finalise(workspace, manifest, cfg.top_n, seconds, counts["tokens"]), counts["tokens"], seconds,
-                         len(start.finished))
+    final = finalise(workspace, manifest, cfg.top_n, seconds, counts["tokens"])
+    return EncodeSummary(final, counts["tokens"], seconds, len(start.finished), final.dropped_activations)
 
 
 def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: float, tokens_run: int) -> Manifest:
@@ -220,8 +226,12 @@ def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: floa
     tables = compute_feature_tables(*arrays, n_samples=manifest.n_samples, d_sae=manifest.d_sae, top_n=top_n)
     write_feature_tables(folder, tables.stats, tables.examples)
     crash_point("encode-tables")
-    samples = data.samples(["n_tokens", "truncated"])
-    final = Manifest(**{**manifest.__dict__, "status": "complete",
+    columns = ["n_tokens", "truncated"]
+    if "dropped_activations" in pq.read_schema(shard_path(folder, "samples", 0)).names:  # absent before it was counted
+        columns.append("dropped_activations")
+    samples = data.samples(columns)
+    dropped = int(pc.sum(samples.column("dropped_activations")).as_py() or 0) if len(columns) == 3 else 0
+    final = Manifest(**{**manifest.__dict__, "status": "complete", "dropped_activations": dropped,
                         "n_tokens": int(pc.sum(samples.column("n_tokens")).as_py() or 0),
                         "truncated_samples": int(pc.sum(samples.column("truncated").cast(pa.int64())).as_py()
                                                  or 0),
@@ -229,6 +239,9 @@ def finalise(workspace: Workspace, manifest: Manifest, top_n: int, seconds: floa
                                   "tokens_last_run": tokens_run}})
     write_manifest(folder, final)
     log.info("%s: %d samples, %d tokens encoded", manifest.name, final.n_samples, final.n_tokens)
+    if dropped:
+        log.warning("%s: %d active features were left out by the SAE's max_active cap (%s per token)", manifest.name,
+                    dropped, manifest.extra.get("sae_max_active"))
     return final
 
 
@@ -252,7 +265,7 @@ def new_manifest(name: str, lm: LoadedModel, sae: SparseAutoencoder, sae_path: s
         t0_policy="chat-template" if cfg.chat else "plain", max_length=cfg.max_length, pooling=POOLING_POLICY,
         shard_samples=cfg.shard_samples, n_samples=n_samples,
         versions={"fac_studio": __version__, "torch": torch.__version__, "transformers": transformers.__version__},
-        schema=schema, label_field=label_field,
+        schema=schema, label_field=label_field, extra={"sae_max_active": sae.cfg.max_active},
     )
 
 

@@ -62,12 +62,20 @@ def pool_max_rows(
     Token n belongs to sample `sample_N[n]` at `position_N[n]`; only tokens with `content_N[n]`
     and slots with a value > 0 count.
     """
-    keep = (values_NW > 0) & content_N[:, None]
-    rows, slots = np.nonzero(keep)
-    sample = sample_N[rows].astype(np.int64)
-    feature = indices_NW[rows, slots].astype(np.int64)
-    value = values_NW[rows, slots].astype(np.float32)
-    position = position_N[rows].astype(np.int64)
+    rows, slots = np.nonzero(values_NW > 0)
+    return pool_max_entries(sample_N[rows], position_N[rows], content_N[rows], values_NW[rows, slots],
+                            indices_NW[rows, slots])
+
+
+def pool_max_entries(sample_E: np.ndarray, position_E: np.ndarray, content_E: np.ndarray, value_E: np.ndarray,
+                     feature_E: np.ndarray) -> PooledRows:
+    """`pool_max_rows` on flat (token, feature) entries: entry e is feature `feature_E[e]` at value `value_E[e]`
+    on the token at `position_E[e]` of sample `sample_E[e]`; entries off content tokens or at 0 are ignored."""
+    keep = content_E & (value_E > 0)
+    sample = sample_E[keep].astype(np.int64)
+    feature = feature_E[keep].astype(np.int64)
+    value = value_E[keep].astype(np.float32)
+    position = position_E[keep].astype(np.int64)
     # Sort by (sample, feature, value descending, position): each group's first row holds its max.
     order = np.lexsort((position, -value, feature, sample))
     sample, feature, value, position = sample[order], feature[order], value[order], position[order]

@@ -21,6 +21,7 @@ import torch
 from transformers import PreTrainedTokenizerBase
 
 from fac_engine.data.schemas import DatasetItem, Message
+from fac_engine.encoding.budget import encode_budget
 from fac_engine.encoding.encode import EncodeConfig, Item, encode_sample
 from fac_engine.encoding.shards import encode_shard
 from fac_engine.errors import FacError
@@ -129,10 +130,10 @@ class ShardEncoder:
         torch.set_num_threads(max(1, int(num_cpus)))
         self.folder = Path(folder)
         self.worker = f"{socket.gethostname()}:{os.getpid()}"
-        self.token_budget = token_budget
         self.error: FacError | None = None
         try:
             self.lm, self.sae, self.gpus = self._load(spec, sae, model_identity, num_gpus)
+            self.budget = encode_budget(self.lm, self.sae, token_budget=token_budget)
         except FacError as exc:
             # Ray keeps only the text of an exception raised while an actor starts; raised from the
             # first batch instead, it reaches the driver as the FacError it is.
@@ -167,7 +168,7 @@ class ShardEncoder:
                                                                     "content_mask")), strict=True)]
             with user_message_kept():
                 n_tokens = encode_shard(self.lm, self.sae, self.folder, shard, first, encoded, from_ipc(meta),
-                                        self.token_budget)
+                                        self.budget)
             receipts.append(ShardReceipt(shard, len(encoded), n_tokens, time.perf_counter() - started, self.worker,
                                          self.gpus))
         return pa.Table.from_pylist([r._asdict() for r in receipts], schema=RECEIPT_SCHEMA)

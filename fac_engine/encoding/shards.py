@@ -12,9 +12,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from fac_engine.encoding.pooling import pool_max_rows
-from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
-from fac_engine.models.harvest import default_token_budget
+from fac_engine.encoding.budget import EncodeBudget
+from fac_engine.encoding.pooling import pool_max_entries
+from fac_engine.encoding.sparse_batches import RowCodes, sparse_codes_by_batch
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.template import EncodedText
 from fac_engine.sae.model import SparseAutoencoder
@@ -35,48 +35,38 @@ def samples_in_shards(shards: set[int], shard_samples: int, n_samples: int) -> i
     return sum(shard_bounds(s, shard_samples, n_samples)[1] for s in shards)
 
 
-class _ShardCodes:
-    """Per-sample token codes of one shard, gathered batch by batch in length order."""
-
-    def __init__(self, size: int) -> None:
-        self.ids: list[np.ndarray | None] = [None] * size
-        self.values: list[np.ndarray | None] = [None] * size
-        self.indices: list[np.ndarray | None] = [None] * size
-
-    def add(self, local: int, ids: np.ndarray, values: np.ndarray, indices: np.ndarray) -> None:
-        self.ids[local], self.values[local], self.indices[local] = ids, values, indices
-
-
-def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[EncodedText], token_budget: int,
-                    progress: BatchProgress | None) -> _ShardCodes:
-    codes = _ShardCodes(len(encoded))
-    for rows in sparse_codes_by_batch(lm, sae, [e.ids for e in encoded], token_budget):
+def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[EncodedText], budget: EncodeBudget,
+                    progress: BatchProgress | None) -> list[RowCodes]:
+    codes: list[RowCodes | None] = [None] * len(encoded)
+    for rows in sparse_codes_by_batch(lm, sae, [e.ids for e in encoded], budget.tokens, sae_rows=budget.sae_rows):
         for r in rows:
-            codes.add(r.row, np.asarray(encoded[r.row].ids, np.int32), r.values, r.indices)
+            codes[r.row] = r
         if progress is not None:
-            progress(sum(len(r.values) for r in rows), len(rows))
-    return codes
+            progress(sum(len(r.counts) for r in rows), len(rows))
+    assert all(c is not None for c in codes)
+    return codes  # type: ignore[return-value]
 
 
-def _shard_tables(first: int, encoded: list[EncodedText], codes: _ShardCodes, meta: pa.Table
+def _shard_tables(first: int, encoded: list[EncodedText], codes: list[RowCodes], meta: pa.Table
                   ) -> dict[str, pa.Table]:
     n_tokens = np.array([len(e.ids) for e in encoded], np.int64)
     token_start = np.concatenate([[0], np.cumsum(n_tokens)[:-1]])
-    ids = np.concatenate([c for c in codes.ids if c is not None])
-    values = np.concatenate([c for c in codes.values if c is not None])
-    indices = np.concatenate([c for c in codes.indices if c is not None])
+    ids = np.concatenate([np.asarray(e.ids, np.int32) for e in encoded])
+    counts_N = np.concatenate([c.counts for c in codes])
+    values_E = np.concatenate([c.values for c in codes])
+    indices_E = np.concatenate([c.indices for c in codes])
+    offsets = np.concatenate([[0], np.cumsum(counts_N, dtype=np.int64)]).astype(np.int32)
     sample_N = np.repeat(np.arange(first, first + len(encoded), dtype=np.int64), n_tokens)
     position_N = np.arange(ids.size) - np.repeat(token_start, n_tokens)
     content_N = np.concatenate([np.asarray(e.content(), bool) for e in encoded])
-    active = values > 0
-    offsets = np.concatenate([[0], np.cumsum(active.sum(1))]).astype(np.int32)
     tokens = pa.table({
         "token_id": pa.array(ids, pa.int32()),
-        "features": pa.ListArray.from_arrays(pa.array(offsets), pa.array(indices[active], pa.int32())),
-        "values": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values[active].astype(np.float16))),
+        "features": pa.ListArray.from_arrays(pa.array(offsets), pa.array(indices_E, pa.int32())),
+        "values": pa.ListArray.from_arrays(pa.array(offsets), pa.array(values_E.astype(np.float16))),
         "content": pa.array(content_N),
     })
-    pooled = pool_max_rows(sample_N, position_N, content_N, values, indices)
+    pooled = pool_max_entries(np.repeat(sample_N, counts_N), np.repeat(position_N, counts_N),
+                              np.repeat(content_N, counts_N), values_E, indices_E)
     pooled_table = pa.table({name: pa.array(getattr(pooled, name)) for name in pooled._fields})
     samples = pa.table({
         "sample": pa.array(np.arange(first, first + len(encoded)), pa.int32()),
@@ -84,6 +74,7 @@ def _shard_tables(first: int, encoded: list[EncodedText], codes: _ShardCodes, me
         "content_start": pa.array([e.content_start for e in encoded], pa.int32()),
         "truncated": pa.array([bool(e.truncated) for e in encoded]),
         "token_start": pa.array(token_start, pa.int64()),
+        "dropped_activations": pa.array([c.dropped for c in codes], pa.int64()),
     })
     for name in meta.column_names:
         samples = samples.append_column(name, meta.column(name))
@@ -91,14 +82,13 @@ def _shard_tables(first: int, encoded: list[EncodedText], codes: _ShardCodes, me
 
 
 def encode_shard(lm: LoadedModel, sae: SparseAutoencoder, folder: Path, shard: int, first: int,
-                 encoded: list[EncodedText], meta: pa.Table, token_budget: int | None,
+                 encoded: list[EncodedText], meta: pa.Table, budget: EncodeBudget,
                  progress: BatchProgress | None = None) -> int:
     """Encode one shard's tokenised samples and write its three tables (samples last); returns its tokens.
 
     `meta` holds the shard's rows of the samples' text, label and metadata columns (`sample_columns`);
-    `token_budget` None is the device's default.
+    `budget` is `encode_budget` of the device, sized once per run.
     """
-    budget = token_budget or default_token_budget(lm.device)
     codes = _encode_batches(lm, sae, encoded, budget, progress)
     write_shard(folder, shard, _shard_tables(first, encoded, codes, meta))
     return sum(len(e.ids) for e in encoded)

@@ -1,4 +1,4 @@
-"""The one generator client: a local transformers model or an OpenAI-compatible endpoint.
+"""The one generator client: a local transformers model or an OpenAI-compatible endpoint (openai SDK).
 
 Explanations, the relevance judge, synthesis and the baseline all generate through `make_generator`.
 """
@@ -9,12 +9,15 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fac_engine.llm.backend import DEFAULT_KEY_ENV, BackendSpec, local_model_spec, make_generator
     from fac_engine.llm.generators import GenerationConfig, Generator
+    from fac_engine.llm.protocol import TokenUsage, token_usage
 
 _PUBLIC = {
     "BackendSpec": "backend",
     "DEFAULT_KEY_ENV": "backend",
     "GenerationConfig": "generators",
     "Generator": "generators",
+    "TokenUsage": "protocol",
+    "token_usage": "protocol",
     "local_model_spec": "backend",
     "make_generator": "backend",
 }
@@ -25,8 +28,10 @@ __all__ = [
     "BackendSpec",
     "GenerationConfig",
     "Generator",
+    "TokenUsage",
     "local_model_spec",
     "make_generator",
+    "token_usage",
 ]
 
 

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from typing import Literal
 
 from fac_engine.errors import FacError
-from fac_engine.llm.generators import Generator, LocalGenerator, OpenAIGenerator
+from fac_engine.llm.generators import LocalGenerator
+from fac_engine.llm.protocol import Generator
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.spec import ModelSpec
 
@@ -33,7 +34,9 @@ class BackendSpec:
     timeout_s: float = 60.0
     """HTTP only: seconds per request."""
     retries: int = 3
-    """HTTP only: retries with exponential backoff on 5xx/408/429/connection errors."""
+    """HTTP only: retries with exponential backoff on 5xx/408/409/429/connection errors (the openai SDK's)."""
+    concurrency: int = 16
+    """HTTP only: requests in flight at once (serving engines batch them; 1 sends one at a time)."""
 
     def __post_init__(self) -> None:
         if self.kind not in ("local", "openai"):
@@ -45,6 +48,8 @@ class BackendSpec:
                              "(for example http://localhost:8000/v1).")
         if self.timeout_s <= 0 or self.retries < 0:
             raise ValueError("timeout_s must be > 0 and retries >= 0.")
+        if not 1 <= self.concurrency <= 1024:
+            raise ValueError(f"concurrency must be between 1 and 1024, got {self.concurrency}.")
 
     @property
     def label(self) -> str:
@@ -61,8 +66,11 @@ def make_generator(spec: BackendSpec, local_lm: LoadedModel | None = None) -> Ge
     """The generator for `spec`. A local spec reuses `local_lm` when given (the LM already loaded
     for scoring), so synthesis with the embedded model holds one copy of it."""
     if spec.kind == "openai":
+        from fac_engine.llm.openai_client import OpenAIGenerator
+
         key = os.environ.get(spec.api_key_env) if spec.api_key_env else None
-        return OpenAIGenerator(spec.base_url, spec.model, api_key=key, timeout_s=spec.timeout_s, retries=spec.retries)
+        return OpenAIGenerator(spec.base_url, spec.model, api_key=key, timeout_s=spec.timeout_s, retries=spec.retries,
+                               concurrency=spec.concurrency, key_env=spec.api_key_env)
     if local_lm is None:
         raise FacError("The local generator needs a loaded model; load it first (this is a bug if you see it).")
     return LocalGenerator(local_lm)

@@ -1,57 +1,27 @@
-"""Generator backends: local transformers generation (batched) and any OpenAI-compatible HTTP endpoint.
+"""Generator backends: local transformers generation (batched, here) and any OpenAI-compatible HTTP
+endpoint (llm/openai_client.py, on the openai SDK, concurrent).
 
-Both take chat prompts (one user message each) and return `n` sampled completions per prompt.
-Defaults are the paper's: temperature 0.8, top-p 0.9 (docs/METHOD.md section 4).
+Both take chat prompts (one user message each) and return `n` sampled completions per prompt;
+the protocol and the sampling settings are in llm/protocol.py.
 """
 
-import json
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol
+from importlib import import_module
+from typing import Any
 
 import torch
 
-from fac_engine.errors import FacError
-from fac_engine.log import get_logger
+from fac_engine.llm.protocol import GenerationConfig, Generator, TokenUsage
 from fac_engine.models.loader import LoadedModel
 
-log = get_logger(__name__)
+__all__ = ["GenerationConfig", "Generator", "LocalGenerator", "TokenUsage"]  # and OpenAIGenerator, lazily
 
 
-@dataclass(frozen=True)
-class GenerationConfig:
-    """Sampling settings shared by every backend."""
-
-    temperature: float = 0.8
-    """Softmax temperature (paper: 0.8)."""
-    top_p: float = 0.9
-    """Nucleus sampling mass (paper: 0.9)."""
-    max_new_tokens: int = 128
-    """Longest completion, in tokens."""
-    seed: int = 0
-    """Seeds local sampling (remote endpoints may ignore it)."""
-    batch_size: int = 8
-    """Prompts x samples generated together by the local backend."""
-    repetition_penalty: float = 1.2
-    """Local backend only: small models loop without it; about 1.2 keeps SmolLM2-135M from repeating itself."""
-
-    def __post_init__(self) -> None:
-        if self.temperature <= 0 or not 0 < self.top_p <= 1:
-            raise ValueError("temperature must be > 0 and top_p in (0, 1].")
-        if self.max_new_tokens < 1 or self.batch_size < 1:
-            raise ValueError("max_new_tokens and batch_size must be at least 1.")
-
-
-class Generator(Protocol):
-    """Anything that samples completions for chat prompts."""
-
-    @property
-    def name(self) -> str: ...
-
-    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]: ...
+def __getattr__(name: str) -> Any:
+    # OpenAIGenerator is imported on first use: the openai SDK takes half a second to import.
+    if name == "OpenAIGenerator":
+        return import_module("fac_engine.llm.openai_client").OpenAIGenerator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class LocalGenerator:
@@ -59,11 +29,17 @@ class LocalGenerator:
 
     def __init__(self, lm: LoadedModel) -> None:
         self.lm = lm
+        self._usage = TokenUsage()
 
     @property
     def name(self) -> str:
         """The model's display name."""
         return self.lm.name
+
+    @property
+    def usage(self) -> TokenUsage:
+        """Batches run (as requests), prompt tokens and generated tokens so far."""
+        return self._usage
 
     def _prompt_ids(self, prompt: str) -> list[int]:
         tok = self.lm.tokenizer
@@ -98,62 +74,9 @@ class LocalGenerator:
                 temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
                 pad_token_id=self.lm.pad_id, repetition_penalty=cfg.repetition_penalty, **generate_kwargs,
             )
+            new_BT = generated[:, width:]
             for row, (prompt_index, _) in enumerate(batch):
-                text = self.lm.tokenizer.decode(generated[row, width:], skip_special_tokens=True)
+                text = self.lm.tokenizer.decode(new_BT[row], skip_special_tokens=True)
                 out[prompt_index].append(str(text).strip())
-        return out
-
-
-class OpenAIGenerator:
-    """An OpenAI-compatible `/chat/completions` endpoint (vLLM, llama.cpp server, Ollama, hosted APIs)."""
-
-    def __init__(self, base_url: str, model: str, api_key: str | None = None, timeout_s: float = 60.0,
-                 retries: int = 3, backoff_s: float = 1.0) -> None:
-        self.base_url, self.model, self.api_key = base_url.rstrip("/"), model, api_key
-        self.timeout_s, self.retries, self.backoff_s = timeout_s, retries, backoff_s
-
-    @property
-    def name(self) -> str:
-        """`model@endpoint`."""
-        return f"{self.model}@{self.base_url}"
-
-    def _post(self, body: dict[str, Any]) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json"}
-        if self.api_key:
-            headers["Authorization"] = f"Bearer {self.api_key}"
-        request = urllib.request.Request(f"{self.base_url}/chat/completions", data=json.dumps(body).encode(),
-                                         headers=headers, method="POST")
-        last = ""
-        for attempt in range(self.retries + 1):
-            try:
-                with urllib.request.urlopen(request, timeout=self.timeout_s) as response:
-                    data: dict[str, Any] = json.loads(response.read().decode("utf-8"))
-                    return data
-            except urllib.error.HTTPError as exc:
-                last = f"HTTP {exc.code} {exc.reason}"
-                if exc.code not in (408, 429) and exc.code < 500:  # a client error will not fix itself
-                    break
-            except (urllib.error.URLError, TimeoutError, OSError) as exc:
-                last = str(getattr(exc, "reason", exc))
-            except json.JSONDecodeError as exc:
-                raise FacError(f"{self.base_url} answered with something that is not JSON: {exc}.") from exc
-            if attempt < self.retries:
-                wait = self.backoff_s * 2**attempt
-                log.warning("generator endpoint %s failed (%s); retrying in %.1f s", self.base_url, last, wait)
-                time.sleep(wait)
-        raise FacError(f"Cannot reach the generator endpoint {self.base_url} ({last}); check that it is running "
-                       "and the base URL ends before /chat/completions.")
-
-    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]:
-        """`n` completions per prompt (one request per prompt, `n` choices each)."""
-        out = []
-        for prompt in prompts:
-            data = self._post({"model": self.model, "messages": [{"role": "user", "content": prompt}], "n": n,
-                               "temperature": cfg.temperature, "top_p": cfg.top_p, "max_tokens": cfg.max_new_tokens,
-                               "seed": cfg.seed})
-            try:
-                texts = [str(choice["message"]["content"] or "").strip() for choice in data["choices"]]
-            except (KeyError, TypeError) as exc:
-                raise FacError(f"{self.base_url} returned no choices/message/content: {str(data)[:200]}") from exc
-            out.append(texts)
+            self._usage = self._usage.plus(1, sum(len(p) for _, p in batch), int((new_BT != self.lm.pad_id).sum()))
         return out

@@ -1,6 +1,12 @@
-"""Harvested activations kept on disk (safetensors), reused while what produced them is unchanged."""
+"""Harvested activations kept on disk (safetensors), reused while what produced them is unchanged.
 
+Two forms: one file for a tensor made in one go (`cached_activations`), and a folder of shards
+that a long harvest fills over several sittings (`ShardedActivations`).
+"""
+
+import json
 from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -8,6 +14,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
 from fac_engine.atomic import atomic_file
+from fac_engine.errors import FacError
 from fac_engine.log import get_logger
 
 log = get_logger(__name__)
@@ -46,3 +53,104 @@ def cached_activations(path: Path, key: Mapping[str, str], make: Callable[[], to
     with atomic_file(path) as tmp:
         save_file({TENSOR_NAME: tensor.contiguous()}, str(tmp), metadata=dict(key))
     return tensor
+
+
+MANIFEST = "manifest.json"
+"""The sharded store's index: its key, and the shards that are complete, in order."""
+MANIFEST_FORMAT = "fac-activation-shards"
+
+
+@dataclass(frozen=True)
+class Shard:
+    """One complete shard: a safetensors file of `rows` activations of texts up to `texts_end`."""
+
+    file: str
+    rows: int
+    texts_end: int
+    """Texts read once this shard was written (the harvest resumes from here)."""
+
+
+class ShardedActivations:
+    """Harvested activations in numbered bf16 safetensors shards, indexed by `manifest.json`.
+
+    A shard counts only once the manifest lists it, and the manifest is rewritten atomically
+    after the shard file is in place: a harvest killed mid-shard leaves at most a stray file
+    that the next run overwrites. The store is bound to a key (what the activations depend on);
+    opening it under another key is refused rather than mixing activations of other inputs.
+    """
+
+    def __init__(self, folder: Path, key: Mapping[str, str]) -> None:
+        self.folder, self.key = Path(folder), dict(key)
+        self.shards: list[Shard] = []
+        self.complete = False
+        manifest = self.folder / MANIFEST
+        if manifest.is_file():
+            self._read(manifest)
+
+    def _read(self, manifest: Path) -> None:
+        try:
+            raw = json.loads(manifest.read_text(encoding="utf-8"))
+            if raw.get("format") != MANIFEST_FORMAT:
+                raise ValueError("not an activation-shard manifest")
+            found = {str(k): str(v) for k, v in raw["key"].items()}
+            shards = [Shard(str(s["file"]), int(s["rows"]), int(s["texts_end"])) for s in raw["shards"]]
+            complete = bool(raw["complete"])
+        except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise FacError(f"{manifest} is unreadable ({exc}); delete {self.folder} to harvest again") from exc
+        if found != self.key:
+            changed = sorted(k for k in {*found, *self.key} if found.get(k) != self.key.get(k))
+            raise FacError(f"{self.folder} holds activations of other inputs (different {', '.join(changed)}); "
+                           "delete it or choose another cache folder")
+        self.shards, self.complete = shards, complete
+
+    @property
+    def rows(self) -> int:
+        """Activations over all complete shards."""
+        return sum(s.rows for s in self.shards)
+
+    @property
+    def texts_done(self) -> int:
+        """Texts whose activations are all in complete shards."""
+        return self.shards[-1].texts_end if self.shards else 0
+
+    @property
+    def shard_rows(self) -> list[int]:
+        """Rows per shard, in order."""
+        return [s.rows for s in self.shards]
+
+    def load(self, index: int) -> torch.Tensor:
+        """The [rows, d] bf16 tensor of shard `index`; FacError if its file is missing or damaged."""
+        path = self.folder / self.shards[index].file
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                tensor: torch.Tensor = f.get_tensor(TENSOR_NAME)
+        except (SafetensorError, OSError, KeyError) as exc:
+            raise FacError(f"activation shard {path} is unreadable ({exc}); delete {self.folder} to harvest again"
+                           ) from exc
+        if tensor.shape[0] != self.shards[index].rows:
+            raise FacError(f"activation shard {path} has {tensor.shape[0]} rows, the manifest says "
+                           f"{self.shards[index].rows}; delete {self.folder} to harvest again")
+        return tensor
+
+    def load_all(self) -> torch.Tensor:
+        """Every shard concatenated (for small stores, e.g. the held-out activations)."""
+        return torch.cat([self.load(i) for i in range(len(self.shards))])
+
+    def append(self, acts_ND: torch.Tensor, texts_end: int) -> None:
+        """Write one more shard (bf16), then list it in the manifest."""
+        name = f"shard-{len(self.shards):05d}.safetensors"
+        with atomic_file(self.folder / name) as tmp:
+            save_file({TENSOR_NAME: acts_ND.to(torch.bfloat16).contiguous()}, str(tmp))
+        self.shards.append(Shard(name, int(acts_ND.shape[0]), texts_end))
+        self._write()
+
+    def finish(self) -> None:
+        """Mark the harvest complete: no more shards will come."""
+        self.complete = True
+        self._write()
+
+    def _write(self) -> None:
+        manifest = {"format": MANIFEST_FORMAT, "key": self.key, "complete": self.complete,
+                    "shards": [asdict(s) for s in self.shards]}
+        with atomic_file(self.folder / MANIFEST) as tmp:
+            tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

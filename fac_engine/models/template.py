@@ -77,7 +77,8 @@ def _truncate(ids: list[int], mask: list[bool], max_length: int) -> EncodedText:
 
 
 def _special_ids(tokenizer: PreTrainedTokenizerBase) -> set[int]:
-    return {int(i) for i in tokenizer.all_special_ids}
+    """Template and control tokens (BOS, EOS, role markers); the unknown token stands for text, so it stays."""
+    return {int(i) for i in tokenizer.all_special_ids} - {tokenizer.unk_token_id}
 
 
 def _content_spans(render: Callable[[Sequence[Message]], str], messages: Sequence[Message], first: int,

@@ -9,10 +9,6 @@ Activation = Literal["relu", "topk", "jumprelu"]
 Normalization = Literal["none", "scale", "constant_norm_rescale", "layer_norm"]
 """Input normalisation applied before b_dec is subtracted (docs/SAE_FORMATS.md)."""
 
-DEFAULT_MAX_ACTIVE = 64
-"""Sparse width kept per token for relu / jumprelu SAEs, whose L0 is not fixed."""
-
-
 @dataclass(frozen=True)
 class SaeConfig:
     """Everything needed to encode with an SAE, in FAC Studio's internal convention."""
@@ -33,8 +29,9 @@ class SaeConfig:
     """Input normalisation; `scale` multiplies by `input_scale`."""
     input_scale: float = 1.0
     """Constant factor for `normalization == "scale"` (e.g. Llama Scope's dataset-wise norm)."""
-    max_active: int = DEFAULT_MAX_ACTIVE
-    """Sparse width kept per token for relu / jumprelu SAEs."""
+    max_active: int | None = None
+    """relu / jumprelu only: None keeps every feature above zero (ragged per token); a number caps the
+    features kept per token, for memory, and every activation left out is counted and reported."""
     model_name: str = ""
     """Identity of the language model the SAE was trained on (free text, e.g. a hub id)."""
     source_format: str = "fac"
@@ -53,13 +50,14 @@ class SaeConfig:
             raise ValueError(f"The hook layer must be >= 0 (0 is the embeddings), got {self.hook_layer}.")
         if self.normalization not in ("none", "scale", "constant_norm_rescale", "layer_norm"):
             raise ValueError(f"Unknown input normalisation {self.normalization!r}.")
-        if self.max_active <= 0:
-            raise ValueError(f"max_active must be positive, got {self.max_active}.")
+        if self.max_active is not None and self.max_active <= 0:
+            raise ValueError(f"max_active must be positive (or unset to keep every active feature), "
+                             f"got {self.max_active}.")
 
     @property
-    def sparse_width(self) -> int:
-        """How many (value, index) pairs per token the sparse encoding returns."""
+    def sparse_width(self) -> int | None:
+        """(value, index) pairs per token the sparse encoding keeps at most; None: every active feature."""
         if self.activation == "topk":
             assert self.k is not None
             return self.k
-        return min(self.max_active, self.d_sae)
+        return None if self.max_active is None else min(self.max_active, self.d_sae)

@@ -10,6 +10,10 @@ from fac_engine.sae.model import SparseAutoencoder
 IDENTITY_HEX_CHARS = 16
 """64 bits: collisions are irrelevant at the number of SAEs one workspace sees."""
 
+TOPK_HASHED_MAX_ACTIVE = 64
+"""What a topk SAE's identity hashes as its max_active (which cannot change its codes): the old
+default, so topk SAEs keep the identity every existing dataset and cache was stored under."""
+
 
 def _essentials(sae: SparseAutoencoder) -> dict[str, object]:
     """The config fields that change what encode / encode_sparse return.
@@ -27,7 +31,7 @@ def _essentials(sae: SparseAutoencoder) -> dict[str, object]:
         "apply_b_dec_to_input": cfg.apply_b_dec_to_input,
         "normalization": cfg.normalization,
         "input_scale": repr(float(cfg.input_scale)),
-        "max_active": cfg.max_active,
+        "max_active": TOPK_HASHED_MAX_ACTIVE if cfg.activation == "topk" else cfg.max_active,
     }
 
 

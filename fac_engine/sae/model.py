@@ -1,13 +1,16 @@
 """The SAE module: the internal form every loader produces and every consumer encodes with."""
 
+from collections.abc import Iterator
 from dataclasses import replace
 from typing import NamedTuple
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from fac_engine.errors import FacError
 from fac_engine.sae.config import SaeConfig
+from fac_engine.sae.sparse_encode import ChunkCodes, SelectWeights, bf16_chunk, exact_chunk, select_weights
 
 DEFAULT_CHUNK_ROWS = 4096
 """Rows encoded at once: the dense [rows, d_sae] pre-activation is only ever this tall."""
@@ -19,9 +22,12 @@ class SparseCodes(NamedTuple):
     """Per-token sparse codes; inactive slots hold value 0."""
 
     values: torch.Tensor
-    """[N, W] activations, sorted descending per row."""
+    """[N, W] activations, sorted descending per row; W is the widest row's count of active features
+    (k for topk, at most `cfg.max_active` when that is set)."""
     indices: torch.Tensor
     """[N, W] feature ids (int64) matching `values`."""
+    dropped: torch.Tensor | None = None
+    """[N] int64: active features each row lost to `cfg.max_active` (None where not counted)."""
 
 
 class SparseAutoencoder(nn.Module):
@@ -127,28 +133,45 @@ class SparseAutoencoder(nn.Module):
         """Dense codes [N, d_sae]; use only on small inputs (tests, training micro-batches)."""
         return self.activate(self.pre_acts(x_ND))
 
-    def _sparse_chunk(self, x_ND: torch.Tensor, width: int) -> SparseCodes:
-        pre = self.pre_acts(x_ND)
-        if self.cfg.activation == "topk":
-            top = pre.topk(width, dim=-1)
-            return SparseCodes(torch.relu(top.values), top.indices)
-        top = self.activate(pre).topk(width, dim=-1)
-        return SparseCodes(top.values, top.indices)
+    @torch.no_grad()
+    def sparse_chunks(self, x_ND: torch.Tensor, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                      select_dtype: torch.dtype | None = None) -> Iterator[ChunkCodes]:
+        """Sparse codes of `chunk_rows` rows at a time (sae/sparse_encode.py); `select_dtype=torch.bfloat16`
+        chooses latents with a bf16 matmul and keeps fp32 values (the CUDA path)."""
+        if x_ND.dim() != 2 or x_ND.shape[-1] != self.cfg.d_in:
+            raise FacError(f"SAE input must be [tokens, {self.cfg.d_in}], got {list(x_ND.shape)}.")
+        if select_dtype not in (None, torch.bfloat16):
+            raise ValueError(f"select_dtype must be None or torch.bfloat16, got {select_dtype}.")
+        weights = self._select_weights() if select_dtype is not None else None
+        for i in range(0, x_ND.shape[0], chunk_rows):
+            x = x_ND[i : i + chunk_rows]
+            yield exact_chunk(self, x) if weights is None else bf16_chunk(self, x, weights)
+
+    def _select_weights(self) -> SelectWeights:
+        """The bf16 / transposed encoder copies, made once per device and weight version."""
+        key = (self.W_enc.device, self.W_enc._version, self.b_enc._version, self.W_enc.data_ptr())
+        cached = self.__dict__.get("_select_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, select_weights(self))
+            self.__dict__["_select_cache"] = cached
+        return cached[1]
 
     @torch.no_grad()
-    def encode_sparse(self, x_ND: torch.Tensor, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> SparseCodes:
-        """Sparse codes of every row, `cfg.sparse_width` per row, sorted by value.
+    def encode_sparse(self, x_ND: torch.Tensor, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                      select_dtype: torch.dtype | None = None) -> SparseCodes:
+        """Sparse codes of every row: every active feature (k for topk, at most `cfg.max_active` when set),
+        sorted by value, rows padded with zeros to the widest one.
 
         The dense code is materialised for at most `chunk_rows` rows at a time.
         """
-        if x_ND.dim() != 2 or x_ND.shape[-1] != self.cfg.d_in:
-            raise FacError(f"SAE input must be [tokens, {self.cfg.d_in}], got {list(x_ND.shape)}.")
-        width = self.cfg.sparse_width
-        parts = [self._sparse_chunk(x_ND[i : i + chunk_rows], width) for i in range(0, x_ND.shape[0], chunk_rows)]
+        parts = list(self.sparse_chunks(x_ND, chunk_rows, select_dtype))
+        width = max((p.values.shape[1] for p in parts), default=self.cfg.sparse_width or 0)
+        values = [F.pad(p.values, (0, width - p.values.shape[1])) for p in parts]
+        indices = [F.pad(p.indices, (0, width - p.indices.shape[1])) for p in parts]
         if not parts:
-            empty = torch.zeros(0, width, dtype=self.dtype, device=x_ND.device)
-            return SparseCodes(empty, empty.to(torch.int64))
-        return SparseCodes(torch.cat([p.values for p in parts]), torch.cat([p.indices for p in parts]))
+            empty = torch.zeros(0, width, dtype=torch.float32, device=x_ND.device)
+            return SparseCodes(empty, empty.to(torch.int64), torch.zeros(0, dtype=torch.int64, device=x_ND.device))
+        return SparseCodes(torch.cat(values), torch.cat(indices), torch.cat([p.dropped for p in parts]))
 
     def decode(self, f_NF: torch.Tensor) -> torch.Tensor:
         """Reconstruction [N, d_in] of normalised inputs from dense codes."""

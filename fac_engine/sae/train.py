@@ -21,9 +21,10 @@ SAE has normalization="none" and encodes raw residuals with codes in residual un
 
 import math
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any, Literal, NamedTuple
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import NamedTuple
 
 import torch
 
@@ -31,25 +32,36 @@ from fac_engine.errors import FacError
 from fac_engine.log import get_logger
 from fac_engine.models.device import resolve_device
 from fac_engine.sae.activation_buffer import (
+    WINDOW_ROWS,
+    ActivationShards,
+    TensorShards,
     check_activations,
     estimate_stats,
     shuffled_batches,
     split_holdout,
     steps_for,
 )
+from fac_engine.sae.checkpoint import RunIdentity, has_checkpoint, load_checkpoint, save_checkpoint
 from fac_engine.sae.config import SaeConfig
-from fac_engine.sae.metrics import SaeMetrics, evaluate_sae, sparse_decode
+from fac_engine.sae.metrics import SaeMetrics, evaluate_sae
 from fac_engine.sae.model import SparseAutoencoder
-from fac_engine.sae.topk_encode import TopKEncode
+from fac_engine.sae.train_state import (
+    Params,
+    ProgressFn,
+    Recorder,
+    StepLog,
+    TrainState,
+    init_params,
+    make_optimizer,
+)
+from fac_engine.sae.train_step import SelectionDtype, selection_dtype, train_step
 
 log = get_logger(__name__)
 
-SelectionDtype = Literal["auto", "float32", "bfloat16"]
 HOLDOUT_MAX_ROWS = 131_072
 """Cap on the held-out slice taken when no eval set is given."""
-PROGRESS_POINTS = 100
-"""About this many progress callbacks / history entries per run."""
-ProgressFn = Callable[[int, int, dict[str, float]], None]
+__all__ = ["CheckpointPlan", "ProgressFn", "StepLog", "TrainConfig", "TrainResult", "TrainingPaused",
+           "dead_window_tokens", "k_at_step", "train_topk_sae"]
 
 
 @dataclass(frozen=True)
@@ -80,8 +92,12 @@ class TrainConfig:
     """A latent is dead after this many training tokens without firing; short runs use a
     shorter window, see `dead_window_tokens`."""
     tied_init: bool = True
-    """Initialise W_enc as W_dec^T (the paper ties them throughout; we tie at init only, as
-    OpenAI does). Decoder rows are kept unit-norm either way."""
+    """Initialise W_enc as W_dec^T (OpenAI ties at init only). Decoder rows are kept unit-norm either way."""
+    tied: bool = False
+    """Share one matrix: W_enc = W_dec^T throughout training, as the paper does; the saved SAE stores
+    it once (half the file)."""
+    shuffle_window_rows: int = WINDOW_ROWS
+    """Rows of sharded activations shuffled together (see activation_buffer.WINDOW_ROWS)."""
     seed: int = 0
     """Seeds the initialisation, the batch order and the held-out split's statistics."""
     device: str = "auto"
@@ -109,6 +125,8 @@ class TrainConfig:
             raise ValueError("aux_k and aux_coefficient must be >= 0 and dead_after_tokens > 0.")
         if not 0 < self.holdout_fraction <= 0.5:
             raise ValueError(f"holdout_fraction must be in (0, 0.5], got {self.holdout_fraction}.")
+        if self.shuffle_window_rows <= 0:
+            raise ValueError(f"shuffle_window_rows must be positive, got {self.shuffle_window_rows}.")
         if self.selection_dtype not in ("auto", "float32", "bfloat16"):
             raise ValueError(f"selection_dtype must be auto, float32 or bfloat16, got {self.selection_dtype!r}.")
         if self.device != "auto":
@@ -120,25 +138,6 @@ class TrainConfig:
     def resolved_d_sae(self, d_in: int) -> int:
         """Number of latents for a residual stream of width `d_in`."""
         return self.d_sae if self.d_sae is not None else self.expansion * d_in
-
-
-class StepLog(NamedTuple):
-    """Training curve entry, averaged over the steps since the previous entry."""
-
-    step: int
-    """Steps done (1-based)."""
-    tokens: int
-    """Training tokens seen."""
-    k: int
-    """K at this step."""
-    loss: float
-    """fvu + aux_coefficient * aux_loss."""
-    fvu: float
-    """Batch FVU (the reconstruction loss)."""
-    aux_loss: float
-    """AuxK loss (0 when no latent is dead)."""
-    dead_fraction: float
-    """Latents not fired within the dead window, at this step."""
 
 
 class TrainResult(NamedTuple):
@@ -171,112 +170,29 @@ def dead_window_tokens(cfg: TrainConfig, total_tokens: int) -> int:
     return min(cfg.dead_after_tokens, max(total_tokens // 20, 8 * cfg.batch_size))
 
 
-class _Params(NamedTuple):
-    """Trainable tensors; W_enc is stored [d_sae, d_in] (a row per latent, like W_dec) while training."""
+@dataclass(frozen=True)
+class CheckpointPlan:
+    """Where and how often a run saves its state, and whether it continues a saved one."""
 
-    W_enc: torch.Tensor
-    b_enc: torch.Tensor
-    W_dec: torch.Tensor
-    b_dec: torch.Tensor
-
-
-def _init_params(centre_D: torch.Tensor, d_sae: int, tied: bool, generator: torch.Generator) -> _Params:
-    """Random unit-norm decoder rows, W_enc = W_dec^T if tied, b_enc 0, b_dec at the data centre."""
-    d_in = centre_D.shape[0]
-    W_dec = torch.randn(d_sae, d_in, generator=generator)
-    W_dec /= W_dec.norm(dim=1, keepdim=True)
-    W_enc = W_dec.clone() if tied else torch.randn(d_sae, d_in, generator=generator) / math.sqrt(d_in)
-    tensors = (W_enc, torch.zeros(d_sae), W_dec, centre_D.detach().clone().float())
-    return _Params(*(t.to(centre_D.device).requires_grad_() for t in tensors))
+    folder: Path
+    """Checkpoint folder (sae/checkpoint.py); outside the repository for long runs."""
+    every_seconds: float = 300.0
+    """Save at least this often (and when stopped, and at the end)."""
+    resume: bool = False
+    """Continue the run saved in `folder`; without it an existing checkpoint is refused."""
+    stop: Callable[[], bool] | None = field(default=None, compare=False)
+    """Asked after every step: True saves a checkpoint and raises TrainingPaused (a signal, a deadline)."""
 
 
-def _aux_loss(x_c_BD: torch.Tensor, err_BD: torch.Tensor, p: _Params, dead_F: torch.Tensor, aux_k: int
-              ) -> torch.Tensor:
-    """AuxK (Gao et al. 2024): the top dead latents reconstruct the main residual, normalised by its energy."""
-    dead_idx = dead_F.nonzero().squeeze(1)
-    if aux_k == 0 or dead_idx.numel() == 0:
-        return err_BD.new_zeros(())
-    pre_BA = torch.addmm(p.b_enc[dead_idx], x_c_BD, p.W_enc[dead_idx].t())
-    top = pre_BA.topk(min(aux_k, dead_idx.numel()), dim=1, sorted=False)
-    err_hat_BD = sparse_decode(top.values.relu(), dead_idx[top.indices], p.W_dec, None)
-    return (err_BD - err_hat_BD).square().sum() / err_BD.square().sum().clamp_min(1e-12)
+class TrainingPaused(Exception):  # noqa: N818 (a pause, not an error)
+    """Raised when `CheckpointPlan.stop` asked the run to stop; the checkpoint continues it."""
+
+    def __init__(self, step: int, total_steps: int, folder: Path) -> None:
+        super().__init__(f"training paused at step {step:,} of {total_steps:,}; checkpoint in {folder}")
+        self.step, self.total_steps, self.folder = step, total_steps, folder
 
 
-def _step(p: _Params, opt: torch.optim.Optimizer, x_BD: torch.Tensor, k: int, dead_F: torch.Tensor,
-          cfg: TrainConfig, sel_dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """One optimiser step; returns (batch fvu, aux loss, indices of latents that fired)."""
-    x_c_BD = x_BD - p.b_dec
-    sel_FD = p.W_enc.detach().to(sel_dtype)
-    values_BK, indices_BK = TopKEncode.apply(x_c_BD, p.W_enc, p.b_enc, sel_FD, k)
-    err_BD = x_BD - sparse_decode(values_BK, indices_BK, p.W_dec, p.b_dec)
-    fvu = err_BD.square().sum() / (x_BD - x_BD.mean(0)).square().sum().clamp_min(1e-12)
-    aux = _aux_loss(x_c_BD, err_BD.detach(), p, dead_F, cfg.aux_k)
-    opt.zero_grad(set_to_none=True)
-    (fvu + cfg.aux_coefficient * aux).backward()
-    with torch.no_grad():
-        W, g = p.W_dec, p.W_dec.grad
-        if g is not None:  # a step along a unit row's own direction only changes its norm (sparsify, OpenAI)
-            g -= (g * W).sum(1, keepdim=True) * W
-        opt.step()
-        W /= W.norm(dim=1, keepdim=True).clamp_min(1e-12)
-    return fvu.detach(), aux.detach(), indices_BK[values_BK > 0]
-
-
-class _Recorder:
-    """Averages step losses between progress points; the only place that syncs (.item())."""
-
-    def __init__(self, total_steps: int, cfg: TrainConfig, batch_size: int, progress: ProgressFn | None) -> None:
-        self.total_steps, self.batch_size, self.progress = total_steps, batch_size, progress
-        self.aux_coefficient = cfg.aux_coefficient
-        self.every = max(1, total_steps // PROGRESS_POINTS)
-        self.history: list[StepLog] = []
-        self.fvu_sum, self.aux_sum, self.count = torch.zeros(()), torch.zeros(()), 0
-
-    def add(self, step: int, k: int, fvu: torch.Tensor, aux: torch.Tensor, dead_F: torch.Tensor) -> None:
-        """Accumulate one step; every `self.every` steps (and at the end) log and report."""
-        self.fvu_sum, self.aux_sum, self.count = self.fvu_sum + fvu.cpu(), self.aux_sum + aux.cpu(), self.count + 1
-        done = step + 1
-        if done % self.every and done != self.total_steps:
-            return
-        fvu_mean, aux_mean = float(self.fvu_sum) / self.count, float(self.aux_sum) / self.count
-        entry = StepLog(done, done * self.batch_size, k, fvu_mean + self.aux_coefficient * aux_mean, fvu_mean,
-                        aux_mean, float(dead_F.float().mean()))
-        self.history.append(entry)
-        self.fvu_sum, self.aux_sum, self.count = torch.zeros(()), torch.zeros(()), 0
-        if self.progress is not None:
-            self.progress(done, self.total_steps, {"loss": entry.loss, "fvu": fvu_mean, "aux_loss": aux_mean,
-                                                   "k": float(k), "dead_fraction": entry.dead_fraction})
-
-
-def _selection_dtype(choice: SelectionDtype, device: torch.device) -> torch.dtype:
-    """bf16 where the hardware runs it natively (decided by CPU flags, so runs stay reproducible)."""
-    if choice != "auto":
-        return torch.bfloat16 if choice == "bfloat16" else torch.float32
-    if device.type == "cuda":
-        return torch.bfloat16
-    probes = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")
-    native = any(bool(getattr(torch.cpu, name, lambda: False)()) for name in probes)
-    return torch.bfloat16 if native else torch.float32
-
-
-def _optimise(p: _Params, batches: Any, cfg: TrainConfig, total_steps: int, batch_size: int,
-              sel_dtype: torch.dtype, progress: ProgressFn | None) -> list[StepLog]:
-    """Run every step, tracking tokens since each latent last fired (dead = over the window)."""
-    # fused Adam: 2.4 ms per step at 9216 x 576 on 2 threads, against 17 ms (foreach) and 30 ms (loop).
-    opt = torch.optim.Adam(list(p), lr=cfg.lr, fused=True)
-    window = dead_window_tokens(cfg, total_steps * batch_size)
-    since_fired_F = torch.zeros(p.W_dec.shape[0], dtype=torch.int64, device=p.W_dec.device)
-    recorder = _Recorder(total_steps, cfg, batch_size, progress)
-    for step, x_BD in enumerate(batches):
-        k = k_at_step(cfg, step, total_steps)
-        fvu, aux, fired = _step(p, opt, x_BD, k, since_fired_F >= window, cfg, sel_dtype)
-        since_fired_F += batch_size
-        since_fired_F[fired] = 0
-        recorder.add(step, k, fvu, aux, since_fired_F >= window)
-    return recorder.history
-
-
-def _to_sae(p: _Params, scale: float, cfg: TrainConfig, hook_layer: int, model_name: str) -> SparseAutoencoder:
+def _to_sae(p: Params, scale: float, cfg: TrainConfig, hook_layer: int, model_name: str) -> SparseAutoencoder:
     """Fold the input scale back (b_enc / s, b_dec / s) so the SAE encodes raw residuals."""
     d_sae, d_in = p.W_dec.shape
     sae_cfg = SaeConfig(d_in=d_in, d_sae=d_sae, activation="topk", hook_layer=hook_layer, k=cfg.k,
@@ -286,57 +202,130 @@ def _to_sae(p: _Params, scale: float, cfg: TrainConfig, hook_layer: int, model_n
     return SparseAutoencoder.from_tensors(sae_cfg, tensors).to(p.W_dec.device)
 
 
-def _split(train_ND: torch.Tensor, eval_ND: torch.Tensor | None, cfg: TrainConfig
-           ) -> tuple[torch.Tensor, torch.Tensor]:
-    check_activations(train_ND, "Training activations", min_rows=1 if eval_ND is not None else 2)
-    if eval_ND is None:
-        return split_holdout(train_ND, cfg.holdout_fraction, HOLDOUT_MAX_ROWS)
+def _split(train: torch.Tensor | ActivationShards, eval_ND: torch.Tensor | None, cfg: TrainConfig
+           ) -> tuple[ActivationShards, torch.Tensor]:
+    if not isinstance(train, torch.Tensor):
+        if eval_ND is None:
+            raise FacError("Sharded training activations need an evaluation set (eval_acts_ND).")
+        if sum(train.shard_rows) < 1:
+            raise FacError("Training activations have no rows.")
+        check_activations(train.load(0), "Training activations")
+    else:
+        check_activations(train, "Training activations", min_rows=1 if eval_ND is not None else 2)
+        if eval_ND is None:
+            head, tail = split_holdout(train, cfg.holdout_fraction, HOLDOUT_MAX_ROWS)
+            return TensorShards(head), tail
     check_activations(eval_ND, "Evaluation activations")
-    if eval_ND.shape[1] != train_ND.shape[1]:
-        raise FacError(f"Evaluation activations have width {eval_ND.shape[1]}, training ones {train_ND.shape[1]}.")
-    return train_ND, eval_ND
+    d_train = (train if isinstance(train, torch.Tensor) else train.load(0)).shape[1]
+    if eval_ND.shape[1] != d_train:
+        raise FacError(f"Evaluation activations have width {eval_ND.shape[1]}, training ones {d_train}.")
+    return (TensorShards(train) if isinstance(train, torch.Tensor) else train), eval_ND
+
+
+class _Run(NamedTuple):
+    """What is fixed for a whole run."""
+
+    cfg: TrainConfig
+    total_steps: int
+    batch_size: int
+    scale: float
+    sel_dtype: torch.dtype
+    dead_window: int
+
+
+def _run_steps(state: TrainState, batches: Iterator[torch.Tensor], run: _Run, plan: CheckpointPlan | None,
+               identity: RunIdentity, generator: torch.Generator) -> None:
+    """Every remaining step, saving a checkpoint on time, when asked to stop, and at the end."""
+    sitting_start = last_save = time.monotonic()
+    base_seconds = state.seconds
+
+    def save() -> None:
+        assert plan is not None
+        state.seconds = base_seconds + time.monotonic() - sitting_start
+        save_checkpoint(plan.folder, state, identity, generator)
+
+    for x_BD in batches:
+        k = k_at_step(run.cfg, state.step, run.total_steps)
+        fvu, aux, fired = train_step(state.params, state.optimizer, x_BD, k, state.since_fired >= run.dead_window,
+                                     run.cfg.aux_k, run.cfg.aux_coefficient, run.sel_dtype)
+        state.since_fired += run.batch_size
+        state.since_fired[fired] = 0
+        state.recorder.add(state.step, k, fvu, aux, state.since_fired >= run.dead_window)
+        state.step += 1
+        if plan is None or state.step == run.total_steps:
+            continue
+        if plan.stop is not None and plan.stop():
+            save()
+            raise TrainingPaused(state.step, run.total_steps, plan.folder)
+        if time.monotonic() - last_save >= plan.every_seconds:
+            save()
+            last_save = time.monotonic()
+    state.seconds = base_seconds + time.monotonic() - sitting_start
+    if plan is not None:
+        save_checkpoint(plan.folder, state, identity, generator)
+
+
+def _identity(run: _Run, d_in: int, d_sae: int, shard_rows: list[int], hook_layer: int, model_name: str,
+              data_key: str) -> RunIdentity:
+    config = {k: v for k, v in asdict(run.cfg).items() if k != "device"}
+    return {"config": config, "d_in": d_in, "d_sae": d_sae, "shard_rows": shard_rows, "steps": run.total_steps,
+            "batch_size": run.batch_size, "input_scale": run.scale, "selection_dtype": str(run.sel_dtype),
+            "hook_layer": hook_layer, "model_name": model_name, "data": data_key}
 
 
 def train_topk_sae(
-    train_acts_ND: torch.Tensor,
+    train_acts: torch.Tensor | ActivationShards,
     cfg: TrainConfig,
     *,
     hook_layer: int,
     model_name: str,
     eval_acts_ND: torch.Tensor | None = None,
     progress: ProgressFn | None = None,
+    checkpoint: CheckpointPlan | None = None,
+    data_key: str = "",
 ) -> TrainResult:
-    """Train a TopK SAE on raw residuals [N, d_in] and evaluate it on `eval_acts_ND` or a held-out tail.
+    """Train a TopK SAE on raw residuals and evaluate it on `eval_acts_ND` or a held-out tail.
 
-    The returned SAE (on CPU) encodes raw residuals; its `cfg.metrics` holds the evaluation
-    metrics and the run's size. `progress(step, total_steps, {"loss", "fvu", "k", ...})` is
-    called about 100 times.
+    `train_acts` is an [N, d_in] tensor or shards on disk (then `eval_acts_ND` is required). The
+    returned SAE (on CPU) encodes raw residuals; its `cfg.metrics` holds the evaluation metrics and
+    the run's size. `progress(step, total_steps, {"loss", "fvu", "k", ...})` is called about 100
+    times. With `checkpoint`, the run saves its whole state there and, with `resume`, continues a
+    saved run exactly (same batches, K schedule, AuxK counters, Adam state); `data_key` names the
+    data so that a checkpoint of other data is refused.
     """
-    train_ND, eval_ND = _split(train_acts_ND, eval_acts_ND, cfg)
-    d_in = train_ND.shape[1]
+    shards, eval_ND = _split(train_acts, eval_acts_ND, cfg)
+    first = shards.load(0)
+    d_in, n_rows = first.shape[1], sum(shards.shard_rows)
     d_sae = cfg.resolved_d_sae(d_in)
     if not max(cfg.k, cfg.k_anneal_start or 0) <= d_sae:
         raise FacError(f"K (and k_anneal_start) must not exceed the {d_sae} latents.")
     device, generator = resolve_device(cfg.device), torch.Generator().manual_seed(cfg.seed)
-    stats = estimate_stats(train_ND, generator)
-    scale = math.sqrt(d_in) / stats.median_norm
-    batch_size = min(cfg.batch_size, train_ND.shape[0])
-    total_steps = steps_for(train_ND.shape[0], batch_size, cfg.epochs)
-    sel_dtype = _selection_dtype(cfg.selection_dtype, device)
-    log.info("Training a %d-latent TopK SAE (k=%d) on %d tokens: %d steps of %d, selection in %s, on %s.",
-             d_sae, cfg.k, train_ND.shape[0], total_steps, batch_size, sel_dtype, device)
-    params = _init_params((stats.centre * scale).to(device), d_sae, cfg.tied_init, generator)
-    batches = shuffled_batches(train_ND, batch_size, total_steps, generator, scale=scale, device=device)
-    started = time.perf_counter()
-    history = _optimise(params, batches, cfg, total_steps, batch_size, sel_dtype, progress)
-    seconds = time.perf_counter() - started
-    sae = _to_sae(params, scale, cfg, hook_layer, model_name)
+    stats = estimate_stats(first, generator)
+    batch_size = min(cfg.batch_size, n_rows)
+    total_steps = steps_for(n_rows, batch_size, cfg.epochs)
+    run = _Run(cfg, total_steps, batch_size, math.sqrt(d_in) / stats.median_norm,
+               selection_dtype(cfg.selection_dtype, device), dead_window_tokens(cfg, total_steps * batch_size))
+    log.info("Training a %d-latent TopK SAE (k=%d%s) on %d tokens: %d steps of %d, selection in %s, on %s.",
+             d_sae, cfg.k, ", tied" if cfg.tied else "", n_rows, total_steps, batch_size, run.sel_dtype, device)
+    params = init_params((stats.centre * run.scale).to(device), d_sae, cfg.tied, cfg.tied_init, generator)
+    state = TrainState(params, make_optimizer(params, cfg.lr), torch.zeros(d_sae, dtype=torch.int64, device=device),
+                       Recorder(total_steps, cfg.aux_coefficient, batch_size, progress))
+    identity = _identity(run, d_in, d_sae, shards.shard_rows, hook_layer, model_name, data_key)
+    if checkpoint is not None and has_checkpoint(checkpoint.folder):
+        if not checkpoint.resume:
+            raise FacError(f"{checkpoint.folder} already holds a checkpoint; resume it, or delete it to start over")
+        load_checkpoint(checkpoint.folder, state, identity, generator)
+    batches = shuffled_batches(shards, batch_size, total_steps - state.step, cfg.seed, first_step=state.step,
+                               window_rows=cfg.shuffle_window_rows, scale=run.scale, device=device)
+    _run_steps(state, batches, run, checkpoint, identity, generator)
+    sae = _to_sae(params, run.scale, cfg, hook_layer, model_name)
     metrics = evaluate_sae(sae, eval_ND)
+    history = state.recorder.history
     summary = {**metrics._asdict(), "eval_tokens": metrics.tokens, "tokens_trained": total_steps * batch_size,
                "steps": total_steps, "k": cfg.k, "batch_size": batch_size, "epochs": cfg.epochs, "lr": cfg.lr,
                "train_fvu": history[-1].fvu, "train_dead_fraction": history[-1].dead_fraction,
-               "input_scale": scale, "train_seconds": seconds}
+               "input_scale": run.scale, "train_seconds": state.seconds}
     log.info("SAE trained in %.0f s: FVU %.4f, L0 %.1f, dead %.2f%% of latents on %d held-out tokens.",
-             seconds, metrics.fvu, metrics.l0, 100 * metrics.dead_fraction, metrics.tokens)
+             state.seconds, metrics.fvu, metrics.l0, 100 * metrics.dead_fraction, metrics.tokens)
     sae = sae.with_config(metrics={name: float(value) for name, value in summary.items()}).cpu()
     return TrainResult(sae, metrics, history)

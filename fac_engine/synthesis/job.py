@@ -16,6 +16,7 @@ from fac_engine.features.queries import feature_report
 from fac_engine.features.spans import mark_span, peak_phrase, token_separator
 from fac_engine.llm.backend import BackendSpec
 from fac_engine.llm.generators import Generator
+from fac_engine.llm.protocol import token_usage
 from fac_engine.log import get_logger
 from fac_engine.models.spec import ModelSpec
 from fac_engine.synthesis.curation import SynthesisStore
@@ -119,6 +120,13 @@ def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator:
     pending = store.pending_features(job_id)
     total = len(store.feature_rows(job_id))
     store.set_job_state(job_id, "running", f"{total - len(pending)} of {total} features done", pid=os.getpid())
+    started = token_usage(generator)
+
+    def usage_note() -> str:
+        """This run's generator usage, for the job's message (nothing for a generator that does not count)."""
+        now = token_usage(generator)
+        return "" if now is None or started is None else f"; generator: {now.since(started).describe()}"
+
     try:
         anchor = workspace.open(settings.anchor)
         duplicates = reference_index(workspace, settings.references, store, cfg.duplicate_jaccard)
@@ -132,7 +140,7 @@ def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator:
             for outcome in synthesise_batch(targets, generator, scorer, cfg, duplicates):
                 store.finish_feature(job_id, outcome.feature, outcome.candidates, outcome.pair, outcome.note)
             done += len(chunk)
-            store.set_job_state(job_id, "running", f"{done} of {total} features done")
+            store.set_job_state(job_id, "running", f"{done} of {total} features done{usage_note()}")
             if progress:
                 progress(done, total)
     except FacError as exc:
@@ -144,7 +152,7 @@ def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator:
     except Exception as exc:
         store.set_job_state(job_id, "failed", f"{type(exc).__name__}: {exc}")
         raise
-    store.set_job_state(job_id, "done", f"{total} of {total} features done")
+    store.set_job_state(job_id, "done", f"{total} of {total} features done{usage_note()}")
 
 
 def _log_path(workspace: Path, project: str, job_id: int) -> Path:

@@ -10,11 +10,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fac_engine.encoding.budget import encode_budget
 from fac_engine.encoding.encode import DEFAULT_MAX_LENGTH
-from fac_engine.encoding.pooling import pool_max_rows
-from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
+from fac_engine.encoding.pooling import pool_max_entries
+from fac_engine.encoding.sparse_batches import RowCodes, sparse_codes_by_batch
 from fac_engine.features.spans import mark_span, token_separator
-from fac_engine.models.harvest import default_token_budget
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.template import EncodedText, encode_messages, encode_text
 from fac_engine.sae.model import SparseAutoencoder
@@ -51,7 +51,7 @@ class Scorer:
     def __init__(self, lm: LoadedModel, sae: SparseAutoencoder, chat: bool = True, token_budget: int | None = None,
                  max_length: int = DEFAULT_MAX_LENGTH) -> None:
         self.lm, self.sae, self.chat, self.max_length = lm, sae, chat, max_length
-        self.token_budget = token_budget or default_token_budget(lm.device)
+        self.budget = encode_budget(lm, sae, token_budget=token_budget)
         tok = lm.tokenizer
         self.sep = token_separator([str(tok.decode([i])) for i in range(min(len(tok), VOCAB_SAMPLE))])
 
@@ -74,19 +74,24 @@ class Scorer:
             raise ValueError("score() needs one target feature per sample.")
         encoded = [self._encode(s) for s in samples]
         out: dict[int, SampleScore] = {}
-        for rows in sparse_codes_by_batch(self.lm, self.sae, [e.ids for e in encoded], self.token_budget):
+        for rows in sparse_codes_by_batch(self.lm, self.sae, [e.ids for e in encoded], self.budget.tokens,
+                                          sae_rows=self.budget.sae_rows):
             for r in rows:
-                out[r.row] = self._one(encoded[r.row], r.values, r.indices, int(features[r.row]))
+                out[r.row] = self._one(encoded[r.row], r, int(features[r.row]))
         return [out[k] for k in range(len(samples))]
 
-    def _one(self, enc: EncodedText, values_TW: np.ndarray, indices_TW: np.ndarray, feature: int) -> SampleScore:
+    def _one(self, enc: EncodedText, codes: RowCodes, feature: int) -> SampleScore:
         content_T = np.asarray(enc.content(), bool)
         t0 = enc.content_start
         end = int(np.flatnonzero(content_T)[-1]) + 1 if content_T.any() else t0
-        acts_T = np.where(content_T, np.where(indices_TW == feature, values_TW, 0.0).max(axis=1), 0.0)[t0:end]
+        token_E = codes.token_of_entry()
+        target = (codes.indices == feature) & content_T[token_E]
+        acts_T = np.zeros(len(enc.ids), np.float32)
+        acts_T[token_E[target]] = codes.values[target]  # a feature appears at most once per token
+        acts_T = acts_T[t0:end]
         tokens = [str(self.lm.tokenizer.decode([i])) for i in enc.ids[t0:end]]
-        positions = np.arange(len(enc.ids))
-        pooled = pool_max_rows(np.zeros(len(enc.ids), np.int64), positions, content_T, values_TW, indices_TW)
+        pooled = pool_max_entries(np.zeros(token_E.size, np.int64), token_E, content_T[token_E], codes.values,
+                                  codes.indices)
         acts = [float(a) for a in acts_T]
         g = max(acts, default=0.0)
         return SampleScore(g, int(np.argmax(acts_T)) if g > 0 else -1, mark_span(tokens, acts, self.sep), tokens, acts,

@@ -99,6 +99,9 @@ class Manifest:
     """Tokens encoded (template included), filled in when complete."""
     truncated_samples: int = 0
     """Samples cut at max_length, filled in when complete."""
+    dropped_activations: int = 0
+    """Activations above zero the SAE's max_active cap left out of the store, filled in when complete
+    (0: every active feature of every token is stored)."""
     schema: str = "text"
     """The dataset schema that was read (text, chat, instruction, preference)."""
     label_field: str | None = None

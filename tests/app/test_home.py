@@ -9,6 +9,7 @@ At delta 0: FAC 3/7, FAC_freq (3+1+1)/10, FAC_magnitude (1+1.5+3.5)/19.
 
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from streamlit.testing.v1 import AppTest
 from fac_app import encode_panel
 from fac_app.state import FEATURE_KEY, PROJECT_KEY
 from fac_engine.errors import FacError
+from fac_engine.workspace.datasets import Workspace, write_manifest
 from fac_engine.workspace.jobs import job_status, list_jobs
 from fac_engine.workspace.project import Project, ProjectConfig
 
@@ -56,6 +58,7 @@ def test_headline_has_exact_fac_numbers(app_workspace: Path) -> None:
     assert table["role"].tolist() == ["anchor", "seed"]
     assert table["samples"].tolist() == [5, 2]
     assert table["labels"].tolist() == ["label", "label"]
+    assert table["SAE codes"].tolist() == ["all active kept", "all active kept"]
     assert not [m for m in at.markdown if m.proto.allow_html and "<script>" in m.value]
 
 
@@ -196,3 +199,11 @@ def test_feature_links_open_the_explorer(app_workspace: Path) -> None:
     assert not bad.exception
     assert any("Ignored a link" in w.value for w in bad.warning)
     assert Project.names(app_workspace) == ["default"]  # no project made up from a link
+
+
+def test_dropped_activations_show_a_warning_badge(app_workspace: Path) -> None:
+    seed = Workspace(app_workspace).manifest("seed")
+    assert seed is not None
+    write_manifest(Workspace(app_workspace).folder("seed"), replace(seed, dropped_activations=1234))
+    table = _home().dataframe[0].value
+    assert table["SAE codes"].tolist() == ["all active kept", "⚠️ 1,234 dropped (SAE max_active cap)"]

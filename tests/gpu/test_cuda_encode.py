@@ -36,3 +36,18 @@ def test_cuda_bf16_encode_matches_cpu(tmp_path: Path) -> None:
     gpu = _pooled(tmp_path, "cuda", "bfloat16")
     assert [(s, f) for s, f, _ in gpu] == [(s, f) for s, f, _ in cpu]
     assert [v for *_, v in gpu] == pytest.approx([v for *_, v in cpu], rel=1e-2)
+
+
+def test_cuda_fast_path_equals_the_plain_path(tmp_path: Path) -> None:
+    """bf16 selection with fp32 values and overlapped host copies return the plain fp32 path's codes."""
+    from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
+
+    lm = load_model(ModelSpec(str(build_word_model(tmp_path / "m")), device="cuda", dtype="bfloat16"))
+    sae = load_sae(build_word_sae(tmp_path / "s"), device=lm.device)
+    ids = [lm.tokenizer(t)["input_ids"] for t in TEXTS * 8]
+    plain = [r for rows in sparse_codes_by_batch(lm, sae, ids, 16, fast=False) for r in rows]
+    fast = [r for rows in sparse_codes_by_batch(lm, sae, ids, 16, fast=True) for r in rows]
+    assert [r.row for r in fast] == [r.row for r in plain]
+    for a, b in zip(fast, plain, strict=True):
+        assert a.counts.tolist() == b.counts.tolist() and a.indices.tolist() == b.indices.tolist()
+        assert a.values.tolist() == pytest.approx(b.values.tolist(), rel=1e-5, abs=1e-6)

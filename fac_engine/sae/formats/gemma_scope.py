@@ -46,6 +46,8 @@ WIDTHS = {
 
 _LAYER = re.compile(r"^layer_(\d+)(?:_|$)")
 _WIDTH = re.compile(r"(?:^|_)width_([0-9]+[km])(?:_|$)")
+_AVERAGE_L0 = re.compile(r"^average_l0_(\d+)$")
+"""v1 folders name the SAE's measured L0 (`average_l0_82`): kept as its `l0` metric for `fac info`."""
 # Sites other than the residual stream: v1 repo names (gemma-scope-2b-pt-mlp / -att /
 # -transcoders) and Gemma Scope 2 site folders (attn_out, mlp_out, transcoder, clt, ...).
 _OTHER_REPO = re.compile(r"gemma-scope.*-(?:mlp|att|transcoders?)(?:-|$)")
@@ -106,6 +108,11 @@ def _check_width(folder: Path, d_sae: int, source: Path) -> None:
             return
 
 
+def _path_metrics(folder: Path) -> dict[str, float]:
+    found = [float(m.group(1)) for part in folder.parts if (m := _AVERAGE_L0.match(part.lower()))]
+    return {"l0": found[-1]} if found else {}
+
+
 def load_gemma_scope_sae(folder: Path, hook_layer: int | None = None) -> SparseAutoencoder:
     """Load a Gemma Scope folder (npz or safetensors); `hook_layer` overrides the path's layer."""
     folder = Path(folder)
@@ -125,6 +132,7 @@ def load_gemma_scope_sae(folder: Path, hook_layer: int | None = None) -> SparseA
         hook_layer=choose_hook_layer(_hook_name(folder), hook_layer, folder),
         apply_b_dec_to_input=False,
         source_format="gemma-scope",
+        metrics=_path_metrics(folder),
     )
     sae = build_sae(weights_path, cfg, tensors)
     log.info("Loaded Gemma Scope SAE from %s (layer %d, %d latents)", weights_path, cfg.hook_layer, d_sae)

@@ -19,8 +19,7 @@ from transformers.utils import logging as hf_logging
 
 from fac_engine.cli import main
 from fac_engine.errors import FacError
-from fac_engine.models import embedded
-from fac_engine.models import harvest as harvest_module
+from fac_engine.models import embedded, harvest
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.load import load_sae
@@ -140,7 +139,7 @@ def test_train_sae_end_to_end(data: Path, tiny_model_dir: Path, tmp_path: Path,
     assert train(data, tiny_model_dir, out) == 0
     stdout = capsys.readouterr().out.splitlines()
     assert re.fullmatch(rf"harvested {TRAIN_TOKENS} train \+ {EVAL_CONTENT_TOKENS} eval tokens in \d+ s; "
-                        r"trained in \d+ s", stdout[0])
+                        r"trained in \d+ s \(all sittings\)", stdout[0])
     assert re.fullmatch(rf"saved {re.escape(str(out))}: d_sae 128, K 4, layer 2; held-out FVU \d\.\d{{4}}, "
                         r"L0 4\.0, dead \d+\.\d\d%", stdout[1])
 
@@ -176,24 +175,63 @@ def test_probe_with_the_trained_sae(data: Path, tiny_model_dir: Path, tmp_path: 
         assert 1 <= f["tokens_active"] <= 3
 
 
-def test_cache_is_reused(data: Path, tiny_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_is_reused_and_bound_to_its_inputs(data: Path, tiny_model_dir: Path, tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
     cache = tmp_path / "cache"
     assert train(data, tiny_model_dir, tmp_path / "first", "--cache", str(cache)) == 0
-    assert sorted(p.name for p in cache.iterdir()) == ["eval.safetensors", "train.safetensors"]
+    assert sorted(p.name for p in cache.iterdir()) == ["checkpoint", "eval", "train"]
+    assert sorted(p.name for p in (cache / "train").iterdir()) == ["manifest.json", "shard-00000.safetensors"]
 
     def no_harvest(*_: Any, **__: Any) -> torch.Tensor:
         raise AssertionError("harvested again")
 
-    monkeypatch.setattr(harvest_module, "harvest_activations", no_harvest)
-    assert train(data, tiny_model_dir, tmp_path / "second", "--cache", str(cache)) == 0
-    # Same activations, same seed: the same SAE.
+    monkeypatch.setattr(harvest, "_chunk_activations", no_harvest)
+    capsys.readouterr()
+    code = train(data, tiny_model_dir, tmp_path / "second", "--cache", str(cache))
+    assert_user_error(capsys, code, "already holds a checkpoint; resume it (--resume), or delete it to start over")
+    assert train(data, tiny_model_dir, tmp_path / "second", "--cache", str(cache), "--resume") == 0
+    # Same activations, same seed, the finished run's checkpoint: the same SAE.
     first, second = load_sae(tmp_path / "first"), load_sae(tmp_path / "second")
     for name, tensor in first.tensors().items():
         assert torch.equal(tensor, second.tensors()[name]), name
-    # A different token count is a different key: it must harvest again.
-    with pytest.raises(AssertionError, match="harvested again"):
-        train(data, tiny_model_dir, tmp_path / "third", "--cache", str(cache), "--tokens", "120")
+    # A different token count needs other activations: the cache refuses to mix them.
+    capsys.readouterr()
+    code = train(data, tiny_model_dir, tmp_path / "third", "--cache", str(cache), "--tokens", "120", "--resume")
+    assert_user_error(capsys, code, "holds activations of other inputs (different tokens)")
     assert not (tmp_path / "third").exists()
+
+
+def test_a_run_paused_again_and_again_gives_the_uninterrupted_sae(data: Path, tiny_model_dir: Path, tmp_path: Path,
+                                                                   monkeypatch: pytest.MonkeyPatch,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    # --stop-after 0 pauses at the first chance: after every shard (chunks of 4 texts, shards of at
+    # least 40 tokens), then after every training step.
+    monkeypatch.setattr(harvest, "TEXTS_PER_CHUNK", 4)
+    small = ["--shard-tokens", "40", "--tied", "--k-anneal-start", "8", "--checkpoint-minutes", "0"]
+    assert train(data, tiny_model_dir, tmp_path / "whole", "--cache", str(tmp_path / "a"), *small) == 0
+    capsys.readouterr()
+    pauses: list[str] = []
+    while True:
+        assert train(data, tiny_model_dir, tmp_path / "resumed", "--cache", str(tmp_path / "b"), *small,
+                     "--resume", "--stop-after", "0") == 0
+        out = capsys.readouterr().out
+        if " paused at " not in out:
+            break
+        assert out.endswith("run the same command with --resume to continue\n")
+        pauses.append(out.split(" paused")[0].rsplit("\n", 1)[-1])
+    # Harvest pauses after every shard but the last; training after each of its 5 steps but the last.
+    assert pauses.count("training") == 4 and pauses.count("harvest") >= 2
+    whole, resumed = load_sae(tmp_path / "whole"), load_sae(tmp_path / "resumed")
+    for name, tensor in whole.tensors().items():
+        assert torch.equal(tensor, resumed.tensors()[name]), name
+    assert whole.cfg.metrics["fvu"] == resumed.cfg.metrics["fvu"]
+
+
+def test_resume_needs_a_cache(data: Path, tiny_model_dir: Path, tmp_path: Path,
+                              capsys: pytest.CaptureFixture[str]) -> None:
+    code = train(data, tiny_model_dir, tmp_path / "sae", "--resume")
+    assert_user_error(capsys, code, "--resume, --harvest-only and --stop-after need --cache")
 
 
 # user errors

@@ -30,6 +30,8 @@ class _Toy:
     """Wrap in the template."""
     force: bool = False
     """Redo it."""
+    cache: bool = True
+    """Reuse what is there."""
     tags: tuple[str, ...] = ()
     """Not a flag: no flag type for tuples."""
 
@@ -51,20 +53,21 @@ def test_docstrings_under_fields() -> None:
     assert field_docs(_Toy) == {"name": "What it is called.", "size": "How many; at least 1.",
                                 "rate": "A share, 50% by default.", "mode": "How it runs.",
                                 "limit": "Cap; None: none.", "chat": "Wrap in the template.", "force": "Redo it.",
+                                "cache": "Reuse what is there.",
                                 "tags": "Not a flag: no flag type for tuples."}
 
 
 def test_defaults_come_from_the_config() -> None:
     args = _parser().parse_args(["--name", "x"])
     assert FLAGS.values(args) == {"name": "x", "size": 3, "rate": 0.5, "mode": "fast", "limit": None, "chat": True,
-                                  "force": False}
+                                  "force": False, "cache": True}
     assert FLAGS.build(args) == _Toy(name="x")
 
 
 def test_every_kind_of_flag() -> None:
     args = _parser().parse_args(["--name", "x", "--size", "7", "--share", "0.25", "--mode", "slow", "--limit", "9",
-                                 "--plain", "--force"])
-    assert FLAGS.build(args, tags=("a",)) == _Toy("x", 7, 0.25, "slow", 9, False, True, ("a",))
+                                 "--plain", "--force", "--no-cache"])
+    assert FLAGS.build(args, tags=("a",)) == _Toy("x", 7, 0.25, "slow", 9, False, True, False, ("a",))
 
 
 def test_help_is_the_docstring_with_the_default() -> None:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from fac_engine.data.corpora import archives
+from tests.unit.data.corpus_fixtures import CORPUS_FILES
 
 LF = "llamafactory-0.9.5/data"
 PYRIT = "pyrit/datasets/scorer_evals/harm"
@@ -141,12 +142,13 @@ MakeArchives = Callable[..., Path]
 
 @pytest.fixture
 def make_archives(tmp_path: Path) -> MakeArchives:
-    """Build the five fake archives; `replace={inner path: bytes, or None to delete}` edits files."""
+    """Build the fake archives (demo and corpus files); `replace={inner path: bytes, or None to delete}` edits files."""
 
     def make(replace: Mapping[str, bytes | None] | None = None, folder: str = "archives") -> Path:
         dest = tmp_path / folder
         dest.mkdir(exist_ok=True)
-        for archive_name, original in FILES.items():
+        for archive_name in dict.fromkeys([*FILES, *CORPUS_FILES]):
+            original = {**FILES.get(archive_name, {}), **CORPUS_FILES.get(archive_name, {})}
             files = dict(original)
             roots = {inner.split("/")[0] for inner in original}
             for inner, data in (replace or {}).items():
@@ -170,8 +172,10 @@ def archive_dir(make_archives: MakeArchives) -> Path:
 def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No test may reach PyPI or the user's cache: pip fails loudly, FAC_HOME is a temp folder."""
 
-    def no_pip(args: list[str]) -> object:
+    def no_pip(args: list[str], show: bool = False) -> object:
         raise AssertionError(f"unit tests must not run pip: {args}")
 
     monkeypatch.setattr(archives, "_run_pip", no_pip)
+    # The fake archives hold a few rows, not the pinned files: only test_archives checks hashes.
+    monkeypatch.setattr(archives, "_hash_ok", lambda archive, path: True)
     monkeypatch.setenv("FAC_HOME", str(tmp_path / "fac_home"))

@@ -4,14 +4,17 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import torch
 
-from fac_engine.encoding.encode import EncodeConfig, encode_dataset, new_manifest
+from fac_engine.encoding.encode import EncodeConfig, encode_dataset, encode_sample, new_manifest
 from fac_engine.errors import FacError
 from fac_engine.models.loader import LoadedModel, load_model
 from fac_engine.models.spec import ModelSpec
+from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.load import load_sae
 from fac_engine.sae.model import SparseAutoencoder
 from fac_engine.workspace.datasets import Workspace, shard_path
+from tests.conftest import TINY_HIDDEN
 from tests.unit.encode_fixtures import FIRST_ID, activation, build_word_model, build_word_sae, items
 
 TEXTS = ["the cat sat", "hello world", "the dog", "cat cat on the mat", "red", "the", "world hello dog"]
@@ -118,3 +121,71 @@ def test_empty_dataset_and_bad_name(tmp_path: Path, word_lm: LoadedModel, word_s
         ws.folder("../escape")
     with pytest.raises(FacError, match="No encoded dataset 'nope'"):
         ws.open("nope")
+
+
+# An SAE whose L0 is far above 64: every active feature of the dense reference reaches the store.
+
+WIDE_TEXTS = ["the cat sat on the mat", "hello world", "the dog sat", "world hello dog cat"]
+
+
+def _wide_sae(activation: str, max_active: int | None = None) -> SparseAutoencoder:
+    """A relu / jumprelu SAE on layer 1 of the tiny model with about half of its 512 latents active per token."""
+    g = torch.Generator().manual_seed(3)
+    d_sae = 512
+    cfg = SaeConfig(d_in=TINY_HIDDEN, d_sae=d_sae, activation=activation, hook_layer=1,  # type: ignore[arg-type]
+                    apply_b_dec_to_input=False, max_active=max_active)
+    tensors = {"W_enc": torch.randn(TINY_HIDDEN, d_sae, generator=g), "b_enc": torch.full((d_sae,), 0.2),
+               "W_dec": torch.randn(d_sae, TINY_HIDDEN, generator=g), "b_dec": torch.zeros(TINY_HIDDEN),
+               "threshold": torch.rand(d_sae, generator=g)}
+    return SparseAutoencoder.from_tensors(cfg, tensors)
+
+
+def _dense_reference(lm: LoadedModel, sae: SparseAutoencoder, texts: list[str]) -> list[torch.Tensor]:
+    """Dense codes [T, d_sae] of each text, one text per forward pass, as `fac encode` tokenises it."""
+    out = []
+    for item in items(texts)[0]:
+        ids = torch.tensor([encode_sample(lm.tokenizer, item, EncodeConfig(name="x")).ids])
+        with torch.no_grad():
+            out.append(sae.encode(lm.residuals(ids, torch.ones_like(ids), sae.cfg.hook_layer)[0]))
+    return out
+
+
+@pytest.mark.parametrize("activation", ["relu", "jumprelu"])
+def test_every_active_feature_of_a_wide_sae_is_stored(tmp_path: Path, tiny_model_dir: Path, activation: str) -> None:
+    lm = load_model(ModelSpec(str(tiny_model_dir), device="cpu", dtype="float32"))
+    sae = _wide_sae(activation)
+    dense = _dense_reference(lm, sae, WIDE_TEXTS)
+    active = [int(x) for d in dense for x in (d > 0).sum(1)]
+    assert min(active) > 64 and max(active) < 512  # L0 well above the old cap of 64, and not trivially everything
+
+    ws = Workspace(tmp_path / "ws")
+    summary = _encode(ws, lm, sae, WIDE_TEXTS, EncodeConfig(name="d", shard_samples=3, token_budget=16))
+
+    assert summary.dropped_activations == 0 and ws.manifest("d").dropped_activations == 0  # type: ignore[union-attr]
+    tokens = ws.open("d").sample_tokens(list(range(len(WIDE_TEXTS))))
+    for sample, codes in enumerate(dense):
+        stored = tokens[sample].to_pydict()
+        for t in range(codes.shape[0]):
+            expected = {int(f): float(codes[t, f]) for f in torch.nonzero(codes[t] > 0).flatten()}
+            got = dict(zip(stored["features"][t], stored["values"][t], strict=True))
+            assert set(got) == set(expected), (sample, t)
+            assert [got[f] for f in expected] == pytest.approx(list(expected.values()), rel=1e-3)  # float16 store
+
+
+def test_a_cap_counts_exactly_what_it_drops(tmp_path: Path, tiny_model_dir: Path) -> None:
+    lm = load_model(ModelSpec(str(tiny_model_dir), device="cpu", dtype="float32"))
+    sae = _wide_sae("relu", max_active=40)
+    dense = _dense_reference(lm, sae, WIDE_TEXTS)
+    true_drop = sum(int((d > 0).sum(1).sub(40).clamp_min(0).sum()) for d in dense)
+
+    ws = Workspace(tmp_path / "ws")
+    summary = _encode(ws, lm, sae, WIDE_TEXTS, EncodeConfig(name="d", shard_samples=3))
+
+    assert true_drop > 0 and summary.dropped_activations == true_drop
+    manifest = ws.manifest("d")
+    assert manifest is not None and manifest.dropped_activations == true_drop and manifest.extra["sae_max_active"] == 40
+    per_sample = ws.open("d").samples(["dropped_activations"]).column("dropped_activations").to_pylist()
+    assert per_sample == [int((d > 0).sum(1).sub(40).clamp_min(0).sum()) for d in dense]
+    stored = ws.open("d").sample_tokens([0])[0].to_pydict()
+    top = dense[0][0].topk(40)
+    assert stored["features"][0] == top.indices.tolist()  # the strongest 40 are the ones kept

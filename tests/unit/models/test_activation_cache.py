@@ -1,4 +1,5 @@
-"""Harvested activations on disk: reused only under the same key, rebuilt when stale or corrupt."""
+"""Harvested activations on disk: reused only under the same key, rebuilt when stale or corrupt; shards
+that count only once listed, bound to their key."""
 
 from collections.abc import Callable
 from pathlib import Path
@@ -8,7 +9,8 @@ import torch
 from safetensors import safe_open
 from safetensors.torch import save_file
 
-from fac_engine.models.activation_cache import TENSOR_NAME, cached_activations, read_cached
+from fac_engine.errors import FacError
+from fac_engine.models.activation_cache import TENSOR_NAME, Shard, ShardedActivations, cached_activations, read_cached
 
 KEY = {"model": "tiny@abc", "layer": "2", "tokens": "100"}
 
@@ -112,3 +114,39 @@ def test_the_file_holds_one_named_tensor_and_the_key(tmp_path: Path) -> None:
     with safe_open(str(path), framework="pt") as f:
         assert list(f.keys()) == [TENSOR_NAME]
         assert f.metadata() == KEY
+
+
+# ShardedActivations
+
+
+def test_shards_are_listed_in_the_manifest_after_their_file(tmp_path: Path) -> None:
+    store = ShardedActivations(tmp_path / "acts", KEY)
+    assert (store.rows, store.texts_done, store.complete, store.shards) == (0, 0, False, [])
+    store.append(_acts(), texts_end=256)
+    store.append(_acts()[:1], texts_end=300)
+    reopened = ShardedActivations(tmp_path / "acts", KEY)
+    assert reopened.shards == [Shard("shard-00000.safetensors", 4, 256), Shard("shard-00001.safetensors", 1, 300)]
+    assert (reopened.rows, reopened.texts_done, reopened.shard_rows, reopened.complete) == (5, 300, [4, 1], False)
+    assert torch.equal(reopened.load_all(), torch.cat([_acts(), _acts()[:1]]))
+    reopened.finish()
+    assert ShardedActivations(tmp_path / "acts", KEY).complete
+
+
+def test_a_store_of_other_inputs_is_refused(tmp_path: Path) -> None:
+    ShardedActivations(tmp_path / "acts", KEY).append(_acts(), texts_end=1)
+    with pytest.raises(FacError, match=r"holds activations of other inputs \(different layer, tokens\)"):
+        ShardedActivations(tmp_path / "acts", {**KEY, "layer": "3", "tokens": "5"})
+
+
+def test_damaged_manifest_and_shards_are_fac_errors(tmp_path: Path) -> None:
+    store = ShardedActivations(tmp_path / "acts", KEY)
+    store.append(_acts(), texts_end=1)
+    save_file({TENSOR_NAME: _acts()[:2]}, str(tmp_path / "acts" / "shard-00000.safetensors"))
+    with pytest.raises(FacError, match="has 2 rows, the manifest says 4"):
+        store.load(0)
+    (tmp_path / "acts" / "shard-00000.safetensors").write_bytes(b"junk")
+    with pytest.raises(FacError, match="is unreadable"):
+        store.load(0)
+    (tmp_path / "acts" / "manifest.json").write_text("[]")
+    with pytest.raises(FacError, match=r"manifest\.json is unreadable"):
+        ShardedActivations(tmp_path / "acts", KEY)

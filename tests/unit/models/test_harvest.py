@@ -5,14 +5,22 @@ t0 = 2 and w content tokens (the closing <|im_end|> is a template suffix, never 
 """
 
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 
 import pytest
 import torch
 from transformers import LlamaForCausalLM, PreTrainedTokenizerFast
 
 from fac_engine.models import harvest
+from fac_engine.models.activation_cache import ShardedActivations
 from fac_engine.models.capture import residual_stream
-from fac_engine.models.harvest import CPU_TOKEN_BUDGET, GPU_TOKEN_BUDGET, default_token_budget, harvest_activations
+from fac_engine.models.harvest import (
+    CPU_TOKEN_BUDGET,
+    GPU_TOKEN_BUDGET,
+    default_token_budget,
+    harvest_activations,
+    harvest_to_shards,
+)
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.template import encode_text
 from tests.conftest import TINY_HIDDEN, TINY_LAYERS
@@ -143,3 +151,54 @@ def test_no_texts_give_an_empty_tensor(lm: LoadedModel) -> None:
 def test_default_token_budget() -> None:
     assert default_token_budget(torch.device("cpu")) == CPU_TOKEN_BUDGET == 2048
     assert default_token_budget(torch.device("cuda", 0)) == GPU_TOKEN_BUDGET == 32768
+
+
+# harvest_to_shards: the same activations, a shard at a time, resumable
+
+
+def _store(folder: Path) -> ShardedActivations:
+    return ShardedActivations(folder, {"model": "tiny@0", "layer": "1"})
+
+
+MANY = [TEXTS[i % len(TEXTS)] + f" {i}" for i in range(23)]
+"""23 texts: with chunks of 4 texts and shards of at least 20 rows, several shards."""
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(harvest, "TEXTS_PER_CHUNK", 4)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_shards_hold_exactly_the_in_memory_harvest(lm: LoadedModel, tmp_path: Path) -> None:
+    store = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=10_000, shard_rows=20)
+    assert store.complete
+    assert torch.equal(store.load_all(), harvest_activations(lm, MANY, layer=1, max_tokens=10_000))
+    # Shards end at chunk boundaries once they have 20 rows; the last one holds the rest.
+    assert all(s.texts_end % 4 == 0 for s in store.shards[:-1]) and store.shards[-1].texts_end == 23
+    assert all(rows >= 20 for rows in store.shard_rows[:-1])
+    assert sorted(p.name for p in (tmp_path / "acts").iterdir()) == [
+        "manifest.json", *(f"shard-{i:05d}.safetensors" for i in range(len(store.shards)))]
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_stopped_harvest_resumes_to_the_same_shards(lm: LoadedModel, tmp_path: Path) -> None:
+    whole = harvest_to_shards(lm, MANY, _store(tmp_path / "whole"), layer=1, max_tokens=10_000, shard_rows=20)
+    part = harvest_to_shards(lm, MANY, _store(tmp_path / "part"), layer=1, max_tokens=10_000, shard_rows=20,
+                             stop=lambda: True)
+    assert not part.complete and len(part.shards) == 1
+    # A later sitting opens the folder afresh; a shard cut short by a kill is not in the manifest.
+    (tmp_path / "part" / "shard-00001.safetensors").write_bytes(b"half a shard")
+    resumed = harvest_to_shards(lm, MANY, _store(tmp_path / "part"), layer=1, max_tokens=10_000, shard_rows=20)
+    assert resumed.complete and resumed.shards == whole.shards
+    for i in range(len(whole.shards)):
+        assert torch.equal(resumed.load(i), whole.load(i))
+    again = harvest_to_shards(lm, MANY, _store(tmp_path / "part"), layer=1, max_tokens=10_000, shard_rows=20)
+    assert again.shards == whole.shards  # complete: nothing more is read
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_max_tokens_cuts_the_sharded_run(lm: LoadedModel, tmp_path: Path) -> None:
+    store = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=45, shard_rows=20)
+    assert store.complete and store.rows == 45
+    assert torch.equal(store.load_all(), harvest_activations(lm, MANY, layer=1, max_tokens=45))

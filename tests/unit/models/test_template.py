@@ -160,3 +160,9 @@ def test_trimming_templates_are_located(tiny_tokenizer: PreTrainedTokenizerFast)
 def test_a_mask_free_text_pools_from_t0() -> None:
     # Callers that build EncodedText by hand (no mask) keep the t >= t0 meaning.
     assert EncodedText([5, 6, 7], 1, False).content() == [False, True, True]
+
+
+def test_unknown_words_are_content(tiny_tokenizer: PreTrainedTokenizerFast) -> None:
+    # <unk> is a special token of the tokenizer but stands for real text.
+    encoded = encode_text(tiny_tokenizer, "the zebra sat", chat=True, max_length=64)
+    assert _content_tokens(tiny_tokenizer, encoded) == ["the", "<unk>", "sat"]

@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.numpy import save_file
 
-from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.sae.model import SparseAutoencoder, SparseCodes
 
 D_IN = 16
 D_SAE = 64
@@ -156,24 +156,30 @@ def assert_clear_of_threshold(pre: np.ndarray, threshold: np.ndarray | float, ma
 
 
 def assert_parity(sae: SparseAutoencoder, x: np.ndarray, ref_codes: np.ndarray) -> None:
-    """Dense codes agree to 1e-5 relative; sparse codes hold the same (index, value) pairs."""
+    """Dense codes agree to 1e-5 relative; sparse codes hold every (index, value) pair above zero of the
+    reference, sorted, on the fp32 path and on the bf16-selection path alike."""
     x_t = torch.from_numpy(np.ascontiguousarray(x))
     dense = sae.encode(x_t).detach().double().numpy()
     scale = float(np.abs(ref_codes).max())
     assert scale > 0 and np.count_nonzero(ref_codes) > 0
     np.testing.assert_allclose(dense, ref_codes, rtol=1e-5, atol=1e-5 * scale)
+    for select in (None, torch.bfloat16):
+        assert_sparse_match(sae.encode_sparse(x_t, select_dtype=select), ref_codes, sae.cfg.k)
 
-    codes = sae.encode_sparse(x_t)
-    width = sae.cfg.sparse_width
-    assert tuple(codes.values.shape) == (x.shape[0], width) == tuple(codes.indices.shape)
-    for row in range(x.shape[0]):
+
+def assert_sparse_match(codes: SparseCodes, ref_codes: np.ndarray, k: int | None) -> None:
+    """`codes` hold exactly the reference's entries above zero; a row is as wide as k or the most active row."""
+    scale = float(np.abs(ref_codes).max())
+    width = k if k is not None else int((ref_codes > 0).sum(1).max())
+    assert tuple(codes.values.shape) == (ref_codes.shape[0], width) == tuple(codes.indices.shape)
+    assert codes.dropped is not None and int(codes.dropped.sum()) == 0
+    for row in range(ref_codes.shape[0]):
         ref_row = ref_codes[row]
-        ref_order = np.argsort(-ref_row, kind="stable")[:width]
-        expected = {int(i): ref_row[i] for i in ref_order if ref_row[i] > 0}
+        expected = {int(i): ref_row[i] for i in np.flatnonzero(ref_row > 0)}
         values = codes.values[row].double().numpy()
         indices = codes.indices[row].numpy()
         got = {int(i): v for i, v in zip(indices, values, strict=True) if v > 0}
-        assert set(got) == set(expected), f"row {row}: top indices differ"
+        assert set(got) == set(expected), f"row {row}: active indices differ"
         for index, value in expected.items():
             assert got[index] == pytest.approx(value, rel=1e-5, abs=1e-5 * scale)
         assert np.all(np.diff(values) <= 0), "sparse values must be sorted descending"

@@ -1,4 +1,5 @@
-"""SAE training data: input checks, robust centre and scale, tail hold-out, shuffled fp32 batches."""
+"""SAE training data: input checks, robust centre and scale, tail hold-out, shuffled fp32 batches over
+tensors and shards, startable at any step."""
 
 import math
 
@@ -8,12 +9,16 @@ import torch
 from fac_engine.errors import FacError
 from fac_engine.sae.activation_buffer import (
     STATS_SAMPLE_ROWS,
+    TensorShards,
     check_activations,
+    derived_seed,
+    epoch_windows,
     estimate_stats,
     geometric_median,
     shuffled_batches,
     split_holdout,
     steps_for,
+    window_permutation,
 )
 
 
@@ -143,39 +148,75 @@ def test_steps_for(rows: int, batch: int, epochs: float, expected: int) -> None:
 # shuffled_batches
 
 
+def _ids(batches: list[torch.Tensor]) -> list[int]:
+    return torch.cat(batches)[:, 0].long().tolist()
+
+
 def test_batches_cover_every_row_once_per_epoch() -> None:
     acts = _rows(10).to(torch.bfloat16)
-    batches = list(shuffled_batches(acts, 4, 5, torch.Generator().manual_seed(3)))
+    batches = list(shuffled_batches(acts, 4, 5, seed=3))
     assert len(batches) == 5
     assert all(b.shape == (4, 1) and b.dtype == torch.float32 for b in batches)
-    order = torch.cat(batches)[:, 0].long().tolist()
+    order = _ids(batches)
     # 20 rows = exactly two epochs; the third batch straddles them (2 rows of each).
     assert sorted(order[:10]) == list(range(10))
     assert sorted(order[10:]) == list(range(10))
+    assert order[:10] != order[10:], "each epoch has its own order"
 
 
-def test_batches_follow_the_generator_permutation() -> None:
-    acts = _rows(10)
-    first = next(shuffled_batches(acts, 4, 1, torch.Generator().manual_seed(3)))
-    expected = torch.randperm(10, generator=torch.Generator().manual_seed(3))[:4]
-    assert first[:, 0].long().tolist() == expected.tolist()
+def test_a_tensor_is_one_window_read_in_its_seeded_order() -> None:
+    first = next(shuffled_batches(_rows(10), 4, 1, seed=3))
+    assert first[:, 0].long().tolist() == window_permutation(10, 3, 0, 0)[:4].tolist()
+
+
+def test_shards_are_read_window_by_window() -> None:
+    shards = TensorShards(_rows(4), _rows(6) + 4, _rows(5) + 10)  # rows 0-3, 4-9, 10-14
+    windows = epoch_windows(shards.shard_rows, 6, seed=1, epoch=0)
+    assert sorted(i for w in windows for i in w) == [0, 1, 2]
+    assert all(sum(shards.shard_rows[i] for i in w[:-1]) < 6 for w in windows)  # cut once a window has 6 rows
+    order = _ids(list(shuffled_batches(shards, 5, 3, seed=1, window_rows=6)))
+    expected = []
+    for w, window in enumerate(windows):
+        rows = torch.cat([shards.load(i)[:, 0] for i in window]).long()
+        expected += rows[window_permutation(len(rows), 1, 0, w)].tolist()
+    assert order == expected
+
+
+def test_any_step_can_be_started_from() -> None:
+    # What a resumed run relies on: the batches from step s equal those of an uninterrupted stream.
+    shards = TensorShards(_rows(7), _rows(9) + 7, _rows(3) + 16)
+    whole = list(shuffled_batches(shards, 4, 12, seed=5, window_rows=8, scale=0.5))
+    for start in (1, 4, 5, 11):
+        tail = list(shuffled_batches(shards, 4, 12 - start, seed=5, first_step=start, window_rows=8, scale=0.5))
+        assert all(torch.equal(a, b) for a, b in zip(whole[start:], tail, strict=True))
 
 
 def test_batches_are_scaled_and_reproducible() -> None:
     acts = _rows(6, d=2)
-    plain = list(shuffled_batches(acts, 3, 4, torch.Generator().manual_seed(0)))
-    scaled = list(shuffled_batches(acts, 3, 4, torch.Generator().manual_seed(0), scale=2.5))
+    plain = list(shuffled_batches(acts, 3, 4, seed=0))
+    scaled = list(shuffled_batches(acts, 3, 4, seed=0, scale=2.5))
     for a, b in zip(plain, scaled, strict=True):
         torch.testing.assert_close(b, a * 2.5, rtol=0, atol=0)
+    assert _ids(list(shuffled_batches(acts, 3, 4, seed=1))) != _ids(plain)
 
 
 def test_fractional_epoch_stops_early() -> None:
-    batches = list(shuffled_batches(_rows(10), 4, steps_for(10, 4, 0.5), torch.Generator().manual_seed(0)))
+    batches = list(shuffled_batches(_rows(10), 4, steps_for(10, 4, 0.5), seed=0))
     assert len(batches) == 2  # ceil(0.5 * 10 / 4)
-    rows = torch.cat(batches)[:, 0].long().tolist()
-    assert len(set(rows)) == 8  # all from the first epoch's permutation: no repeats
+    assert len(set(_ids(batches))) == 8  # all from the first epoch's permutation: no repeats
+
+
+def test_no_steps_no_batches() -> None:
+    assert list(shuffled_batches(_rows(10), 4, 0, seed=0)) == []
+
+
+def test_derived_seeds_differ_per_use() -> None:
+    seeds = {derived_seed(0, "rows", 0, 0), derived_seed(0, "rows", 0, 1), derived_seed(0, "rows", 1, 0),
+             derived_seed(1, "rows", 0, 0), derived_seed(0, "shards", 0)}
+    assert len(seeds) == 5 and all(0 <= s < 2**63 for s in seeds)
+    assert derived_seed(7, "x") == derived_seed(7, "x")
 
 
 def test_batch_larger_than_the_data_is_refused() -> None:
     with pytest.raises(FacError, match="Batch size 11 is larger than the 10 training rows"):
-        next(shuffled_batches(_rows(10), 11, 1, torch.Generator().manual_seed(0)))
+        next(shuffled_batches(_rows(10), 11, 1, seed=0))

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
+from safetensors import safe_open
 
 from fac_engine.errors import FacError
 from fac_engine.sae.config import SaeConfig
@@ -93,6 +94,32 @@ def test_round_trip_of_topk_keeps_k_and_needs_no_threshold(tmp_path: Path, rng: 
     loaded = load_fac_sae(tmp_path / "sae")
     assert (loaded.cfg.activation, loaded.cfg.k, loaded.cfg.sparse_width) == ("topk", 7, 7)
     assert sorted(loaded.tensors()) == ["W_dec", "W_enc", "b_dec", "b_enc"]
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_tied_sae_stores_the_decoder_only(tmp_path: Path, rng: np.random.Generator, dtype: torch.dtype) -> None:
+    raw = encoder_arrays(rng)
+    raw["W_enc"] = raw["W_dec"].T.copy()
+    sae = make_sae(raw, activation="topk", k=3)
+    save_sae(sae, tmp_path / "sae", dtype=dtype)
+    cfg = json.loads((tmp_path / "sae" / "cfg.json").read_text(encoding="utf-8"))
+    assert (cfg["tied"], cfg["format_version"]) == (True, 2)
+    with safe_open(str(tmp_path / "sae" / "sae.safetensors"), framework="pt") as f:
+        assert sorted(f.keys()) == ["W_dec", "b_dec", "b_enc"]
+    loaded = load_sae(tmp_path / "sae")
+    expected_dec = sae.W_dec.detach().to(dtype).float()
+    assert torch.equal(loaded.W_dec, expected_dec) and torch.equal(loaded.W_enc, expected_dec.t())
+    assert fac.is_tied(loaded)
+    if dtype == torch.float32:
+        x = torch.from_numpy(inputs(rng))
+        with torch.no_grad():
+            assert torch.equal(loaded.encode(x), sae.encode(x))
+
+
+def test_untied_sae_keeps_format_version_1(tmp_path: Path, rng: np.random.Generator) -> None:
+    save_sae(make_sae(encoder_arrays(rng)), tmp_path / "sae")
+    cfg = json.loads((tmp_path / "sae" / "cfg.json").read_text(encoding="utf-8"))
+    assert (cfg["tied"], cfg["format_version"]) == (False, 1)
 
 
 def test_resave_replaces_the_folder(tmp_path: Path, rng: np.random.Generator) -> None:
@@ -189,7 +216,7 @@ def _edit_cfg(folder: Path, **changes: Any) -> None:
     [
         ({"d_in": None}, "lacks the field 'd_in'"),
         ({"d_sae": "64"}, "'d_sae' must be an integer"),
-        ({"format_version": 2}, "newer FAC Studio"),
+        ({"format_version": 3}, "newer FAC Studio"),
         ({"activation": "gelu"}, "Unknown SAE activation 'gelu'"),
         ({"metrics": {"fvu": "low"}}, "metric 'fvu' must be a number"),
         ({"d_sae": D_SAE * 2}, r"'W_enc' has shape \[16, 64\], expected \[16, 128\]"),

@@ -85,6 +85,7 @@ def test_v1_npz_parity(tmp_path: Path, rng: np.random.Generator) -> None:
     assert detect_format(folder / "params.npz") == "gemma-scope"
     assert (sae.cfg.activation, sae.cfg.hook_layer, sae.cfg.apply_b_dec_to_input) == ("jumprelu", 6, False)
     assert (sae.cfg.d_in, sae.cfg.d_sae, sae.cfg.source_format) == (D_IN, WIDTH_4K, "gemma-scope")
+    assert sae.cfg.metrics == {"l0": 40.0}  # the folder's average_l0_40, what `fac info` reports without a model
     assert torch.equal(sae.threshold, torch.from_numpy(raw["threshold"]))
     codes = ref_codes(raw, x)
     assert_parity(sae, x, codes)

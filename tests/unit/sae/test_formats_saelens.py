@@ -104,6 +104,32 @@ def test_v6_jumprelu_without_b_dec_on_input(tmp_path: Path, rng: np.random.Gener
     assert_parity(sae, x, ref_jumprelu(pre, raw["threshold"]))
 
 
+WIDE = 1024
+"""Latents of the wide SAEs below, whose L0 is in the hundreds (Gemma Scope-like widths in miniature)."""
+
+
+@pytest.mark.parametrize("architecture", ["standard", "jumprelu"])
+def test_v6_l0_far_above_64_keeps_every_active_feature(tmp_path: Path, rng: np.random.Generator,
+                                                       architecture: str) -> None:
+    raw = encoder_arrays(rng, d_sae=WIDE)
+    raw["b_enc"] += np.float32(0.4)  # most latents sit near firing
+    if architecture == "jumprelu":
+        raw["threshold"] = thresholds(rng, WIDE)
+    folder = write_saelens(tmp_path / "sae", saelens_v6_cfg(architecture, d_sae=WIDE), raw)
+    x = inputs(rng)
+    pre = ref_pre(raw, x)
+    ref = ref_jumprelu(pre, raw["threshold"]) if architecture == "jumprelu" else ref_relu(pre)
+    l0 = (ref > 0).sum(1)
+    assert l0.min() > 200 and l0.max() < WIDE  # well above the old 64-per-token cap
+    if architecture == "jumprelu":
+        assert_clear_of_threshold(pre, raw["threshold"])
+
+    sae = load_sae(folder)
+
+    assert sae.cfg.max_active is None and sae.cfg.sparse_width is None
+    assert_parity(sae, x, ref)
+
+
 def test_v6_gated_encodes_like_the_gated_formula(tmp_path: Path, rng: np.random.Generator) -> None:
     base = encoder_arrays(rng)
     raw = {

