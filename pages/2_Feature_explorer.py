@@ -8,11 +8,11 @@ import pandas as pd
 import streamlit as st
 
 from fac_app import feature_data as fd
-from fac_app.feature_figures import activation_histogram
 from fac_app.feature_markup import escape_markdown, token_html, visible_token
 from fac_app.state import FEATURE_KEY, dataset_names, open_dataset, project, report, show_error, stats_frame, support
 from fac_engine.errors import FacError
 from fac_engine.features import FeatureExample, FeatureReport
+from fac_engine.figures import activation_histogram
 from fac_engine.workspace import RELEVANT, Project, ProjectConfig
 
 DATASET = "explorer_dataset"

@@ -6,11 +6,11 @@ import pandas as pd
 import streamlit as st
 
 from fac_app import feature_data as fd
-from fac_app.feature_figures import CATEGORIES, CATEGORY_HELP, feature_map_figure, map_categories, selected_features
 from fac_app.state import SELECTION_KEY, coverage, go_to_feature, project, show_error, support
 from fac_engine.coverage import parse_feature_ids
 from fac_engine.errors import FacError
 from fac_engine.features import estimate_seconds
+from fac_engine.figures import CATEGORIES, CATEGORY_HELP, feature_map_figure, map_categories, selected_features
 from fac_engine.workspace import Project, ProjectConfig
 
 AUTO_COMPUTE_S = 60.0  # maps expected to take longer are computed only when the user asks
