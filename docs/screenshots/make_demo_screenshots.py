@@ -7,12 +7,16 @@ docs/screenshots/demo_<page>.png from headless Chromium.
 """
 
 import os
+import sys
 import time
+from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from fac_app.server import REPO, app_server, load_page
 from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))  # the repository: the test server lives in tests/
+from tests.e2e.server import REPO, app_server, load_page
 
 PAGES = [("", "demo_home"), ("/Coverage", "demo_coverage"), ("/?feature=89", "demo_explorer"),
          ("/Missing_features", "demo_missing"), ("/Synthesis", "demo_synthesis"), ("/Review", "demo_review"),

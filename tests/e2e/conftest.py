@@ -13,9 +13,9 @@ from typing import Any
 
 import pytest
 
-from fac_app.server import REPO, app_server
 from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 from tests.app.conftest import build_app_workspace
+from tests.e2e.server import REPO, app_server
 
 SCREENSHOTS = REPO / "docs" / "screenshots"
 TIMEOUT_MS = 90_000

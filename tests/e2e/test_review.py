@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from fac_app.server import app_server
 from fac_engine.browser import CHROMIUM
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
 from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS, settle
+from tests.e2e.server import app_server
 from tests.unit.synthesis.synthesis_fixtures import scripted_job
 
 pytestmark = pytest.mark.e2e
