@@ -4,7 +4,7 @@ import streamlit as st
 
 from fac_app import state
 from fac_app.components import open_in_explorer
-from fac_app.tokens import highlight_tokens
+from fac_app.markup import highlight_tokens
 from fac_engine.errors import FacError
 
 PROBE_ROWS = 20

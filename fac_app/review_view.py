@@ -13,8 +13,7 @@ import streamlit.components.v1 as components
 
 from fac_app import state
 from fac_app.encode_panel import encode_options
-from fac_app.feature_markup import escape_markdown
-from fac_app.tokens import highlight_tokens
+from fac_app.markup import escape_markdown, highlight_tokens
 from fac_engine.coverage import CoverageConfig
 from fac_engine.encoding import EncodeConfig
 from fac_engine.synthesis import SynthesisStore, accepted_frame, live_coverage, with_seed, write_export

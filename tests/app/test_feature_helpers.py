@@ -2,7 +2,7 @@
 
 import pytest
 
-from fac_app.feature_markup import escape_markdown, visible_token
+from fac_app.markup import escape_markdown, visible_token
 from fac_engine.coverage.feature_ids import parse_feature_ids
 from fac_engine.errors import FacError
 

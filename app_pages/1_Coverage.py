@@ -6,14 +6,8 @@ import streamlit as st
 
 from fac_app import coverage_data as data
 from fac_app import state
-from fac_app.components import (
-    MISSING_PAGE,
-    explorer_picker,
-    need_anchor_and_seed,
-    open_in_explorer,
-    page_link,
-    threshold_slider,
-)
+from fac_app.components import explorer_picker, need_anchor_and_seed, open_in_explorer, page_link, threshold_slider
+from fac_app.navigation import app_pages
 from fac_engine.errors import FacError
 from fac_engine.figures import coverage_heatmap, fac_bars, frequency_histogram
 
@@ -21,7 +15,6 @@ from fac_engine.figures import coverage_heatmap, fac_bars, frequency_histogram
 DIVERSITY_AUTO_SAMPLES = 20_000  # below this many samples in all, diversity is computed without asking
 MAX_SHOWN = 5_000  # most heatmap columns (a screen is about 1,500 pixels wide)
 
-st.set_page_config(page_title="Coverage · FAC Studio", page_icon="🧭", layout="wide")
 st.title("Coverage")
 st.caption("Which of the anchor's SAE features each dataset activates, at the threshold δ in the sidebar.")
 
@@ -132,7 +125,7 @@ def main() -> None:
             st.sidebar.caption("Not comparable with the anchor (other model, SAE or layer): " + ", ".join(other))
         fac_section(anchor, [n for n in same if n != anchor], delta)
         heatmap_section(anchor, seed, same, delta)
-        page_link(MISSING_PAGE, "Review the features the seed is missing", icon=":material/checklist:")
+        page_link(app_pages().missing, "Review the features the seed is missing", icon=":material/checklist:")
     except FacError as exc:
         state.show_error(exc)
 

@@ -5,11 +5,11 @@ import streamlit as st
 
 from fac_app import state
 from fac_app import synthesis_form as form
-from fac_app.components import MISSING_PAGE, need_anchor_and_seed, page_link
+from fac_app.components import need_anchor_and_seed, page_link
+from fac_app.navigation import app_pages
 from fac_app.synthesis_resources import store as synthesis_store
 from fac_engine.errors import FacError
 
-st.set_page_config(page_title="Synthesis · FAC Studio", page_icon="🧪", layout="wide")
 st.title("Synthesis")
 st.caption("For each target feature: step 1 samples candidates from its explanation and anchor phrases and scores "
            "them by re-encoding through the LM + SAE (g); the best and worst form a contrastive pair; step 2 "
@@ -29,7 +29,7 @@ if features:
 else:
     st.info("The target list is empty. Pick missing features on the Missing features page (they are saved to "
             f"the list '{target}').")
-    page_link(MISSING_PAGE, "Pick missing features", icon=":material/checklist:")
+    page_link(app_pages().missing, "Pick missing features", icon=":material/checklist:")
 
 try:
     settings = form.settings_form(proj)
@@ -56,4 +56,4 @@ if jobs:
         st.dataframe(form.feature_table(store, job_id, explanations), hide_index=True, width="stretch")
 
     live()
-    page_link("pages/6_Review.py", "Review the candidates", icon=":material/fact_check:")
+    page_link(app_pages().review, "Review the candidates", icon=":material/fact_check:")

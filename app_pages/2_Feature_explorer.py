@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from fac_app import feature_data as fd
-from fac_app.feature_markup import escape_markdown, token_html, visible_token
+from fac_app.markup import escape_markdown, token_html, visible_token
 from fac_app.state import FEATURE_KEY, dataset_names, open_dataset, project, report, show_error, stats_frame, support
 from fac_engine.errors import FacError
 from fac_engine.features import FeatureExample, FeatureReport
@@ -228,7 +228,6 @@ def decoder_views(cfg: ProjectConfig, proj: Project, feature: int, dataset_sae: 
         close.button("Open this neighbour", key="explorer_near_open", on_click=open_feature, args=(pick,))
 
 
-st.set_page_config(page_title="Feature explorer · FAC Studio", page_icon="🧭", layout="wide")
 st.title("Feature explorer")
 st.caption("One SAE feature at a time: how often and how strongly it fires, on which samples and tokens, "
            "what it writes into the model, which features resemble it, and what it means.")

@@ -8,15 +8,8 @@ import streamlit as st
 
 from fac_app import coverage_data as data
 from fac_app import state
-from fac_app.components import (
-    COVERAGE_PAGE,
-    explorer_picker,
-    explorer_url,
-    need_anchor_and_seed,
-    page_available,
-    page_link,
-    threshold_slider,
-)
+from fac_app.components import explorer_picker, explorer_url, need_anchor_and_seed, page_link, threshold_slider
+from fac_app.navigation import app_pages
 from fac_engine.coverage import MissingFilter, filter_missing, label_names
 from fac_engine.errors import FacError
 from fac_engine.workspace import Project
@@ -27,7 +20,6 @@ MULTI_KEY = "missing_selected"
 SORTS = {"anchor_frequency": "anchor frequency", "log_odds": "label log-odds", "mean_activation": "mean activation",
          "max_activation": "max activation", "feature": "feature id", "relevance": "relevance"}
 
-st.set_page_config(page_title="Missing features · FAC Studio", page_icon="🧭", layout="wide")
 st.title("Missing features")
 
 
@@ -70,10 +62,8 @@ def features_table(shown: pd.DataFrame, proj: Project, signature: str) -> None:
     chosen = selection()
     view = shown.copy()
     view.insert(0, "select", view["feature"].isin(chosen))
-    linked = page_available("pages/2_Feature_explorer.py")
-    if linked:
-        view.insert(2, "open", [explorer_url(f, proj.name) for f in view["feature"]])
-    columns = ["select", "feature", *(["open"] if linked else []), "anchor_samples", "anchor_frequency",
+    view.insert(2, "open", [explorer_url(f, proj.name) for f in view["feature"]])
+    columns = ["select", "feature", "open", "anchor_samples", "anchor_frequency",
                "mean_activation", "max_activation",
                *[c for c in ("label", "log_odds", "explanation", "relevance") if c in view]]
     key = f"missing_editor::{st.session_state.get(VERSION_KEY, 0)}::{signature}"
@@ -182,7 +172,7 @@ def main() -> None:
         lists_panel(proj, selection())
     except FacError as exc:
         state.show_error(exc)
-    page_link(COVERAGE_PAGE, "Back to the coverage heatmap", icon=":material/grid_on:")
+    page_link(app_pages().coverage, "Back to the coverage heatmap", icon=":material/grid_on:")
 
 
 main()

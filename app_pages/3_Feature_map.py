@@ -101,7 +101,6 @@ def selection_panel(proj: Project, d_sae: int, category: np.ndarray) -> None:
             go_to_feature(pick)
 
 
-st.set_page_config(page_title="Feature map · FAC Studio", page_icon="🧭", layout="wide")
 st.title("Feature map")
 st.caption("Every feature of the SAE as a point: a UMAP of the decoder directions (cosine), so features that write "
            "in similar directions sit together. Clusters of red points are regions of feature space the anchor "

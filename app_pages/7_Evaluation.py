@@ -15,7 +15,6 @@ from fac_engine.report import evaluate_command, latest_evaluation
 # (No attribute docstrings in pages: Streamlit's magic would print them.)
 REPORT_KEY = "eval_report"  # (project, evaluation, html) of the last report written in this session
 
-st.set_page_config(page_title="Evaluation · FAC Studio", page_icon="🧭", layout="wide")
 st.title("Evaluation")
 st.caption("Does more coverage train a better model? A linear probe per training set, scored on a held-out test "
            "set, next to each set's FAC and text diversity.")
