@@ -6,6 +6,7 @@ import streamlit as st
 from fac_app import state
 from fac_app import synthesis_form as form
 from fac_app.components import need_anchor_and_seed, page_link
+from fac_app.markup import escape_inline, quoted
 from fac_app.navigation import app_pages
 from fac_app.synthesis_resources import store as synthesis_store
 from fac_engine.errors import FacError
@@ -22,13 +23,13 @@ explanations = proj.explanations()
 target = proj.config.target_list
 features = proj.features_in(target)
 
-st.subheader(f"Target list: {target} ({len(features)} features)")
+st.subheader(f"Target list: {escape_inline(target)} ({len(features)} features)")
 if features:
     st.dataframe({"feature": features, "explanation": [explanations.get(f, "") for f in features]},
                  hide_index=True, width="stretch", height=min(35 * (len(features) + 1) + 3, 250))
 else:
     st.info("The target list is empty. Pick missing features on the Missing features page (they are saved to "
-            f"the list '{target}').")
+            f"the list {quoted(target)}).")
     page_link(app_pages().missing, "Pick missing features", icon=":material/checklist:")
 
 try:

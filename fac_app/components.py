@@ -6,6 +6,7 @@ import math
 import streamlit as st
 
 from fac_app import state
+from fac_app.markup import escape_inline, quoted
 from fac_app.navigation import app_pages
 from fac_engine.errors import FacError
 from fac_engine.workspace import Project
@@ -69,7 +70,7 @@ def threshold_slider(top: float) -> float:
     value = st.sidebar.slider("Activation threshold δ", min_value=0.0, max_value=float(top), step=step, key=key,
                               on_change=save, help=DELTA_HELP)
     if "fac_delta_error" in st.session_state:
-        st.sidebar.error(st.session_state.pop("fac_delta_error"))
+        st.sidebar.error(escape_inline(st.session_state.pop("fac_delta_error")))
     relevance_toggle(proj)
     return float(value)
 
@@ -102,7 +103,7 @@ def need_anchor_and_seed(need_seed: bool = True) -> tuple[str, str | None]:
                 "about as the anchor and your training data as the seed.")
     elif anchor is None or anchor not in names or (need_seed and (seed is None or seed not in names)):
         role = "anchor" if anchor is None or anchor not in names else "seed"
-        st.info(f"The project {cfg.name!r} has no {role} dataset yet. On the **Home** page, pick the anchor (a "
+        st.info(f"The project {quoted(cfg.name)} has no {role} dataset yet. On the **Home** page, pick the anchor (a "
                 "sample of the target distribution) and the seed (the data whose coverage you measure).")
     else:
         return anchor, seed

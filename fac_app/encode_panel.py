@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from fac_app import state
+from fac_app.markup import escape_inline
 from fac_engine.data import SUFFIXES
 from fac_engine.errors import FacError
 from fac_engine.workspace import (
@@ -118,9 +119,10 @@ def encode_form(proj: Project) -> None:
 
 def _job_row(root: Path, job: JobStatus) -> None:
     if job.state == "running":
-        text = (f"**{job.name}**: {job.samples_done:,} / {job.n_samples:,} samples"
+        text = (f"**{escape_inline(job.name)}**: {job.samples_done:,} / {job.n_samples:,} samples"
                 + (f" · {job.tokens_per_s:,.0f} tokens/s" if job.tokens_per_s else "")
-                if job.n_samples else f"**{job.name}**: starting (loading the model and reading the data)...")
+                if job.n_samples else f"**{escape_inline(job.name)}**: starting (loading the model and reading the "
+                "data)...")
         left, right = st.columns([6, 1], vertical_alignment="bottom")
         left.progress(job.fraction, text=text)
         if right.button("Cancel", key=f"job_cancel_{job.name}"):
@@ -128,7 +130,8 @@ def _job_row(root: Path, job: JobStatus) -> None:
             st.rerun()
     elif job.state == "failed":
         left, right = st.columns([6, 1], vertical_alignment="center")
-        left.error(f"Encoding **{job.name}** failed: {job.message or 'the process stopped without a message'}")
+        left.error(f"Encoding **{escape_inline(job.name)}** failed: "
+                   f"{escape_inline(job.message or 'the process stopped without a message')}")
         if right.button("Dismiss", key=f"job_dismiss_{job.name}"):
             forget_job(root, job.name)
             st.rerun()
@@ -155,7 +158,7 @@ def announce_finished() -> None:
     for job in list_jobs(state.workspace_root()):
         if job.state == "done" and job.name in seen:
             seen.discard(job.name)
-            st.success(f"Encoded **{job.name}** ({job.n_samples:,} samples)." + _give_role(job.name))
+            st.success(f"Encoded **{escape_inline(job.name)}** ({job.n_samples:,} samples)." + _give_role(job.name))
 
 
 def jobs_panel() -> None:

@@ -9,6 +9,7 @@ import streamlit as st
 from fac_app import coverage_data as data
 from fac_app import state
 from fac_app.components import page_link
+from fac_app.markup import escape_inline, quoted
 from fac_app.navigation import app_pages
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.errors import FacError
@@ -86,7 +87,7 @@ def headline(anchor: str, seed: str, delta: float) -> None:
                    help="Each anchor feature weighted by the share of anchor samples activating it.")
     cols[5].metric("FAC_magnitude", f"{100 * result.fac_magnitude:.2f} %",
                    help="Each anchor feature weighted by its mean activation on the anchor samples activating it.")
-    st.caption(f"{seed!r} ({result.seed_samples:,} samples) against the anchor {anchor!r} "
+    st.caption(f"{quoted(seed)} ({result.seed_samples:,} samples) against the anchor {quoted(anchor)} "
                f"({result.anchor_samples:,} samples) at δ = {delta:g}. " + FAC_EXPLAINED)
 
 
@@ -95,9 +96,9 @@ def pipeline(proj: Project, names: list[str]) -> None:
     cfg = proj.config
     targets = len(proj.features_in(cfg.target_list))
     steps = [
-        (cfg.anchor in names, "Anchor", cfg.anchor or "not chosen"),
-        (cfg.seed in names, "Seed", cfg.seed or "not chosen"),
-        (targets > 0, "Target features", f"{targets:,} in list {cfg.target_list!r}"),
+        (cfg.anchor in names, "Anchor", escape_inline(cfg.anchor or "not chosen")),
+        (cfg.seed in names, "Seed", escape_inline(cfg.seed or "not chosen")),
+        (targets > 0, "Target features", f"{targets:,} in list {quoted(cfg.target_list)}"),
     ]
     cols = st.columns(len(steps) + 1)
     for col, (done, title, text) in zip(cols, steps, strict=False):

@@ -5,6 +5,7 @@ keys live in one place and every cached read is keyed on what changes its result
 workspace, the dataset name, its manifest's modification time, the threshold).
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -174,6 +175,16 @@ def shown_feature() -> int | None:
     """The feature the explorer shows (None before any was picked)."""
     value = st.session_state.get(FEATURE_KEY)
     return None if value is None else int(value)
+
+
+def selection() -> set[int]:
+    """Feature ids picked on the map or the missing-features table and not saved to a list yet."""
+    return {int(f) for f in st.session_state.setdefault(SELECTION_KEY, [])}
+
+
+def set_selection(features: Iterable[int]) -> None:
+    """Replace the picked feature ids."""
+    st.session_state[SELECTION_KEY] = sorted({int(f) for f in features})
 
 
 def go_to_feature(feature: int) -> None:

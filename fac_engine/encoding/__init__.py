@@ -6,16 +6,18 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fac_engine.encoding.encode import EncodeConfig
-    from fac_engine.encoding.text_probe import probe_text
+    from fac_engine.encoding.text_probe import feature_activations, probe_text
 
 _PUBLIC = {
     "EncodeConfig": "encode",
+    "feature_activations": "text_probe",
     "probe_text": "text_probe",
 }
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
     "EncodeConfig",
+    "feature_activations",
     "probe_text",
 ]
 

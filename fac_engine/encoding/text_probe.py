@@ -1,7 +1,9 @@
-"""Which features fire on one text: per-token sparse codes and the pooled top features."""
+"""Which features fire on one text: per-token sparse codes, the pooled top features, and one feature's
+activation on each token (the one computation the synthesis scorer, the explorer and the probe share)."""
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 from fac_engine.encoding.pooling import PooledCodes, pool_max
@@ -23,6 +25,11 @@ class TextFeatures(NamedTuple):
     """t0: first content token."""
     pooled: PooledCodes
     """Features max-pooled over content tokens, strongest first."""
+
+
+def feature_activations(values_TW: np.ndarray, indices_TW: np.ndarray, feature: int) -> np.ndarray:
+    """[T] one feature's activation on each token, from per-token sparse codes (0 where it is not in the code)."""
+    return np.where(indices_TW == feature, values_TW, 0.0).max(axis=1, initial=0.0)
 
 
 def probe_text(lm: LoadedModel, sae: SparseAutoencoder, text: str, *, chat: bool = True) -> TextFeatures:

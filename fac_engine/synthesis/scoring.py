@@ -12,6 +12,7 @@ import numpy as np
 
 from fac_engine.encoding.pooling import pool_max_rows
 from fac_engine.encoding.sparse_batches import sparse_codes_by_batch
+from fac_engine.encoding.text_probe import feature_activations
 from fac_engine.features.spans import mark_span, token_separator
 from fac_engine.models.harvest import default_token_budget
 from fac_engine.models.loader import LoadedModel
@@ -72,7 +73,7 @@ class Scorer:
 
     def _one(self, enc: EncodedText, values_TW: np.ndarray, indices_TW: np.ndarray, feature: int) -> SampleScore:
         t0 = enc.content_start
-        acts_T = np.where(indices_TW == feature, values_TW, 0.0).max(axis=1)[t0:]
+        acts_T = feature_activations(values_TW, indices_TW, feature)[t0:]
         tokens = [str(self.lm.tokenizer.decode([i])) for i in enc.ids[t0:]]
         positions = np.arange(len(enc.ids))
         pooled = pool_max_rows(np.zeros(len(enc.ids), np.int64), positions, positions >= t0, values_TW, indices_TW)
