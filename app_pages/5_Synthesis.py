@@ -46,7 +46,7 @@ jobs = store.job_ids()
 if jobs:
     st.subheader("Jobs")
     job_id = st.selectbox("Job", jobs, key="syn_job", format_func=lambda j: f"Job {j}")
-    running = job_id is not None and store.progress(job_id).state in ("running", "queued")
+    running = job_id is not None and form.is_running(store, job_id)
 
     @st.fragment(run_every=2.0 if running else None)
     def live() -> None:

@@ -15,8 +15,7 @@ from fac_app.markup import escape_inline, escape_markdown, quoted, token_html, v
 from fac_app.probe_panel import text_probe
 from fac_engine.errors import FacError
 from fac_engine.features import FeatureExample, FeatureReport
-from fac_engine.workspace import RELEVANT, Project, ProjectConfig
-from fac_engine.workspace.project import MarkSource
+from fac_engine.workspace import RELEVANT, MarkSource, Project, ProjectConfig
 
 DATASET = "explorer_dataset"
 FEATURE_INPUT = "explorer_feature_id"
