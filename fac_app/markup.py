@@ -24,15 +24,24 @@ _ENTITIES = {"<": "&lt;", ">": "&gt;", "&": "&amp;"}
 _INLINE_ALWAYS = set("\\`*_{}[]()#+!|~$^@")
 """Characters that open or close markdown wherever they stand in a line (emphasis, code, links, images, math,
 tables, footnotes, e-mail autolinks)."""
+_AUTOLINKS = re.compile(r"(?:(?<=https:)|(?<=http:))(?=//[-\w]+\.[-\w])|(?<=www)(?=\.[-\w])|(?<=@)(?=[-\w]+\.[-\w])",
+                        re.IGNORECASE)
+"""Where GitHub-flavoured markdown would turn bare text into a link (`https://a.b`, `www.a`, `x@a.b`). Streamlit finds
+those in the text after escapes are resolved, so a backslash does not stop them; an invisible word joiner does."""
+WORD_JOINER = "\u2060"
 _INLINE_CONTEXT = re.compile(r":(?=[/A-Za-z])|(?<=www)\.|^\s*[-=]|^(\s*\d+)([.)])", re.IGNORECASE)
 """Characters that open markdown only where they stand: a URL scheme (`https:` before `//`), a directive, icon or
 emoji (`:red[`, `:material/...:`), `www.` autolinks, and a line that starts as a list or a heading rule."""
 
 
+def _unlinked(text: object) -> str:
+    return _AUTOLINKS.sub(WORD_JOINER, str(text))
+
+
 def escape_markdown(text: object) -> str:
     """Text that Streamlit's markdown renders literally (line breaks kept as hard breaks)."""
     out = []
-    for ch in str(text):
+    for ch in _unlinked(text):
         if ch in _ENTITIES:
             out.append(_ENTITIES[ch])
         elif ch in _MD_PUNCTUATION:
@@ -48,7 +57,7 @@ def escape_markdown(text: object) -> str:
 
 def escape_inline(text: object) -> str:
     """One line of text (line breaks become spaces) that markdown renders literally, escaping no more than needed."""
-    line = " ".join(str(text).split())
+    line = " ".join(_unlinked(text).split())
     out = []
     for ch in line:
         if ch in _ENTITIES:
