@@ -7,9 +7,11 @@ from fac_app import frame, state
 from fac_app.navigation import app_pages
 from fac_engine.errors import FacError
 
+# The app's icon before the navigation's: a page's material icon as the tab's icon is fetched from fonts.gstatic.com.
+st.set_page_config(page_title="FAC Studio", page_icon="🧭", layout="wide")
 pages = app_pages()
 page = st.navigation(list(pages))
-st.set_page_config(page_title=f"{page.title} · FAC Studio", page_icon="🧭", layout="wide")
+st.set_page_config(page_title=f"{page.title} · FAC Studio")
 frame.open_deep_link(pages.explorer)
 frame.project_picker()
 try:

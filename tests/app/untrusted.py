@@ -42,9 +42,10 @@ _FORMULA = re.compile(r"(?<!\\)\$(?:[^$\\]|\\.)*EVIL(?:[^$\\]|\\.)*(?<!\\)\$")
 _DIRECTIVE = re.compile(r"(?<!\\):[a-z]+(?:-[a-z]+)?\[[^\]]*EVIL")
 _CODE_SPAN = re.compile(r"(?<![`\\])(`+)(?!`).*?(?<!`)\1(?!`)")
 _TAG = re.compile(r"<(?!/?(?:span|div|br)\b)[a-z]|<[^>]*evil", re.IGNORECASE)
-_DELIMITED = (("**", "EVIL-bold", "**"), ("_", "EVIL-em", "_"), ("~~", "EVIL-strike", "~~"),
-              ("__", "EVIL-anchor", "__"), ("_", "EVIL-project", "_"))
-"""Hostile words with the emphasis delimiters they come with: rendered text keeps them unless markdown ate them."""
+DELIMITED = (("**", "EVIL-bold", "**"), ("_", "EVIL-em", "_"), ("~~", "EVIL-strike", "~~"), ("__", "EVIL-anchor", "__"),
+             ("_", "EVIL-project", "_"), ("$", "EVIL^2", "$"), (":red[", "EVIL-red", "]"), ("<b>", "EVIL-tag", "</b>"))
+"""Hostile words with the markup they come with: rendered text keeps it unless markdown (or KaTeX, a directive, HTML)
+turned it into an element."""
 _MARKDOWN_FIELDS = {"label", "help", "body", "delta", "text", "captions"}
 _PLAIN = {"Text", "Code", "Json", "Exception", "Dataframe", "Table", "PlotlyChart"}
 """Elements that show their strings as they are (or are checked in the browser: plotly's own markup)."""
@@ -138,7 +139,11 @@ def active_markup(source: str, html: bool) -> list[str]:
                 found.append(f"image: {token.attrGet('src')}")
             if token.type == "html_inline" and html and _TAG.search(token.content):
                 found.append(f"raw HTML: {token.content}")
-        for left, word, right in _DELIMITED:
-            found += [f"emphasis: {word}" for m in re.finditer(re.escape(word), shown)
-                      if not (shown[:m.start()].endswith(left) and shown[m.end():].startswith(right))]
+        found += [f"emphasis: {word}" for word in stripped_words(shown)]
     return found
+
+
+def stripped_words(shown: str) -> list[str]:
+    """Hostile words in rendered text that lost the markup around them (see DELIMITED)."""
+    return [word for left, word, right in DELIMITED for m in re.finditer(re.escape(word), shown)
+            if not (shown[:m.start()].endswith(left) and shown[m.end():].startswith(right))]

@@ -16,6 +16,8 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS_ENV = "FAC_SCREENSHOTS"
+"""Folder the browser tests save their screenshots into (default: a temporary folder of the session)."""
 APP_SELECTOR = '[data-testid="stApp"]'
 
 
