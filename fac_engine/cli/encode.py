@@ -77,15 +77,16 @@ def run(args: argparse.Namespace) -> int:
     base = new_manifest(args.name, lm, sae, args.sae, args.data, repr(data_cfg), len(dataset.items), cfg,
                         dataset.schema, dataset.label_field)
     started = time.perf_counter()
-    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, len(dataset.items))
+    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, "samples", "tokens/s")
     with tqdm(total=len(dataset.items), desc=f"encoding {args.name}", unit="sample") as bar:
 
         def progress(tokens: int, samples: int) -> None:
             bar.update(samples - bar.n)
             elapsed = time.perf_counter() - started
-            bar.set_postfix_str(f"{tokens / elapsed:,.0f} tok/s" if elapsed > 0 else "")
+            rate = tokens / elapsed if elapsed > 0 else 0.0
+            bar.set_postfix_str(f"{rate:,.0f} tok/s" if elapsed > 0 else "")
             if progress_file is not None:
-                progress_file.update(tokens, samples)
+                progress_file.update(samples, len(dataset.items), rate)
 
         workers: list[WorkerStats] = []
         if ray_cfg is None:
@@ -96,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
                                                   model=model_spec(args), ray_cfg=ray_cfg, progress=progress)
     m = summary.manifest
     if progress_file is not None:
-        progress_file.update(summary.tokens_encoded, m.n_samples, force=True)
+        progress_file.update(m.n_samples, m.n_samples, summary.tokens_per_second, force=True)
     if summary.tokens_encoded == 0 and summary.resumed_shards == m.n_shards:
         print(f"{args.name} is already encoded in {workspace.root} ({m.n_samples:,} samples); nothing to do.")
         return 0

