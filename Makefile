@@ -19,7 +19,7 @@ test: setup browser
 	$(BIN)/fac prepare
 	$(BIN)/ruff check .
 	$(BIN)/mypy fac_engine fac_app
-	$(BIN)/vulture fac_engine fac_app pages app.py tests/vulture_whitelist.py --min-confidence 80
+	$(BIN)/vulture fac_engine fac_app app_pages app.py tests/vulture_whitelist.py --min-confidence 80
 	$(BIN)/pytest
 
 setup: $(STAMP)

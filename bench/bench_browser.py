@@ -18,13 +18,15 @@ from pathlib import Path
 
 from playwright.sync_api import sync_playwright
 
-from fac_app.server import app_server
-from fac_app.server import load_page as load
-from fac_app.server import wait_until_drawn as idle
 from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(1, str(Path(__file__).resolve().parents[1]))  # the repository: the test server lives in tests/
 from bench_feature_pages import build_workspace
+
+from tests.e2e.server import app_server
+from tests.e2e.server import load_page as load
+from tests.e2e.server import wait_until_drawn as idle
 
 
 def main() -> None:

@@ -85,12 +85,12 @@ if page != "app.py":
 timed("first render", lambda: None)
 timed("rerun", lambda: None)
 timed("threshold 0.6", lambda: at.slider[0].set_value(0.6))
-if page == "pages/1_Coverage.py":
+if page == "app_pages/1_Coverage.py":
     timed("1000 features", lambda: at.number_input(key="cov_top_n").set_value(1000))
     timed("log colours", lambda: at.toggle(key="cov_log").set_value(True))
     timed("decoder clusters (first)", lambda: at.radio(key="cov_grouping").set_value("clusters"))
     timed("threshold 1.2 (clusters)", lambda: at.slider[0].set_value(1.2))
-if page == "pages/4_Missing_features.py":
+if page == "app_pages/4_Missing_features.py":
     timed("label filter", lambda: at.selectbox(key="missing_label").set_value("toxic"))
     timed("select all shown", lambda: at.button(key="missing_select_all").click())
     timed("sort by log-odds", lambda: at.selectbox(key="missing_sort").set_value("log_odds"))
@@ -114,7 +114,7 @@ def main() -> None:
         print(f"built anchor ({args.samples:,} samples, {rows[0]:,} pooled rows) and seed ({args.samples // 5:,}, "
               f"{rows[1]:,}) with {args.features:,} features in {time.perf_counter() - started:.0f} s")
         env = {**os.environ, "FAC_WORKSPACE": str(ws), "FAC_HOME": str(Path(tmp) / "home")}
-        for page in ("app.py", "pages/1_Coverage.py", "pages/4_Missing_features.py"):
+        for page in ("app.py", "app_pages/1_Coverage.py", "app_pages/4_Missing_features.py"):
             Project(ws).update(threshold=0.0)
             out = subprocess.run([sys.executable, "-c", TIMER, str(repo / "app.py"), page], env=env, cwd=repo,
                                  capture_output=True, text=True, check=False)

@@ -146,8 +146,8 @@ def main() -> None:
         env, ws = build_workspace(Path(args.keep or scratch), args.samples, args.features, args.tokens)
         stats = ws.open("anchor").feature_table("stats").to_pandas().sort_values("n_active", ascending=False)
         picks = [int(stats["feature"].iloc[min(i, len(stats) - 1)]) for i in (0, 1, 10, 1000, 5000, 20000)]
-        for label, page, features in (("explorer", "pages/2_Feature_explorer.py", picks),
-                                      ("feature map", "pages/3_Feature_map.py", [])):
+        for label, page, features in (("explorer", "app_pages/2_Feature_explorer.py", picks),
+                                      ("feature map", "app_pages/3_Feature_map.py", [])):
             out = subprocess.run([sys.executable, "-c", TIMER, str(root / page), *map(str, features)], env=env,
                                  capture_output=True, text=True, check=False)
             print(f"{label} (fresh process): " + (out.stdout.strip().replace("\n", "; ") or out.stderr[-2000:]))

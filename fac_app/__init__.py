@@ -1,1 +1,2 @@
-"""Streamlit-side helpers: cached resources, session keys, figure builders, small components."""
+"""Streamlit-side helpers: the page declarations, cached resources, session keys, the one way to show untrusted
+text, and the components and views the pages are drawn from."""

@@ -1,71 +1,35 @@
-"""Small UI pieces shared by the home, coverage and missing-features pages: page links, the threshold
-slider bound to the project, opening a feature in the explorer, and the empty states."""
+"""Small UI pieces shared by several pages: page links, opening a feature in the explorer, the
+threshold slider bound to the project, the relevance toggle and the empty states."""
 
 import math
-from pathlib import Path
 
 import streamlit as st
 
 from fac_app import state
+from fac_app.markup import escape_inline, quoted
+from fac_app.navigation import app_pages
 from fac_engine.errors import FacError
 from fac_engine.workspace import Project
 
-APP_ROOT = Path(__file__).resolve().parents[1]
-HOME_PAGE = "app.py"
-COVERAGE_PAGE = "pages/1_Coverage.py"
-EXPLORER_PAGE = "pages/2_Feature_explorer.py"
-MAP_PAGE = "pages/3_Feature_map.py"
-MISSING_PAGE = "pages/4_Missing_features.py"
 STEPS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.5, 1.0, 2.0, 5.0)
 """Slider steps to choose from: the smallest giving at most about 200 positions."""
 DELTA_HELP = ("δ: a feature counts as active on a sample when its max activation over the sample's content tokens "
               "is strictly above δ. The paper sweeps 0 to 4; 0 is the default.")
 
 
-def page_available(page: str) -> bool:
-    """Whether a page file exists (pages are added issue by issue; links to absent ones are left out)."""
-    return (APP_ROOT / page).is_file()
-
-
-def page_link(page: str, label: str, icon: str | None = None) -> None:
-    """st.page_link when the page exists; nothing otherwise."""
-    if page_available(page):
-        st.page_link(page, label=label, icon=icon)
+def page_link(page: st.Page, label: str, icon: str | None = None) -> None:
+    """A link to one of the app's pages (app_pages())."""
+    st.page_link(page, label=label, icon=icon)
 
 
 def explorer_url(feature: int, project: str) -> str:
-    """A link to the home page that opens the explorer on a feature of a project (see open_deep_link)."""
+    """A link that opens the explorer on a feature of a project in a new session (see frame.open_deep_link)."""
     return f"./?feature={int(feature)}&project={project}"
 
 
-def open_deep_link() -> None:
-    """On the home page: `?feature=N[&project=P]` switches to the explorer on feature N of project P.
-
-    Table links open in a new browser tab, which is a new session: the link carries what it needs.
-    """
-    params = st.query_params
-    if "feature" not in params:
-        return
-    raw, name = params.get("feature", ""), params.get("project")
-    st.query_params.clear()
-    try:
-        feature = int(raw)
-        if name and name not in Project.names(state.workspace_root()):
-            raise FacError(f"no project {name!r}")
-        if name:
-            st.session_state[state.PROJECT_KEY] = name
-    except (ValueError, FacError):
-        st.warning(f"Ignored a link to feature {raw!r} of project {name!r}: no such feature id or project.")
-        return
-    open_in_explorer(feature)
-
-
 def open_in_explorer(feature: int) -> None:
-    """Switch to the explorer showing `feature` (remembered for when the explorer page is not installed)."""
-    if page_available(EXPLORER_PAGE):
-        state.go_to_feature(feature)
-    st.session_state[state.FEATURE_KEY] = int(feature)
-    st.info(f"Feature {int(feature)} is remembered; the feature explorer page is not installed yet.")
+    """Switch to the explorer showing `feature`."""
+    state.go_to_feature(feature)
 
 
 def explorer_picker(features: list[int], key: str, label: str = "Open a feature in the explorer") -> None:
@@ -106,7 +70,7 @@ def threshold_slider(top: float) -> float:
     value = st.sidebar.slider("Activation threshold δ", min_value=0.0, max_value=float(top), step=step, key=key,
                               on_change=save, help=DELTA_HELP)
     if "fac_delta_error" in st.session_state:
-        st.sidebar.error(st.session_state.pop("fac_delta_error"))
+        st.sidebar.error(escape_inline(st.session_state.pop("fac_delta_error")))
     relevance_toggle(proj)
     return float(value)
 
@@ -139,9 +103,9 @@ def need_anchor_and_seed(need_seed: bool = True) -> tuple[str, str | None]:
                 "about as the anchor and your training data as the seed.")
     elif anchor is None or anchor not in names or (need_seed and (seed is None or seed not in names)):
         role = "anchor" if anchor is None or anchor not in names else "seed"
-        st.info(f"The project {cfg.name!r} has no {role} dataset yet. On the **Home** page, pick the anchor (a "
+        st.info(f"The project {quoted(cfg.name)} has no {role} dataset yet. On the **Home** page, pick the anchor (a "
                 "sample of the target distribution) and the seed (the data whose coverage you measure).")
     else:
         return anchor, seed
-    page_link(HOME_PAGE, "Go to the home page", icon=":material/home:")
+    page_link(app_pages().home, "Go to the home page", icon=":material/home:")
     st.stop()

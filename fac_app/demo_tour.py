@@ -6,8 +6,9 @@ import numpy as np
 import streamlit as st
 
 from fac_app import state
-from fac_app.components import MISSING_PAGE, page_available, page_link
-from fac_app.feature_markup import escape_markdown
+from fac_app.components import page_link
+from fac_app.markup import escape_markdown
+from fac_app.navigation import app_pages
 from fac_engine.coverage import CoverageConfig
 from fac_engine.evaluation import load_evaluation
 from fac_engine.figures import evaluation_table
@@ -21,7 +22,6 @@ SHOWN = 5
 """Missing features listed in the tour."""
 EXAMPLES = 3
 """Accepted synthetic samples quoted in the tour."""
-SYNTHESIS_PAGE, REVIEW_PAGE, EVALUATION_PAGE = "pages/5_Synthesis.py", "pages/6_Review.py", "pages/7_Evaluation.py"
 
 
 def is_demo(proj: Project) -> bool:
@@ -54,7 +54,7 @@ def demo_tour(proj: Project, delta: float) -> None:
             text = explanations.get(int(f), "no explanation yet")
             st.markdown(f"   - feature **{f}**: {escape_markdown(text)} · active on {int(anchor.count[f]):,} anchor "
                         "samples")
-        page_link(MISSING_PAGE, "Review the missing features", icon=":material/checklist:")
+        page_link(app_pages().missing, "Review the missing features", icon=":material/checklist:")
         synthesis_step(proj, delta)
         evaluation_step()
 
@@ -63,14 +63,13 @@ def synthesis_step(proj: Project, delta: float) -> None:
     """Step 4: what synthesis produced and the FAC it gained, or where to start it."""
     store = SynthesisStore(proj)
     accepted = accepted_frame(store)
+    pages = app_pages()
     if accepted.empty:
-        where = " and ".join(f"*{name}*" for page, name in ((SYNTHESIS_PAGE, "Synthesis"), (REVIEW_PAGE, "Review"))
-                             if page_available(page)) or "synthesis (`fac synthesize`, then `fac review`)"
         st.markdown("4. **Fill the gaps.** Pick the missing features to fill on the *Missing features* page, then "
-                    f"generate samples that activate them and accept the good ones on the {where} pages. Nothing "
-                    "has been accepted yet.")
-        page_link(SYNTHESIS_PAGE, "Synthesise samples for the missing features", icon=":material/auto_awesome:")
-        page_link(REVIEW_PAGE, "Review the candidates", icon=":material/rate_review:")
+                    "generate samples that activate them and accept the good ones on the *Synthesis* and *Review* "
+                    "pages. Nothing has been accepted yet.")
+        page_link(pages.synthesis, "Synthesise samples for the missing features", icon=":material/auto_awesome:")
+        page_link(pages.review, "Review the candidates", icon=":material/rate_review:")
         return
     gain = live_coverage(store, state.pooled_arrays(DEMO_SEED), state.support(DEMO_ANCHOR, delta),
                          CoverageConfig(threshold=delta))
@@ -81,7 +80,7 @@ def synthesis_step(proj: Project, delta: float) -> None:
     for row in accepted.sort_values("g", ascending=False).head(EXAMPLES).to_dict("records"):
         st.markdown(f"   - “{escape_markdown(str(row[text_column]))}” · written for feature **{int(row['feature'])}**,"
                     f" g = {float(row['g']):.2f}")
-    page_link(REVIEW_PAGE, "Review more candidates", icon=":material/rate_review:")
+    page_link(pages.review, "Review more candidates", icon=":material/rate_review:")
 
 
 def evaluation_step() -> None:
@@ -97,4 +96,4 @@ def evaluation_step() -> None:
                                 "fac": st.column_config.NumberColumn("FAC", format="percent"),
                                 "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
                                 "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f")})
-    page_link(EVALUATION_PAGE, "Open the evaluation and the report", icon=":material/monitoring:")
+    page_link(app_pages().evaluation, "Open the evaluation and the report", icon=":material/monitoring:")

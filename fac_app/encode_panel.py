@@ -1,5 +1,5 @@
 """The home page's encoding panel: upload or point at a data file, start `fac encode` in the background
-(fac_engine.workspace.jobs), follow its progress, show why it failed, and give a new dataset an empty role."""
+(the workspace's job runner), follow its progress, show why it failed, and give a new dataset an empty role."""
 
 import re
 from pathlib import Path
@@ -7,17 +7,18 @@ from pathlib import Path
 import streamlit as st
 
 from fac_app import state
+from fac_app.markup import escape_inline
 from fac_engine.data import SUFFIXES
 from fac_engine.errors import FacError
 from fac_engine.workspace import (
     JobStatus,
     Project,
     ProjectConfig,
-    cancel_job,
     check_name,
     forget_job,
     list_jobs,
     start_encode_job,
+    stop_job,
 )
 
 UPLOADS_DIR = ".uploads"
@@ -90,7 +91,7 @@ def encode_form(proj: Project) -> None:
     if st.button("Start encoding", type="primary", key="enc_start", icon=":material/play_arrow:"):
         try:
             name = check_name(name.strip() or suggested_name(filename))
-            if any(j.name == name and j.state == "running" for j in list_jobs(root)):
+            if any(j.name == name and j.state == "running" for j in list_jobs(root, "encode")):
                 raise FacError(f"A job is already encoding {name!r}.")
             if upload is not None:
                 folder = root / UPLOADS_DIR
@@ -118,17 +119,20 @@ def encode_form(proj: Project) -> None:
 
 def _job_row(root: Path, job: JobStatus) -> None:
     if job.state == "running":
-        text = (f"**{job.name}**: {job.samples_done:,} / {job.n_samples:,} samples"
-                + (f" · {job.tokens_per_s:,.0f} tokens/s" if job.tokens_per_s else "")
-                if job.n_samples else f"**{job.name}**: starting (loading the model and reading the data)...")
+        text = (f"**{escape_inline(job.name)}**: {job.done:,} / {job.total:,} {escape_inline(job.unit)}"
+                + (f" · {job.rate:,.0f} {escape_inline(job.rate_unit)}" if job.rate else "")
+                if job.total else f"**{escape_inline(job.name)}**: starting (loading the model and reading the "
+                "data)...")
         left, right = st.columns([6, 1], vertical_alignment="bottom")
         left.progress(job.fraction, text=text)
         if right.button("Cancel", key=f"job_cancel_{job.name}"):
-            cancel_job(root, job.name)
+            stop_job(root, job.name)
             st.rerun()
-    elif job.state == "failed":
+    elif job.state in ("failed", "stopped"):
         left, right = st.columns([6, 1], vertical_alignment="center")
-        left.error(f"Encoding **{job.name}** failed: {job.message or 'the process stopped without a message'}")
+        alert = left.error if job.state == "failed" else left.warning
+        alert(f"Encoding **{escape_inline(job.name)}** {job.state}: "
+              f"{escape_inline(job.message or 'the process stopped without a message')}")
         if right.button("Dismiss", key=f"job_dismiss_{job.name}"):
             forget_job(root, job.name)
             st.rerun()
@@ -152,21 +156,21 @@ def _give_role(name: str) -> str:
 def announce_finished() -> None:
     """A line for each job this session saw running that has finished; a new dataset fills an empty role."""
     seen: set[str] = st.session_state.setdefault(SEEN_KEY, set())
-    for job in list_jobs(state.workspace_root()):
+    for job in list_jobs(state.workspace_root(), "encode"):
         if job.state == "done" and job.name in seen:
             seen.discard(job.name)
-            st.success(f"Encoded **{job.name}** ({job.n_samples:,} samples)." + _give_role(job.name))
+            st.success(f"Encoded **{escape_inline(job.name)}** ({job.n_samples:,} samples)." + _give_role(job.name))
 
 
 def jobs_panel() -> None:
     """Running and failed encode jobs, polled every second while one runs (a reload finds them again)."""
     root = state.workspace_root()
     seen: set[str] = st.session_state.setdefault(SEEN_KEY, set())
-    running = any(j.state == "running" for j in list_jobs(root))
+    running = any(j.state == "running" for j in list_jobs(root, "encode"))
 
     @st.fragment(run_every=1.0 if running else None)
     def poll() -> None:
-        now = list_jobs(root)
+        now = list_jobs(root, "encode")
         for job in now:
             _job_row(root, job)
         seen.update(j.name for j in now if j.state == "running")

@@ -15,6 +15,9 @@ from fac_engine.evaluation import (
 )
 from fac_engine.report import build_report
 
+REPORT_KEY = "eval_report"
+"""(project, evaluation, html) of the last report written in this session."""
+
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _evaluation(root: str, name: str, mtime: float) -> EvalResult:
@@ -29,9 +32,17 @@ def evaluation(name: str) -> EvalResult:
     return _evaluation(str(root), name, path.stat().st_mtime if path.is_file() else 0.0)
 
 
-def report_html(project: str, evaluation_name: str | None) -> str:
-    """The project's HTML report with this evaluation (built on demand: it reads every dataset involved)."""
-    return build_report(state.workspace_root(), project, evaluation_name).html
+def write_report(project: str, evaluation_name: str | None) -> None:
+    """Build the project's HTML report with this evaluation and keep it for this session (it reads every dataset
+    involved, so it is built on demand)."""
+    html = build_report(state.workspace_root(), project, evaluation_name).html
+    st.session_state[REPORT_KEY] = (project, evaluation_name, html)
+
+
+def written_report(project: str, evaluation_name: str | None) -> str | None:
+    """The HTML report this session last wrote for this project and evaluation, if any."""
+    built = st.session_state.get(REPORT_KEY)
+    return str(built[2]) if built is not None and built[:2] == (project, evaluation_name) else None
 
 
 @st.cache_data(show_spinner=False, max_entries=32)

@@ -14,7 +14,7 @@ import streamlit as st
 import torch
 
 from fac_app.resources import cached_sae, model_and_sae
-from fac_engine.encoding import probe_text
+from fac_engine.encoding import feature_activations, probe_text
 from fac_engine.errors import FacError
 from fac_engine.features import (
     LogitEffects,
@@ -59,7 +59,7 @@ class ProbeResult(NamedTuple):
 
     def token_activations(self, feature: int) -> list[float]:
         """One feature's activation on each token (0 where inactive)."""
-        return [float(v) for v in np.where(self.indices == feature, self.values, 0.0).max(axis=1, initial=0.0)]
+        return [float(v) for v in feature_activations(self.values, self.indices, feature)]
 
 
 @st.cache_resource(show_spinner="Hashing the SAE...")

@@ -1,5 +1,5 @@
-"""Panels of the home page: workspace and project picker, model settings, datasets and their roles,
-the headline FAC and the pipeline status (encoding lives in encode_panel.py)."""
+"""Panels of the home page: model settings, datasets and their roles, the headline FAC and the pipeline
+status (encoding lives in encode_panel.py, the project picker in frame.py)."""
 
 from pathlib import Path
 
@@ -8,10 +8,12 @@ import streamlit as st
 
 from fac_app import coverage_data as data
 from fac_app import state
-from fac_app.components import COVERAGE_PAGE, EXPLORER_PAGE, MAP_PAGE, MISSING_PAGE, page_link
+from fac_app.components import page_link
+from fac_app.markup import escape_inline, quoted
+from fac_app.navigation import app_pages
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.errors import FacError
-from fac_engine.workspace import Project, ProjectConfig, check_name
+from fac_engine.workspace import Project, ProjectConfig
 
 FAC_EXPLAINED = (
     "**FAC** (Feature Activation Coverage) is the share of the anchor's SAE features that the seed also "
@@ -19,38 +21,6 @@ FAC_EXPLAINED = (
     "FAC = |F(seed) ∩ F(anchor)| / |F(anchor)|. We intersect with the anchor's features, unlike the paper's "
     "formula (whose numerator can exceed the anchor's count), so FAC stays between 0 and 100 %."
 )
-
-
-def workspace_and_project() -> Project:
-    """Sidebar: the workspace folder and the project (pick or create); returns the current project."""
-    root = state.workspace_root()
-
-    def set_root() -> None:
-        st.session_state[state.WORKSPACE_KEY] = str(Path(st.session_state["home_workspace"]).expanduser())
-        st.session_state[state.PROJECT_KEY] = ProjectConfig().name
-
-    st.sidebar.text_input("Workspace folder", value=str(root), key="home_workspace", on_change=set_root,
-                          help="Where encoded datasets and projects live ($FAC_WORKSPACE by default).")
-    current = state.project()
-    names = sorted(set(Project.names(root)) | {current.name})
-
-    def pick() -> None:
-        st.session_state[state.PROJECT_KEY] = st.session_state["home_project"]
-
-    st.session_state["home_project"] = current.name  # follows PROJECT_KEY (links and new projects set it)
-    st.sidebar.selectbox("Project", names, key="home_project", on_change=pick,
-                         help="A project remembers its model, SAE, anchor, seed, threshold and feature lists.")
-    with st.sidebar.popover("New project", icon=":material/add:", width="stretch"):
-        new = st.text_input("Name", key="home_new_project", placeholder="toxicity-v2")
-        if st.button("Create", key="home_create_project", type="primary"):
-            try:
-                cfg = current.config
-                Project(root, check_name(new.strip())).update(model=cfg.model, sae=cfg.sae, layer=cfg.layer)
-                st.session_state[state.PROJECT_KEY] = new.strip()
-                st.rerun()
-            except FacError as exc:
-                state.show_error(exc)
-    return state.project()
 
 
 def model_settings(proj: Project) -> None:
@@ -123,7 +93,7 @@ def headline(anchor: str, seed: str, delta: float) -> None:
                    help="Each anchor feature weighted by the share of anchor samples activating it.")
     cols[5].metric("FAC_magnitude", f"{100 * result.fac_magnitude:.2f} %",
                    help="Each anchor feature weighted by its mean activation on the anchor samples activating it.")
-    st.caption(f"{seed!r} ({result.seed_samples:,} samples) against the anchor {anchor!r} "
+    st.caption(f"{quoted(seed)} ({result.seed_samples:,} samples) against the anchor {quoted(anchor)} "
                f"({result.anchor_samples:,} samples) at δ = {delta:g}. " + FAC_EXPLAINED)
 
 
@@ -132,16 +102,15 @@ def pipeline(proj: Project, names: list[str]) -> None:
     cfg = proj.config
     targets = len(proj.features_in(cfg.target_list))
     steps = [
-        (cfg.anchor in names, "Anchor", cfg.anchor or "not chosen"),
-        (cfg.seed in names, "Seed", cfg.seed or "not chosen"),
-        (targets > 0, "Target features", f"{targets:,} in list {cfg.target_list!r}"),
+        (cfg.anchor in names, "Anchor", escape_inline(cfg.anchor or "not chosen")),
+        (cfg.seed in names, "Seed", escape_inline(cfg.seed or "not chosen")),
+        (targets > 0, "Target features", f"{targets:,} in list {quoted(cfg.target_list)}"),
     ]
     cols = st.columns(len(steps) + 1)
     for col, (done, title, text) in zip(cols, steps, strict=False):
         col.markdown(f"{':material/check_circle:' if done else ':material/radio_button_unchecked:'} **{title}**  \n"
                      f"{text}")
     with cols[-1]:
-        page_link(COVERAGE_PAGE, "Coverage", icon=":material/grid_on:")
-        page_link(MISSING_PAGE, "Missing features", icon=":material/checklist:")
-        page_link(EXPLORER_PAGE, "Feature explorer", icon=":material/search:")
-        page_link(MAP_PAGE, "Feature map", icon=":material/scatter_plot:")
+        pages = app_pages()
+        for page in (pages.coverage, pages.missing, pages.explorer, pages.feature_map):
+            page_link(page, page.title, icon=page.icon)

@@ -13,8 +13,7 @@ import streamlit.components.v1 as components
 
 from fac_app import state
 from fac_app.encode_panel import encode_options
-from fac_app.feature_markup import escape_markdown
-from fac_app.tokens import highlight_tokens
+from fac_app.markup import escape_inline, escape_markdown, highlight_tokens
 from fac_engine.coverage import CoverageConfig
 from fac_engine.encoding import EncodeConfig
 from fac_engine.synthesis import (
@@ -67,7 +66,7 @@ def live_panel(store: SynthesisStore, anchor: str, seed: str, threshold: float) 
     live = live_coverage(store, state.pooled_arrays(seed), state.support(anchor, threshold),
                          CoverageConfig(threshold=threshold, relevant=state.relevant_set()))
     c = st.columns(4)
-    c[0].metric("FAC of the seed", f"{live.before.fac:.2%}", help=f"δ = {threshold:g}, against {anchor}")
+    c[0].metric("FAC of the seed", f"{live.before.fac:.2%}", help=f"δ = {threshold:g}, against {escape_inline(anchor)}")
     c[1].metric("FAC of seed + accepted", f"{live.after.fac:.2%}",
                 delta=f"{(live.after.fac - live.before.fac) * 100:+.2f} pts")
     c[2].metric("Missing features covered", len(live.before.missing) - len(live.after.missing))
@@ -92,16 +91,16 @@ def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | Non
     c = st.columns([2, 1, 1, 1])
     c[0].markdown(f"**Feature {cand.feature}** · {escape_markdown(explanation) or '*no explanation*'}")
     c[1].metric("g (target activation)", f"{g:.2f}", delta=f"{g - delta:+.2f} vs δ={delta:g}")
-    c[2].metric("Label", str(cand.label or "–"))
+    c[2].metric("Label", escape_inline(cand.label or "–"))
     edited = " (edited)" if cand.edited and cand.status != "edited" else ""
-    c[3].metric("Status", f"{cand.status}{edited}")
+    c[3].metric("Status", f"{escape_inline(cand.status)}{edited}")
     if cand.duplicate_of:
-        st.warning(f"Near duplicate of {cand.duplicate_of} (word 3-gram Jaccard "
+        st.warning(f"Near duplicate of {escape_inline(cand.duplicate_of)} (word 3-gram Jaccard "
                    f"{float(cand.duplicate_similarity or 0.0):.2f}).")
     if g <= delta:
         st.warning(f"After the edit, the target feature is no longer active above δ (g = {g:.2f}).")
     st.markdown(highlight_tokens(cand.tokens, cand.activations), unsafe_allow_html=True)
-    st.caption(f"Activated span: {cand.span or '–'}")
+    st.caption(f"Activated span: {escape_markdown(cand.span or '–')}")
     if pair:
         with st.expander("Contrastive pair used in step 2"):
             for key, title in (("x_plus", "x+ (good)"), ("x_minus", "x- (bad)")):
@@ -134,7 +133,7 @@ def export_panel(store: SynthesisStore, seed: str) -> None:
         return
     c1, c2, c3 = st.columns([1, 1, 2])
     fmt = c1.selectbox("Format", ["jsonl", "csv", "parquet"], key="review_export_fmt")
-    merge = c2.checkbox(f"Put the seed ({seed}) first", key="review_export_merge")
+    merge = c2.checkbox(f"Put the seed ({escape_inline(seed)}) first", key="review_export_merge")
     if merge:
         frame = with_seed(frame, state.open_dataset(seed))
     with tempfile.TemporaryDirectory() as tmp:
@@ -152,4 +151,4 @@ def export_panel(store: SynthesisStore, seed: str) -> None:
         options = encode_options(store.project.config, text_field="", label_field="label", schema="auto", limit=0,
                                  chat=True, max_length=EncodeConfig.max_length, overwrite=True)
         start_encode_job(root, target, name, options)
-        st.toast(f"Encoding {name} in the background; compare it on the Coverage page when it is done.")
+        st.toast(f"Encoding {escape_inline(name)} in the background; compare it on the Coverage page when it is done.")

@@ -5,12 +5,15 @@ keys live in one place and every cached read is keyed on what changes its result
 workspace, the dataset name, its manifest's modification time, the threshold).
 """
 
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from fac_app.markup import escape_inline
+from fac_app.navigation import app_pages
 from fac_engine.coverage import (
     CoverageConfig,
     CoverageResult,
@@ -39,11 +42,22 @@ def workspace_root() -> Path:
     return Path(st.session_state[WORKSPACE_KEY])
 
 
+def set_workspace(root: Path) -> None:
+    """Work in another workspace folder (its default project)."""
+    st.session_state[WORKSPACE_KEY] = str(root)
+    st.session_state[PROJECT_KEY] = DEFAULT_PROJECT
+
+
 def project() -> Project:
     """The current project (created on first use)."""
     if PROJECT_KEY not in st.session_state:
         st.session_state[PROJECT_KEY] = DEFAULT_PROJECT
     return Project(workspace_root(), st.session_state[PROJECT_KEY])
+
+
+def set_project(name: str) -> None:
+    """Make `name` the current project."""
+    st.session_state[PROJECT_KEY] = name
 
 
 def _version(root: Path, name: str) -> float:
@@ -148,11 +162,32 @@ def sample_labels(name: str) -> np.ndarray | None:
 
 
 def show_error(exc: FacError) -> None:
-    """A user error as one red line (never a traceback)."""
-    st.error(str(exc))
+    """A user error as one red line (never a traceback; names and values in it are shown as typed)."""
+    st.error(escape_inline(exc))
+
+
+def remember_feature(feature: int) -> None:
+    """The feature the explorer shows next."""
+    st.session_state[FEATURE_KEY] = int(feature)
+
+
+def shown_feature() -> int | None:
+    """The feature the explorer shows (None before any was picked)."""
+    value = st.session_state.get(FEATURE_KEY)
+    return None if value is None else int(value)
+
+
+def selection() -> set[int]:
+    """Feature ids picked on the map or the missing-features table and not saved to a list yet."""
+    return {int(f) for f in st.session_state.setdefault(SELECTION_KEY, [])}
+
+
+def set_selection(features: Iterable[int]) -> None:
+    """Replace the picked feature ids."""
+    st.session_state[SELECTION_KEY] = sorted({int(f) for f in features})
 
 
 def go_to_feature(feature: int) -> None:
     """Open a feature in the explorer page."""
-    st.session_state[FEATURE_KEY] = int(feature)
-    st.switch_page("pages/2_Feature_explorer.py")
+    remember_feature(feature)
+    st.switch_page(app_pages().explorer)

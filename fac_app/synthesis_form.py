@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from fac_app import state
+from fac_app.markup import escape_inline, inline_code
 from fac_engine.errors import FacError
 from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig
 from fac_engine.models import ModelSpec
@@ -16,10 +17,9 @@ from fac_engine.synthesis import (
     SynthesisConfig,
     SynthesisStore,
     TaskName,
-    job_log_tail,
-    job_running,
-    start_job_process,
-    stop_job,
+    job_state,
+    start_background,
+    stop_background,
 )
 from fac_engine.workspace import Project
 
@@ -57,7 +57,7 @@ def settings_form(proj: Project) -> JobSettings | None:
         instructions = st.text_input("Extra instructions for every prompt (optional)", key="syn_extra",
                                      placeholder="e.g. write in French; keep it under 30 words")
         kind = st.radio("Generator", ["local", "openai"], horizontal=True, key="syn_backend",
-                        format_func=lambda k: {"local": f"Local model ({cfg.model})",
+                        format_func=lambda k: {"local": f"Local model ({escape_inline(cfg.model)})",
                                                "openai": "OpenAI-compatible endpoint"}[k])
         c1, c2, c3 = st.columns(3)
         base_url = c1.text_input("Base URL (endpoint)", key="syn_url", placeholder="http://localhost:8000/v1")
@@ -80,26 +80,32 @@ def settings_form(proj: Project) -> JobSettings | None:
     except ValueError as exc:
         raise FacError(str(exc)) from exc
     if kind == "openai" and key_env.strip() and key_env.strip() not in os.environ:
-        st.warning(f"${key_env} is not set on the server: requests go without an API key.")
+        st.warning(f"{inline_code('$' + key_env.strip())} is not set on the server: requests go without an API key.")
     assert cfg.anchor is not None
     return JobSettings(synthesis, backend, ModelSpec(source=cfg.model), cfg.sae, cfg.layer, cfg.anchor,
                        tuple(n for n in (cfg.seed, cfg.anchor) if n))
 
 
 def start(proj: Project, settings: JobSettings, features: list[int]) -> int:
-    """Create the job and start its process."""
+    """Create the job and start it in the background."""
     store = SynthesisStore(proj)
     job_id = store.create_job(settings.to_json_dict(), features)
-    start_job_process(state.workspace_root(), proj.name, job_id)
+    start_background(state.workspace_root(), proj.name, job_id)
     return job_id
+
+
+def is_running(store: SynthesisStore, job_id: int) -> bool:
+    """Whether the job's process runs (here in the background, or elsewhere)."""
+    return job_state(state.workspace_root(), store, job_id) == "running"
 
 
 def progress_panel(store: SynthesisStore, job_id: int) -> bool:
     """One job's progress: features, candidates, acceptance, elapsed / remaining. Returns whether it runs."""
-    running = job_running(store, job_id)
+    now = job_state(state.workspace_root(), store, job_id)
+    running = now == "running"
     p: JobProgress = store.progress(job_id)
     share = p.features_done / p.features_total if p.features_total else 0.0
-    st.progress(share, text=f"Job {job_id} · {p.state} · {p.features_done} of {p.features_total} features")
+    st.progress(share, text=f"Job {job_id} · {now} · {p.features_done} of {p.features_total} features")
     c = st.columns(5)
     c[0].metric("Candidates scored", p.candidates)
     c[1].metric("Proposed for review", p.proposed)
@@ -107,17 +113,19 @@ def progress_panel(store: SynthesisStore, job_id: int) -> bool:
     c[2].metric("Acceptance rate", "–" if rate is None else f"{rate:.0%}", help="Accepted / decided so far.")
     c[3].metric("Elapsed", _duration(p.elapsed_s))
     c[4].metric("Remaining (est.)", _duration(p.remaining_s))
-    if p.state == "failed":
-        why = p.message or job_log_tail(state.workspace_root(), store.project.name, job_id)
-        st.error(f"Job {job_id} stopped: {why}. Its finished features are kept; Resume continues with the rest.")
+    if now in ("failed", "stopped"):
+        alert = st.error if now == "failed" else st.warning
+        alert(f"Job {job_id} {now}: {escape_inline(p.message or 'no message')}. Its finished features are kept; "
+              "Resume continues with the rest.")
     elif p.message:
-        st.caption(p.message)
+        st.caption(escape_inline(p.message))
     b1, b2, _ = st.columns([1, 1, 4])
     if running and b1.button("Stop", key=f"syn_stop_{job_id}"):
-        stop_job(store, job_id)
+        if not stop_background(state.workspace_root(), store.project.name, job_id):
+            st.toast(f"Job {job_id} was started outside the dashboard: stop it where it runs (Ctrl-C).")
         st.rerun()
-    if not running and p.state != "done" and b2.button("Resume", key=f"syn_resume_{job_id}"):
-        start_job_process(state.workspace_root(), store.project.name, job_id)
+    if not running and now != "done" and b2.button("Resume", key=f"syn_resume_{job_id}"):
+        start_background(state.workspace_root(), store.project.name, job_id)
         st.rerun()
     return running
 

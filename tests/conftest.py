@@ -1,4 +1,5 @@
-"""Shared fixtures: a tiny tokenizer and a tiny random Llama, built offline in well under a second."""
+"""Shared fixtures: a tiny tokenizer and a tiny random Llama, built offline in well under a second; the
+checkout's git state at the start of the session, for the last test (tests/test_tree_unchanged.py)."""
 
 from pathlib import Path
 
@@ -6,6 +7,8 @@ import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+from tests.tree_state import TreeState, tree_state
 
 TINY_SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
 """Special tokens of the tiny tokenizer, ids 0..3 in this order."""
@@ -88,3 +91,18 @@ def fac_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "fac-home"
     monkeypatch.setenv("FAC_HOME", str(home))
     return home
+
+
+TREE_AT_START = pytest.StashKey[TreeState | None]()
+"""`git status` of the checkout before the first test ran."""
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    """Remember the checkout's state before anything runs."""
+    session.config.stash[TREE_AT_START] = tree_state()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The check that the suite changed nothing in the checkout runs after every other test."""
+    last = [item for item in items if item.path.name == "test_tree_unchanged.py"]
+    items[:] = [item for item in items if item.path.name != "test_tree_unchanged.py"] + last

@@ -7,7 +7,6 @@ the same at --min-confidence 80. Add a name here only with the reason it is aliv
 import numpy as np
 
 import fac_engine.coverage
-from fac_app.server import app_server, load_page
 from fac_engine.coverage.diversity import DiversityResult, distinct_n, ngram_entropy
 from fac_engine.data.corpora.corpus import CorpusSummary
 from fac_engine.data.dataset import Dataset
@@ -48,8 +47,6 @@ distinct_n
 ngram_entropy
 
 # The test server for the browser tests, the benchmarks and the screenshot script (not the app's own code).
-app_server
-load_page
 
 # numpy's array flag, set to share arrays read-only between sessions (fac_app/state.py).
 np.empty(0).flags.writeable

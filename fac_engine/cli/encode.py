@@ -91,7 +91,7 @@ def run_encode(args: argparse.Namespace) -> int:
     # With --ray the actors hold the model; the driver's copy (tokenizer, identity) stays off the GPUs.
     lm, sae = load_model_and_sae(args) if ray is None else \
         load_spec_and_sae(replace(model_spec(args), device="cpu"), args.sae, args.layer)
-    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, len(dataset))
+    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, "samples", "tokens/s")
     m = encode_with_bar(Workspace(workspace_root(args)), args.data, lm, sae, args.sae, cfg, data_cfg, dataset,
                         progress_file, warn_context=args.max_length is not None, ray=ray).manifest
     print(dropped_note(m), file=sys.stderr if m.dropped_activations else sys.stdout)
@@ -126,7 +126,7 @@ def encode_with_bar(workspace: Workspace, path: Path, lm: LoadedModel, sae: Spar
         elapsed = time.perf_counter() - started
         bars[0].set_postfix_str(f"{tokens / elapsed:,.0f} tok/s" if elapsed > 0 else "")
         if progress_file is not None:
-            progress_file.update(tokens, samples)
+            progress_file.update(samples, len(dataset), tokens / elapsed if elapsed > 0 else 0.0)
 
     workers: list[WorkerStats] = []
     try:
@@ -140,7 +140,8 @@ def encode_with_bar(workspace: Workspace, path: Path, lm: LoadedModel, sae: Spar
         for bar in bars:
             bar.close()
     if progress_file is not None:
-        progress_file.update(summary.tokens_encoded, summary.manifest.n_samples, force=True)
+        n = summary.manifest.n_samples
+        progress_file.update(n, n, summary.tokens_per_second, force=True)
     print(summary_line(workspace, summary))
     for w in workers:
         print(f"  Ray actor {w.worker}{f' ({w.gpus} GPU)' if w.gpus else ''}: {w.shards} shards, {w.tokens:,} tokens, "

@@ -45,6 +45,7 @@ def add_synthesize(p: argparse.ArgumentParser) -> None:
     add_feature_selection(p)  # default: the project's target list
     p.add_argument("--job", type=int, default=None, help="run or resume this existing job (its saved settings)")
     p.add_argument("--resume", action="store_true", help="resume the latest unfinished job")
+    p.add_argument("--progress-file", type=Path, default=None, help=argparse.SUPPRESS)  # the dashboard's jobs
     _synthesis_flags().add(p)
     add_sampling_options(p, SYNTHESIS_GENERATION)
     add_model_options(p)
@@ -103,9 +104,11 @@ def run_synthesize(args: argparse.Namespace) -> int:
     from fac_engine.synthesis.job import JobSettings, run_job
     from fac_engine.synthesis.scoring import Scorer
     from fac_engine.workspace.datasets import Workspace
+    from fac_engine.workspace.jobs import ProgressFile
 
     project = open_project(args)
     job_id = _job_to_run(args, project)
+    progress_file = None if args.progress_file is None else ProgressFile(args.progress_file, "features")
     store = SynthesisStore(project)
     settings = JobSettings.from_json_dict(store.job_config(job_id))
     lm, sae = load_spec_and_sae(settings.model, settings.sae, settings.layer)
@@ -120,6 +123,8 @@ def run_synthesize(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             bar.total = total
             bar.update(done - bar.n)
+            if progress_file is not None:
+                progress_file.update(done, total, force=True)  # one write per batch of features
 
         run_job(store, job_id, Workspace(workspace_root(args)), generator, scorer, progress)
     p = store.progress(job_id)

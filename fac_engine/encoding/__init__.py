@@ -6,6 +6,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from fac_engine.encoding.activations import feature_activations
     from fac_engine.encoding.encode import EncodeConfig
     from fac_engine.encoding.ray_encode import RayConfig, encode_dataset_ray
     from fac_engine.encoding.text_probe import probe_text
@@ -14,6 +15,7 @@ _PUBLIC = {
     "EncodeConfig": "encode",
     "RayConfig": "ray_encode",
     "encode_dataset_ray": "ray_encode",
+    "feature_activations": "activations",
     "probe_text": "text_probe",
 }
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
@@ -22,6 +24,7 @@ __all__ = [
     "EncodeConfig",
     "RayConfig",
     "encode_dataset_ray",
+    "feature_activations",
     "probe_text",
 ]
 

@@ -1,4 +1,5 @@
-"""Which features fire on one text: per-token sparse codes and the pooled top features."""
+"""Which features fire on one text: per-token sparse codes and the pooled top features (one feature's activation
+on each token comes from fac_engine/encoding/activations.py, shared with the scorer and the explorer)."""
 
 from typing import NamedTuple
 

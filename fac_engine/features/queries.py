@@ -9,6 +9,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fac_engine.encoding.activations import feature_activations
 from fac_engine.errors import FacError
 from fac_engine.workspace.datasets import EncodedDataset
 
@@ -80,15 +81,11 @@ def feature_stats_frame(data: EncodedDataset) -> pd.DataFrame:
     return frame.sort_values(["n_active", "feature"], ascending=[False, True], ignore_index=True)
 
 
-def feature_activations(tokens: pa.Table, feature: int) -> np.ndarray:
+def token_table_activations(tokens: pa.Table, feature: int) -> np.ndarray:
     """The activation of `feature` on each row of a per-token table (features/values lists)."""
     feats, vals = tokens.column("features").combine_chunks(), tokens.column("values").combine_chunks()
-    parents = pc.list_parent_indices(feats).to_numpy()
-    flat_f, flat_v = pc.list_flatten(feats).to_numpy(), pc.list_flatten(vals).to_numpy().astype(np.float32)
-    out = np.zeros(tokens.num_rows, dtype=np.float32)
-    hit = flat_f == feature
-    out[parents[hit]] = flat_v[hit]
-    return out
+    counts = pc.list_value_length(feats).fill_null(0).to_numpy()
+    return feature_activations(pc.list_flatten(vals).to_numpy(), pc.list_flatten(feats).to_numpy(), feature, counts)
 
 
 def feature_report(data: EncodedDataset, feature: int, top: int = 10, quantiles: bool = True) -> FeatureReport:
@@ -111,7 +108,7 @@ def feature_report(data: EncodedDataset, feature: int, top: int = 10, quantiles:
     out = []
     for e, m in zip(chosen, meta, strict=True):
         table = token_tables[int(e["sample"])]
-        acts = feature_activations(table, feature)
+        acts = token_table_activations(table, feature)
         tokens = [vocab[i] if i < len(vocab) else "<?>" for i in table.column("token_id").to_pylist()]
         out.append(FeatureExample(int(e["sample"]), e["kind"], int(e["rank"]), float(e["value"]), int(e["position"]),
                                   str(m["text"]), m.get("label"),

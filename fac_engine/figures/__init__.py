@@ -14,8 +14,19 @@ if TYPE_CHECKING:
         fac_auprc_figure,
         r_text,
     )
+    from fac_engine.figures.features import (
+        CATEGORIES,
+        CATEGORY_HELP,
+        activation_histogram,
+        feature_map_figure,
+        map_categories,
+        selected_features,
+    )
 
 _PUBLIC = {
+    "CATEGORIES": "features",
+    "CATEGORY_HELP": "features",
+    "activation_histogram": "features",
     "calibration_figure": "calibration",
     "calibration_table": "calibration",
     "correlation_choices": "calibration",
@@ -25,12 +36,18 @@ _PUBLIC = {
     "evaluation_table": "evaluation",
     "fac_auprc_figure": "evaluation",
     "fac_bars": "coverage",
+    "feature_map_figure": "features",
     "frequency_histogram": "coverage",
+    "map_categories": "features",
     "r_text": "evaluation",
+    "selected_features": "features",
 }
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "CATEGORIES",
+    "CATEGORY_HELP",
+    "activation_histogram",
     "calibration_figure",
     "calibration_table",
     "correlation_choices",
@@ -40,8 +57,11 @@ __all__ = [
     "evaluation_table",
     "fac_auprc_figure",
     "fac_bars",
+    "feature_map_figure",
     "frequency_histogram",
+    "map_categories",
     "r_text",
+    "selected_features",
 ]
 
 

@@ -61,13 +61,14 @@ def coverage_heatmap(slices: SliceCounts, groups: FeatureGroups, explanations: M
         colorbar = {"title": "share of samples", "tickformat": ".0%"}
         zmin, zmax = 0.0, max(float(frac_SN.max(initial=0.0)), 1e-9)
     x = np.arange(n_features)
+    rows = [html.escape(name) for name in slices.names]  # label values are dataset text; plotly renders tags
     clickable = n_slices * n_features <= CLICKABLE_CELLS
-    fig = go.Figure(go.Heatmap(z=z, x=x, y=list(slices.names), customdata=custom, colorscale=COLOR_SCALE,
+    fig = go.Figure(go.Heatmap(z=z, x=x, y=rows, customdata=custom, colorscale=COLOR_SCALE,
                                zmin=zmin, zmax=zmax, colorbar=colorbar, hovertemplate=hover,
                                hoverinfo="skip" if clickable else None, xgap=0, ygap=1))
     if clickable:
         fig.add_trace(go.Scatter(
-            x=np.tile(x, n_slices), y=np.repeat(np.array(slices.names, dtype=object), n_features),
+            x=np.tile(x, n_slices), y=np.repeat(np.array(rows, dtype=object), n_features),
             customdata=custom.reshape(-1, 5), mode="markers", hovertemplate=hover, showlegend=False,
             marker={"symbol": "square", "size": 8, "opacity": 0.0, "color": "black"},
             selected={"marker": {"opacity": 0.6}}, unselected={"marker": {"opacity": 0.0}}))

@@ -8,7 +8,12 @@ if TYPE_CHECKING:
     from fac_engine.synthesis.candidates import STATUSES, Candidate, ReviewStatus
     from fac_engine.synthesis.curation import JobProgress, SynthesisStore
     from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
-    from fac_engine.synthesis.job import JobSettings, job_log_tail, job_running, start_job_process, stop_job
+    from fac_engine.synthesis.job import (
+        JobSettings,
+        job_state,
+        start_background,
+        stop_background,
+    )
     from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage, regenerate
     from fac_engine.synthesis.scoring import Scorer
     from fac_engine.synthesis.templates import TASKS, TaskName
@@ -28,12 +33,11 @@ _PUBLIC = {
     "accept_above": "review",
     "accepted_frame": "export",
     "edit_candidate": "review",
-    "job_log_tail": "job",
-    "job_running": "job",
+    "job_state": "job",
     "live_coverage": "review",
     "regenerate": "review",
-    "start_job_process": "job",
-    "stop_job": "job",
+    "start_background": "job",
+    "stop_background": "job",
     "with_seed": "export",
     "write_export": "export",
 }
@@ -53,12 +57,11 @@ __all__ = [
     "accept_above",
     "accepted_frame",
     "edit_candidate",
-    "job_log_tail",
-    "job_running",
+    "job_state",
     "live_coverage",
     "regenerate",
-    "start_job_process",
-    "stop_job",
+    "start_background",
+    "stop_background",
     "with_seed",
     "write_export",
 ]

@@ -13,7 +13,7 @@ import sqlite3
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -27,9 +27,9 @@ from fac_engine.synthesis.candidates import (
     ReviewStatus,
     insert_row,
 )
+from fac_engine.workspace.jobs import JobState
 from fac_engine.workspace.project import Project
 
-JobState = Literal["queued", "running", "done", "failed", "stopped"]
 SHOWN_IDS = 10
 """Candidate ids an error message lists before it only counts the rest."""
 

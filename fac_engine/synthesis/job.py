@@ -1,15 +1,12 @@
 """A synthesis job: its settings, the feature targets read from the anchor, the resumable run, and
-running it in the background (the dashboard starts `fac synthesize --job N` in its own process)."""
+running it in the background through the workspace's job runner (`fac synthesize --job N`)."""
 
 import os
-import signal
-import subprocess
-import sys
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from fac_engine.errors import FacError
 from fac_engine.features.queries import feature_report
@@ -25,7 +22,7 @@ from fac_engine.synthesis.scoring import Scorer
 from fac_engine.synthesis.templates import Demo, FeatureBrief
 from fac_engine.synthesis.twostep import FeatureTarget, SynthesisConfig, synthesise_batch
 from fac_engine.workspace.datasets import EncodedDataset, Workspace
-from fac_engine.workspace.jobs import JOBS_DIR, last_line, process_alive
+from fac_engine.workspace.jobs import JobState, job_status, process_alive, start_job, stop_job
 from fac_engine.workspace.project import Project
 
 log = get_logger(__name__)
@@ -155,40 +152,47 @@ def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator:
     store.set_job_state(job_id, "done", f"{total} of {total} features done{usage_note()}")
 
 
-def _log_path(workspace: Path, project: str, job_id: int) -> Path:
-    return Path(workspace) / JOBS_DIR / f"synthesis-{project}-{job_id}.log"
+def background_name(project: str, job_id: int) -> str:
+    """The runner's name of synthesis job `job_id` of `project` (unique: the id is what follows the last '-')."""
+    return f"{project}-{int(job_id)}"
 
 
-def start_job_process(workspace: Path, project: str, job_id: int) -> int:
-    """Run `fac synthesize --job N` detached from the caller (the dashboard); returns its pid."""
-    log_path = _log_path(workspace, project, job_id)
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    cmd = [sys.executable, "-m", "fac_engine.cli", "synthesize", "--job", str(job_id), "--project", project,
-           "--workspace", str(workspace)]
-    with log_path.open("w", encoding="utf-8") as out:
-        process = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   start_new_session=True)
-    SynthesisStore(Project(workspace, project)).set_job_state(job_id, "queued", "starting", pid=process.pid)
-    return process.pid
+def start_background(workspace: Path, project: str, job_id: int) -> int:
+    """Run (or resume) a synthesis job as `fac synthesize --job N` through the workspace's job runner; returns the
+    pid. The job reads as queued until its process records that it runs."""
+    store = SynthesisStore(Project(workspace, project))
+    store.progress(job_id)  # FacError when there is no such job
+    pid = start_job(workspace, background_name(project, job_id), "synthesis",
+                    ["synthesize", "--job", str(int(job_id)), "--project", project])
+    store.set_job_state(job_id, "queued", "starting")
+    return pid
 
 
-def job_log_tail(workspace: Path, project: str, job_id: int) -> str:
-    """The last non-empty line of a background job's output ("" when none)."""
-    return last_line(_log_path(workspace, project, job_id))
+def stop_background(workspace: Path, project: str, job_id: int) -> bool:
+    """Ask a job running in the background to stop (its finished features stay); False when it does not run there."""
+    name = background_name(project, job_id)
+    status = job_status(workspace, name, "synthesis")
+    if status is None or status.state != "running":
+        return False
+    stop_job(workspace, name, "synthesis")
+    return True
 
 
-def job_running(store: SynthesisStore, job_id: int) -> bool:
-    """Whether the job's process is alive (a job marked running whose process died is marked failed)."""
+def job_state(workspace: Path, store: SynthesisStore, job_id: int) -> JobState:
+    """Where a job stands. How it ended is what the job recorded; while it is recorded as queued or running, its
+    process is checked: a job started in the background has the runner's state (and when its process ended without
+    recording how, the store gets the runner's state and last output line); a job run elsewhere (a terminal) whose
+    process is gone is marked failed."""
+    recorded = store.progress(job_id).state
+    if recorded not in ("queued", "running"):
+        return cast(JobState, recorded)
+    status = job_status(workspace, background_name(store.project.name, job_id), "synthesis")
+    if status is not None:
+        if status.state in ("failed", "stopped"):
+            store.set_job_state(job_id, status.state, status.message or "the job's process ended without a message")
+        return status.state
     pid = store.job_pid(job_id)
-    alive = pid is not None and process_alive(pid)
-    state = store.progress(job_id).state
-    if not alive and state in ("running", "queued"):
+    if recorded == "running" and (pid is None or not process_alive(pid)):
         store.set_job_state(job_id, "failed", "the job's process ended unexpectedly; resume it to continue")
-    return alive
-
-
-def stop_job(store: SynthesisStore, job_id: int) -> None:
-    """Stop a running job; its finished features stay, resuming continues from there."""
-    pid = store.job_pid(job_id)
-    if pid is not None and process_alive(pid):
-        os.killpg(pid, signal.SIGINT)
+        return "failed"
+    return cast(JobState, recorded)

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from fac_engine.encoding.activations import feature_activations
 from fac_engine.encoding.budget import encode_budget
 from fac_engine.encoding.encode import DEFAULT_MAX_LENGTH
 from fac_engine.encoding.pooling import pool_max_entries
@@ -84,12 +85,10 @@ class Scorer:
         content_T = np.asarray(enc.content(), bool)
         t0 = enc.content_start
         end = int(np.flatnonzero(content_T)[-1]) + 1 if content_T.any() else t0
-        token_E = codes.token_of_entry()
-        target = (codes.indices == feature) & content_T[token_E]
-        acts_T = np.zeros(len(enc.ids), np.float32)
-        acts_T[token_E[target]] = codes.values[target]  # a feature appears at most once per token
-        acts_T = acts_T[t0:end]
+        acts_T = feature_activations(codes.values, codes.indices, feature, counts=codes.counts)
+        acts_T = np.where(content_T, acts_T, 0.0)[t0:end]
         tokens = [str(self.lm.tokenizer.decode([i])) for i in enc.ids[t0:end]]
+        token_E = codes.token_of_entry()
         pooled = pool_max_entries(np.zeros(token_E.size, np.int64), token_E, content_T[token_E], codes.values,
                                   codes.indices)
         acts = [float(a) for a in acts_T]

@@ -18,7 +18,7 @@ from fac_app.state import FEATURE_KEY
 from fac_engine.workspace.project import Project
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGE = "pages/1_Coverage.py"
+PAGE = "app_pages/1_Coverage.py"
 
 
 def _page() -> AppTest:

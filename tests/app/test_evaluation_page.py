@@ -10,7 +10,7 @@ from fac_engine.evaluation.results import save_evaluation
 from tests.unit.report_fixtures import SCRIPT_TEXT, accept, evaluation, save_toy_evaluation
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGE = "pages/7_Evaluation.py"
+PAGE = "app_pages/7_Evaluation.py"
 
 
 def _page() -> AppTest:

@@ -9,7 +9,7 @@ from streamlit.testing.v1 import AppTest
 from fac_app.state import FEATURE_KEY
 from fac_engine.workspace.project import Project
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "2_Feature_explorer.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_Feature_explorer.py")
 
 
 def _page(feature: int | None = None) -> AppTest:

@@ -13,7 +13,7 @@ from fac_app.state import SELECTION_KEY
 from fac_engine.features import map as fm
 from fac_engine.workspace.project import Project
 
-PAGE = str(Path(__file__).resolve().parents[2] / "pages" / "3_Feature_map.py")
+PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "3_Feature_map.py")
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from fac_app.state import FEATURE_KEY, SELECTION_KEY
 from fac_engine.workspace.project import Project
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
-PAGE = "pages/4_Missing_features.py"
+PAGE = "app_pages/4_Missing_features.py"
 
 
 def _page(selection: list[int] | None = None) -> AppTest:

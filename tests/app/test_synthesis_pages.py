@@ -32,10 +32,10 @@ def _metric(at: AppTest, label: str) -> str:
 
 
 def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
-    at = _page("pages/5_Synthesis.py")
+    at = _page("app_pages/5_Synthesis.py")
     assert "Target list: selected (0 features)" in [s.value for s in at.subheader]
     Project(app_workspace).add_to_list("selected", [2, 6])
-    at = _page("pages/5_Synthesis.py")
+    at = _page("app_pages/5_Synthesis.py")
     assert at.dataframe[0].value["feature"].tolist() == [2, 6]
     at.number_input(key="syn_n1").set_value(2)
     at.number_input(key="syn_m2").set_value(2)
@@ -53,13 +53,13 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
         time.sleep(0.5)
     progress = store.progress(1)
     assert (progress.state, progress.features_done, progress.features_total) == ("done", 2, 2), progress.message
-    at = _page("pages/5_Synthesis.py")
+    at = _page("app_pages/5_Synthesis.py")
     assert any("Job 1 · done · 2 of 2 features" in str(p.proto.text) for p in at.get("progress"))
 
 
 def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
     store, ids = scripted_job(app_workspace)
-    at = _page("pages/6_Review.py")
+    at = _page("app_pages/6_Review.py")
     assert _metric(at, "FAC of the seed") == "42.86%" and _metric(at, "FAC of seed + accepted") == "42.86%"
     assert any("Candidate 1 of 4" in m.value for m in at.markdown)
     at.button(key="review_accept").click().run()  # best-first within features: feature 2 comes first
@@ -74,7 +74,7 @@ def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
     edited = store.candidate(ids[6])
     assert (edited.status, edited.text, edited.g, edited.original_text) == (
         "edited", "hello cat", 4.0, "hello world !")
-    at = _page("pages/6_Review.py")  # a fresh session (a reload): decisions are in the project
+    at = _page("app_pages/6_Review.py")  # a fresh session (a reload): decisions are in the project
     assert any("Candidate 1 of 2" in m.value for m in at.markdown)  # the edited one and world remain
     at.number_input(key="review_bulk_g").set_value(3.0)
     at.button(key="review_bulk").click().run()
@@ -85,7 +85,7 @@ def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
 def test_review_exports_and_encodes_accepted_samples(app_workspace: Path) -> None:
     store, ids = scripted_job(app_workspace)
     store.decide([ids[2], ids[7]], "accepted")
-    at = _page("pages/6_Review.py")
+    at = _page("app_pages/6_Review.py")
     at.checkbox(key="review_export_merge").check().run()
     at.text_input(key="review_encode_name").set_value("after")
     at.button(key="review_encode").click().run()

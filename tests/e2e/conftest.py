@@ -2,7 +2,8 @@
 
 The server runs the app on the word-detector workspace of tests/app/conftest.py. Chromium is
 Debian's (/usr/bin/chromium, installed by `make test`); without it these tests are skipped
-with the reason, never silently passed.
+with the reason, never silently passed. Screenshots go to a temporary folder, or to
+$FAC_SCREENSHOTS when set (docs/screenshots/make_screenshots.py sets it to refresh the docs).
 """
 
 import os
@@ -13,11 +14,10 @@ from typing import Any
 
 import pytest
 
-from fac_app.server import REPO, app_server
 from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
 from tests.app.conftest import build_app_workspace
+from tests.e2e.server import SCREENSHOTS_ENV, app_server
 
-SCREENSHOTS = REPO / "docs" / "screenshots"
 TIMEOUT_MS = 90_000
 
 
@@ -26,6 +26,19 @@ def settle(page: Any) -> None:
     page.wait_for_load_state("networkidle")
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT_MS)
     time.sleep(0.5)
+
+
+@pytest.fixture(scope="session")
+def screenshots(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where screenshots are saved: $FAC_SCREENSHOTS, else a temporary folder (tests never write into the repo)."""
+    folder = Path(os.environ[SCREENSHOTS_ENV]) if os.environ.get(SCREENSHOTS_ENV) else tmp_path_factory.mktemp("shots")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def shot(page: Any, folder: Path, name: str) -> None:
+    """Save a full-page screenshot `<folder>/<name>.png`."""
+    page.screenshot(path=str(folder / f"{name}.png"), full_page=True)
 
 
 @pytest.fixture(scope="module")

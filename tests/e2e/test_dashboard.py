@@ -1,6 +1,6 @@
 """The dashboard in headless Chromium: encode a dataset, see the heatmap, open a feature, save two missing
 features into a list that survives a reload, and show a `<script>` sample as text. Screenshots of every
-page go to docs/screenshots/."""
+page go to the `screenshots` folder (tests/e2e/conftest.py)."""
 
 import json
 import time
@@ -11,7 +11,7 @@ import pytest
 
 from fac_engine.workspace.datasets import Workspace
 from fac_engine.workspace.project import Project
-from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS, settle
+from tests.e2e.conftest import TIMEOUT_MS, settle, shot
 
 pytestmark = pytest.mark.e2e
 
@@ -22,12 +22,7 @@ def _open(page: Any, url: str) -> None:
     settle(page)
 
 
-def _shot(page: Any, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
-
-
-def test_encode_from_the_home_page(server: tuple[str, Path], page: Any, tmp_path: Path) -> None:
+def test_encode_from_the_home_page(server: tuple[str, Path], page: Any, tmp_path: Path, screenshots: Path) -> None:
     url, ws = server
     data = tmp_path / "extra.jsonl"
     data.write_text("".join(json.dumps({"text": t}) + "\n" for t in ["the world", "hello cat", "on the mat"]),
@@ -49,16 +44,17 @@ def test_encode_from_the_home_page(server: tuple[str, Path], page: Any, tmp_path
     # The datasets table is drawn on a canvas; its accessible grid holds the cell text.
     table = page.locator('[data-testid="stDataFrame"]').first
     table.get_by_text("extra", exact=True).first.wait_for(state="attached", timeout=TIMEOUT_MS)
-    _shot(page, "home")
+    shot(page, screenshots, "home")
 
 
-def test_heatmap_and_feature_explorer_escape_untrusted_text(server: tuple[str, Path], page: Any) -> None:
+def test_heatmap_and_feature_explorer_escape_untrusted_text(server: tuple[str, Path], page: Any,
+                                                            screenshots: Path) -> None:
     url, _ = server
     _open(page, f"{url}/Coverage")
     page.get_by_text("Coverage heatmap").wait_for(timeout=TIMEOUT_MS)
     page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
     assert page.locator(".js-plotly-plot .heatmaplayer, .js-plotly-plot .hm").count() >= 1
-    _shot(page, "coverage")
+    shot(page, screenshots, "coverage")
     _open(page, f"{url}/?feature=0")
     page.get_by_text("Feature 0").first.wait_for(timeout=TIMEOUT_MS)
     settle(page)
@@ -69,14 +65,15 @@ def test_heatmap_and_feature_explorer_escape_untrusted_text(server: tuple[str, P
     assert page.locator("script", has_text="alert(1)").count() == 0
     assert page.get_by_text("<script>alert(1)</script>").count() >= 1
     assert page.dialogs == []
-    _shot(page, "explorer")
+    shot(page, screenshots, "explorer")
     _open(page, f"{url}/Feature_map")
     page.get_by_text("Feature map").first.wait_for(timeout=TIMEOUT_MS)
     page.locator(".js-plotly-plot").first.wait_for(timeout=TIMEOUT_MS)
-    _shot(page, "feature_map")
+    shot(page, screenshots, "feature_map")
 
 
-def test_two_missing_features_saved_to_a_list_survive_a_reload(server: tuple[str, Path], page: Any) -> None:
+def test_two_missing_features_saved_to_a_list_survive_a_reload(server: tuple[str, Path], page: Any,
+                                                                screenshots: Path) -> None:
     url, ws = server
     _open(page, f"{url}/Missing_features")
     page.get_by_text("Feature lists").wait_for(timeout=TIMEOUT_MS)
@@ -95,4 +92,4 @@ def test_two_missing_features_saved_to_a_list_survive_a_reload(server: tuple[str
     settle(page)
     lists = page.locator('[data-testid="stDataFrame"]').last  # the saved lists table (a canvas grid)
     lists.get_by_text("e2e gaps", exact=True).first.wait_for(state="attached", timeout=TIMEOUT_MS)
-    _shot(page, "missing")
+    shot(page, screenshots, "missing")

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from fac_app.server import REPO
 from tests.app.conftest import build_app_workspace
+from tests.e2e.server import REPO
 from tests.unit.report_fixtures import SCRIPT_TEXT, accept, save_toy_evaluation
 
 pytestmark = pytest.mark.e2e

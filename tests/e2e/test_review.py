@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from fac_app.server import app_server
 from fac_engine.browser import CHROMIUM
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
-from tests.e2e.conftest import SCREENSHOTS, TIMEOUT_MS, settle
+from tests.e2e.conftest import TIMEOUT_MS, settle, shot
+from tests.e2e.server import app_server
 from tests.unit.synthesis.synthesis_fixtures import scripted_job
 
 pytestmark = pytest.mark.e2e
@@ -43,7 +43,7 @@ def _wait_for(predicate: Any, what: str) -> None:
     raise AssertionError(f"timed out waiting for {what}")
 
 
-def test_review_survives_a_restart(page: Any, tmp_path: Path) -> None:
+def test_review_survives_a_restart(page: Any, tmp_path: Path, screenshots: Path) -> None:
     if not CHROMIUM.is_file():
         pytest.skip("/usr/bin/chromium is not installed (make test installs it with apt-get)")
     ws = build_app_workspace(tmp_path)
@@ -70,8 +70,7 @@ def test_review_survives_a_restart(page: Any, tmp_path: Path) -> None:
         page.get_by_role("button", name="Save and re-score").click()
         _wait_for(lambda: status(6) == "edited", "the edit to be saved")
         settle(page)
-        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=str(SCREENSHOTS / "review.png"), full_page=True)
+        shot(page, screenshots, "review")
     edited = store.candidate(ids[6])
     assert (edited.text, edited.g, edited.updated_by) == ("hello cat", 4.0, "e2e")
     with app_server(env, log=tmp_path / "streamlit-2.log") as url:  # a restarted server, a new browser session

@@ -37,8 +37,8 @@ def test_synthesize_against_llama_cpp_server(tmp_path: Path, capsys: pytest.Capt
     assert (progress.state, progress.features_done) == ("done", 2)
     assert progress.candidates == 2 * (3 + 3)  # every sample asked for came back
     candidates = store.candidates(1)  # the proposed ones
-    assert len(candidates) >= 1 and set(candidates["generator"]) == {f"smollm2@{url}"}
-    assert all(isinstance(t, str) for t in candidates["text"])
+    assert len(candidates) >= 1 and {c.generator for c in candidates} == {f"smollm2@{url}"}
+    assert all(isinstance(c.text, str) for c in candidates)
     # One request per sample (the server ignores n), each with the tokens the server counted.
     line = next(x for x in out.splitlines() if x.startswith(f"generator openai:smollm2@{url}: "))
     requests = int(line.split(": ")[1].split(" requests")[0].replace(",", ""))

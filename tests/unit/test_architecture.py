@@ -125,7 +125,7 @@ def test_pages_use_only_package_public_names() -> None:
     modules = _engine_modules()
     allowed = {_module_name(p) for p in ENGINE.rglob("__init__.py")} | {f"fac_engine.{m}" for m in INFRA}
     bad = []
-    for page in [ROOT / "app.py", *sorted((ROOT / "pages").glob("*.py"))]:
+    for page in [ROOT / "app.py", *sorted((ROOT / "app_pages").glob("*.py"))]:
         for imported in _imports(page):
             resolved = _resolve(imported, modules)
             if resolved is not None and resolved not in allowed:

@@ -38,7 +38,8 @@ from fac_engine.models.loader import LoadedModel, load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.formats.fac import save_sae
-from fac_engine.sae.model import SparseAutoencoder, SparseCodes
+from fac_engine.sae.model import DEFAULT_CHUNK_ROWS, SparseAutoencoder
+from fac_engine.sae.sparse_encode import ChunkCodes
 from fac_engine.workspace.datasets import (
     MANIFEST,
     POOLED,
@@ -75,11 +76,13 @@ class CrashOnceSae(SparseAutoencoder):
 
     marker = ""
 
-    def encode_sparse(self, x_ND: torch.Tensor, chunk_rows: int = 4096) -> SparseCodes:
+    def sparse_chunks(self, x_ND: torch.Tensor, chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                      select_dtype: torch.dtype | None = None) -> Iterator[ChunkCodes]:
+        # The encode path's entry into the SAE (sparse_batches.py).
         try:
             os.close(os.open(self.marker, os.O_CREAT | os.O_EXCL))
         except FileExistsError:
-            return super().encode_sparse(x_ND, chunk_rows)
+            return super().sparse_chunks(x_ND, chunk_rows, select_dtype)
         os._exit(1)
 
 

@@ -20,7 +20,7 @@ from fac_engine.synthesis.job import JobSettings, run_job
 from fac_engine.synthesis.scoring import Scorer
 from fac_engine.synthesis.twostep import SynthesisConfig
 from fac_engine.workspace.datasets import Workspace
-from fac_engine.workspace.project import Project
+from fac_engine.workspace.project import DEFAULT_PROJECT, Project
 
 _PHRASE = re.compile(r'phrases: "([^"]+)"')
 
@@ -59,13 +59,14 @@ def word_scorer(workspace: Path) -> Scorer:
     return Scorer(lm, load_sae(config.sae))
 
 
-def scripted_job(ws: Path) -> tuple[SynthesisStore, dict[int, int]]:
-    """A finished job with one proposed candidate per missing feature; returns feature -> candidate id."""
-    store = SynthesisStore(Project(ws))
-    cfg = Project(ws).config
+def scripted_job(ws: Path, project: str = DEFAULT_PROJECT) -> tuple[SynthesisStore, dict[int, int]]:
+    """A finished job of `project` with one proposed candidate per missing feature; returns feature -> candidate
+    id."""
+    store = SynthesisStore(Project(ws, project))
+    cfg = Project(ws, project).config
     settings = JobSettings(SynthesisConfig(n_step1=3, m_step2=3), BackendSpec(model=cfg.model),
-                           ModelSpec(cfg.model, device="cpu", dtype="float32"), cfg.sae, None, "anchor",
-                           ("seed", "anchor"))
+                           ModelSpec(cfg.model, device="cpu", dtype="float32"), cfg.sae, None, str(cfg.anchor),
+                           (str(cfg.seed), str(cfg.anchor)))
     job = store.create_job(settings.to_json_dict(), [2, 3, 6, 7])
     run_job(store, job, Workspace(ws), PhraseGenerator(), word_scorer(ws))
     return store, {c.feature: c.cand_id for c in store.candidates(job)}

@@ -1,5 +1,6 @@
 """Two-step synthesis end to end on the word-detector model: candidates, pair, labels, duplicates,
-resume after a crash, decisions (also from two stores at once), edits, live FAC and export.
+resume after a crash, decisions (also from two stores at once), edits, live FAC and export; a job run
+in the background through the workspace's job runner, stopped and resumed.
 
 Workspace (tests/app/conftest.py): anchor {the cat sat | hello world | the dog | dog dog mat |
 <script>... the}, seed {the cat | the mat}; features f fire on WORDS[f] with 1 + f/2. Anchor
@@ -7,8 +8,11 @@ features {the, cat, dog, sat, mat, hello, world} = 7, seed {the, cat, mat} = 3: 
 dog(2), sat(3), hello(6), world(7).
 """
 
+import json
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import datasets
@@ -22,14 +26,15 @@ from fac_engine.llm.generators import GenerationConfig, TokenUsage
 from fac_engine.models.spec import ModelSpec
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
-from fac_engine.synthesis.job import JobSettings, run_job
+from fac_engine.synthesis.job import JobSettings, job_state, run_job, start_background, stop_background
 from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage, regenerate
 from fac_engine.synthesis.scoring import Scorer
 from fac_engine.synthesis.twostep import SynthesisConfig
 from fac_engine.workspace.datasets import Workspace
+from fac_engine.workspace.jobs import job_status
 from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
-from tests.unit.synthesis.synthesis_fixtures import PhraseGenerator, word_scorer
+from tests.unit.synthesis.synthesis_fixtures import PhraseGenerator, scripted_outputs, word_scorer
 
 MISSING = [2, 3, 6, 7]
 
@@ -177,6 +182,68 @@ def test_regenerate_replaces_the_candidate(ws: Path, scorer: Scorer) -> None:
     assert (fresh.status, fresh.g, fresh.proposed, fresh.feature) == ("pending", 2.0, 1, 2)
     assert regenerate(store, new, _Step1Only(), scorer, cfg) is None  # the step-2 prompt now yields only "cat"
     assert store.candidate(new).status == "pending"
+
+
+class _HeldEndpoint(BaseHTTPRequestHandler):
+    """Answers like PhraseGenerator, but only once the server's `release` event is set."""
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        self.server.asked.set()  # type: ignore[attr-defined]
+        self.server.release.wait(120)  # type: ignore[attr-defined]
+        outputs = scripted_outputs(body["messages"][0]["content"], body["n"])
+        try:
+            self.send_response(200)
+            self.end_headers()
+            self.wfile.write(json.dumps({"choices": [{"message": {"content": o}} for o in outputs]}).encode())
+        except OSError:
+            pass  # the stopped job hung up
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def _until(predicate: Callable[[], bool], what: str, timeout: float = 180.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.2)
+
+
+def test_background_job_stops_and_resumes_through_the_runner(tmp_path: Path) -> None:
+    ws = build_app_workspace(tmp_path)
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HeldEndpoint)
+    server.daemon_threads = True
+    server.asked, server.release = threading.Event(), threading.Event()  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        store = SynthesisStore(Project(ws))
+        cfg = Project(ws).config
+        backend = BackendSpec(kind="openai", model="m", base_url=f"http://127.0.0.1:{server.server_address[1]}/v1")
+        settings = JobSettings(SynthesisConfig(n_step1=3, m_step2=3), backend, ModelSpec(cfg.model, device="cpu"),
+                               cfg.sae, None, "anchor", ("seed", "anchor"))
+        job = store.create_job(settings.to_json_dict(), [2, 6])
+        start_background(ws, "default", job)
+        _until(server.asked.is_set, "the job's first request")  # type: ignore[attr-defined]
+        assert job_state(ws, store, job) == "running" and store.progress(job).state == "running"
+        assert stop_background(ws, "default", job)
+        _until(lambda: job_state(ws, store, job) != "running", "the job to stop")
+        progress = store.progress(job)
+        assert (job_state(ws, store, job), progress.state, progress.message) == (
+            "stopped", "stopped", "stopped on request; start it again to resume")
+        server.release.set()  # type: ignore[attr-defined]
+        start_background(ws, "default", job)
+        _until(lambda: job_state(ws, store, job) != "running", "the resumed job to finish")
+        assert job_state(ws, store, job) == "done" and store.progress(job).features_done == 2
+        _until(lambda: job_status(ws, "default-1", "synthesis").state != "running",  # type: ignore[union-attr]
+               "the runner to record the exit code")
+        status = job_status(ws, "default-1", "synthesis")
+        assert status is not None and (status.state, status.done, status.total, status.unit) == (
+            "done", 2, 2, "features")
+        assert not stop_background(ws, "default", job)  # nothing runs any more
+    finally:
+        server.shutdown()
 
 
 class _Metered(PhraseGenerator):

@@ -7,6 +7,7 @@ import streamlit as st
 
 from fac_app import evaluation_data as data
 from fac_app import state
+from fac_app.markup import escape_inline, inline_code, quoted
 from fac_engine.errors import FacError
 from fac_engine.evaluation import CalibrationResult, EvalResult, calibration_names, evaluation_names
 from fac_engine.figures import (
@@ -21,10 +22,6 @@ from fac_engine.figures import (
 )
 from fac_engine.report import evaluate_command, latest_evaluation
 
-# (No attribute docstrings in pages: Streamlit's magic would print them.)
-REPORT_KEY = "eval_report"  # (project, evaluation, html) of the last report written in this session
-
-st.set_page_config(page_title="Evaluation · FAC Studio", page_icon="🧭", layout="wide")
 st.title("Evaluation")
 st.caption("Does more coverage train a better model? A linear probe per training set, scored on a held-out test "
            "set, next to each set's FAC and text diversity.")
@@ -40,10 +37,11 @@ def pick_evaluation(names: list[str]) -> str:
 def results_section(result: EvalResult) -> None:
     """The table, AUPRC against FAC and the diversity baselines."""
     cfg = result.config
-    st.caption(f"{cfg.features} features · test **{result.test}** ({result.n_test:,} rows, "
-               f"{result.n_test_positive:,} {cfg.positive!r}) · FAC against **{result.anchor}** at δ = "
-               f"{cfg.fac_threshold:g} · {len(cfg.seeds)} seeds · model `{result.model}` · SAE `{result.sae}` "
-               f"(layer {result.layer}) · {result.created}")
+    st.caption(f"{escape_inline(cfg.features)} features · test **{escape_inline(result.test)}** ({result.n_test:,} "
+               f"rows, {result.n_test_positive:,} {quoted(cfg.positive)}) · FAC against "
+               f"**{escape_inline(result.anchor)}** at δ = {cfg.fac_threshold:g} · {len(cfg.seeds)} seeds · model "
+               f"{inline_code(result.model)} · SAE {inline_code(result.sae)} (layer {result.layer}) · "
+               f"{escape_inline(result.created)}")
     st.dataframe(evaluation_table(result), hide_index=True, width="stretch", column_config={
         "set": st.column_config.TextColumn("set"),
         "n_train": st.column_config.NumberColumn("n train", format="localized"),
@@ -110,10 +108,10 @@ def report_section(project: str, evaluation: str | None) -> None:
                "this evaluation and every setting behind the numbers.")
     if st.button("Write report", key="eval_write_report", icon=":material/description:"):
         with st.spinner("Writing the report..."):
-            st.session_state[REPORT_KEY] = (project, evaluation, data.report_html(project, evaluation))
-    built = st.session_state.get(REPORT_KEY)
-    if built is not None and built[:2] == (project, evaluation):
-        st.download_button("Download report", built[2], file_name=f"fac-report-{project}.html", mime="text/html",
+            data.write_report(project, evaluation)
+    built = data.written_report(project, evaluation)
+    if built is not None:
+        st.download_button("Download report", built, file_name=f"fac-report-{project}.html", mime="text/html",
                            key="eval_download_report", icon=":material/download:", on_click="ignore")
     command = f"fac report --project {shlex.quote(project)} --out report.html --png-dir report-figures"
     st.caption("From a terminal (also writes each figure as a PNG):")

@@ -1,44 +1,30 @@
-"""Missing features: what the anchor activates and the seed never does. Filter, select, and save named
-feature lists in the project; the project's target list is what synthesis will cover."""
-
-import hashlib
+"""The missing-features page's pieces: the filter row, the table with a checkbox per feature, the
+selection (shared with the feature map) and the project's named feature lists."""
 
 import pandas as pd
 import streamlit as st
 
-from fac_app import coverage_data as data
 from fac_app import state
-from fac_app.components import (
-    COVERAGE_PAGE,
-    explorer_picker,
-    explorer_url,
-    need_anchor_and_seed,
-    page_available,
-    page_link,
-    threshold_slider,
-)
-from fac_engine.coverage import MissingFilter, filter_missing, label_names
-from fac_engine.errors import FacError
+from fac_app.components import explorer_url
+from fac_app.markup import escape_inline, quoted
+from fac_engine.coverage import MissingFilter, label_names
 from fac_engine.workspace import Project
 
-# (No attribute docstrings in pages: Streamlit's magic would print them.)
-VERSION_KEY = "missing_editor_version"  # bumped when the selection changes outside the table: it starts afresh
+VERSION_KEY = "missing_editor_version"
+"""Bumped when the selection changes outside the table: the table starts afresh from it."""
 MULTI_KEY = "missing_selected"
 SORTS = {"anchor_frequency": "anchor frequency", "log_odds": "label log-odds", "mean_activation": "mean activation",
          "max_activation": "max activation", "feature": "feature id", "relevance": "relevance"}
 
-st.set_page_config(page_title="Missing features · FAC Studio", page_icon="🧭", layout="wide")
-st.title("Missing features")
-
 
 def selection() -> set[int]:
     """Feature ids picked here or on the feature map and not yet saved."""
-    return {int(f) for f in st.session_state.get(state.SELECTION_KEY, [])}
+    return state.selection()
 
 
 def set_selection(features: set[int] | list[int]) -> None:
     """Replace the selection and redraw the table from it."""
-    st.session_state[state.SELECTION_KEY] = sorted({int(f) for f in features})
+    state.set_selection(features)
     st.session_state[VERSION_KEY] = st.session_state.get(VERSION_KEY, 0) + 1
 
 
@@ -70,10 +56,8 @@ def features_table(shown: pd.DataFrame, proj: Project, signature: str) -> None:
     chosen = selection()
     view = shown.copy()
     view.insert(0, "select", view["feature"].isin(chosen))
-    linked = page_available("pages/2_Feature_explorer.py")
-    if linked:
-        view.insert(2, "open", [explorer_url(f, proj.name) for f in view["feature"]])
-    columns = ["select", "feature", *(["open"] if linked else []), "anchor_samples", "anchor_frequency",
+    view.insert(2, "open", [explorer_url(f, proj.name) for f in view["feature"]])
+    columns = ["select", "feature", "open", "anchor_samples", "anchor_frequency",
                "mean_activation", "max_activation",
                *[c for c in ("label", "log_odds", "explanation", "relevance") if c in view]]
     key = f"missing_editor::{st.session_state.get(VERSION_KEY, 0)}::{signature}"
@@ -98,7 +82,7 @@ def features_table(shown: pd.DataFrame, proj: Project, signature: str) -> None:
     ticked = set(edited.loc[edited["select"], "feature"].astype(int))
     updated = (chosen - set(shown["feature"].astype(int))) | ticked
     if updated != chosen:
-        st.session_state[state.SELECTION_KEY] = sorted(updated)  # the table already shows it: no redraw
+        state.set_selection(updated)  # the table already shows it: no redraw
 
 
 def selection_box(frame: pd.DataFrame) -> None:
@@ -123,13 +107,14 @@ def lists_panel(proj: Project, chosen: set[int]) -> None:
         b1, b2, b3 = st.columns(3)
         if b1.button(f"Add {len(chosen):,} to list", key="missing_add", type="primary", disabled=not chosen):
             proj.add_to_list(name, chosen)
-            st.toast(f"{name}: {len(proj.features_in(name)):,} features.")
+            st.toast(f"{escape_inline(name)}: {len(proj.features_in(name)):,} features.")
         if b2.button("Remove from list", key="missing_remove", disabled=not chosen):
             proj.remove_from_list(name, chosen)
         if b3.button("Select this list", key="missing_load", help="Replace the selection with the list's features"):
             set_selection(proj.features_in(name))
             st.rerun()
-        if name and name != cfg.target_list and st.button(f"Make {name!r} the synthesis target", key="missing_target"):
+        if name and name != cfg.target_list and st.button(f"Make {quoted(name)} the synthesis target",
+                                                           key="missing_target"):
             proj.update(target_list=name)
             st.rerun()
     with right:
@@ -142,47 +127,18 @@ def lists_panel(proj: Project, chosen: set[int]) -> None:
             st.dataframe(lists, hide_index=True, width="stretch")
             with st.popover("Delete a list", icon=":material/delete:"):
                 doomed = st.selectbox("List", names, key="missing_delete_name")
-                if st.button(f"Delete {doomed!r} for good", key="missing_delete", type="primary"):
+                if st.button(f"Delete {quoted(doomed)} for good", key="missing_delete", type="primary"):
                     proj.delete_list(doomed)
                     st.rerun()
-    st.caption(f"Synthesis targets the features of the list **{cfg.target_list}** "
+    st.caption(f"Synthesis targets the features of the list **{escape_inline(cfg.target_list)}** "
                f"({len(proj.features_in(cfg.target_list)):,} now). Lists are saved in the project at once.")
 
 
-def main() -> None:
-    anchor, seed = need_anchor_and_seed()
-    assert seed is not None
-    proj = state.project()
-    try:
-        delta = threshold_slider(float(state.support(anchor, 0.0).max.max(initial=0.0)))
-        frame = data.missing_table(anchor, seed, delta)
-    except FacError as exc:
-        state.show_error(exc)
-        st.stop()
-    st.caption(f"Features the anchor **{anchor}** activates (on at least one sample, g > δ = {delta:g}) that no "
-               f"sample of the seed **{seed}** activates: {len(frame):,} of "
-               f"{int(state.support(anchor, delta).active.sum()):,} anchor features.")
-    if frame.empty:
-        st.success("The seed activates every feature the anchor does at this threshold: nothing is missing.")
-    else:
-        flt, sort, descending = filter_controls(frame)
-        shown = filter_missing(frame, flt).sort_values([sort, "feature"], ascending=[not descending, True],
-                                                       kind="stable")
-        b1, b2, b3 = st.columns([2, 2, 6], vertical_alignment="center")
-        if b1.button(f"Select all {len(shown):,} shown", key="missing_select_all"):
-            set_selection(selection() | set(shown["feature"].astype(int)))
-        if b2.button("Clear selection", key="missing_clear"):
-            set_selection(set())
-        b3.caption(f"Showing {len(shown):,} of {len(frame):,} missing features.")
-        signature = hashlib.sha1(repr((anchor, seed, delta, flt, sort, descending)).encode()).hexdigest()[:12]
-        features_table(shown, proj, signature)
-        selection_box(frame)
-        explorer_picker([int(f) for f in shown["feature"]], key="missing_open")
-    try:
-        lists_panel(proj, selection())
-    except FacError as exc:
-        state.show_error(exc)
-    page_link(COVERAGE_PAGE, "Back to the coverage heatmap", icon=":material/grid_on:")
-
-
-main()
+def selection_buttons(shown: pd.DataFrame, total: int) -> None:
+    """Select every feature shown, clear the selection, and how many of the missing features are shown."""
+    b1, b2, b3 = st.columns([2, 2, 6], vertical_alignment="center")
+    if b1.button(f"Select all {len(shown):,} shown", key="missing_select_all"):
+        set_selection(selection() | set(shown["feature"].astype(int)))
+    if b2.button("Clear selection", key="missing_clear"):
+        set_selection(set())
+    b3.caption(f"Showing {len(shown):,} of {total:,} missing features.")

@@ -6,14 +6,9 @@ import streamlit as st
 
 from fac_app import coverage_data as data
 from fac_app import state
-from fac_app.components import (
-    MISSING_PAGE,
-    explorer_picker,
-    need_anchor_and_seed,
-    open_in_explorer,
-    page_link,
-    threshold_slider,
-)
+from fac_app.components import explorer_picker, need_anchor_and_seed, open_in_explorer, page_link, threshold_slider
+from fac_app.markup import escape_inline, quoted
+from fac_app.navigation import app_pages
 from fac_engine.errors import FacError
 from fac_engine.figures import coverage_heatmap, fac_bars, frequency_histogram
 
@@ -21,7 +16,6 @@ from fac_engine.figures import coverage_heatmap, fac_bars, frequency_histogram
 DIVERSITY_AUTO_SAMPLES = 20_000  # below this many samples in all, diversity is computed without asking
 MAX_SHOWN = 5_000  # most heatmap columns (a screen is about 1,500 pixels wide)
 
-st.set_page_config(page_title="Coverage · FAC Studio", page_icon="🧭", layout="wide")
 st.title("Coverage")
 st.caption("Which of the anchor's SAE features each dataset activates, at the threshold δ in the sidebar.")
 
@@ -30,8 +24,8 @@ def fac_section(anchor: str, compared: list[str], delta: float) -> None:
     """FAC per dataset as bars, and a table with the text-diversity baselines beside FAC."""
     st.subheader("FAC of each dataset against the anchor")
     if not compared:
-        st.info(f"Only the anchor {anchor!r} is encoded with this model and SAE. Encode more datasets on the home "
-                "page to compare their coverage.")
+        st.info(f"Only the anchor {quoted(anchor)} is encoded with this model and SAE. Encode more datasets on the "
+                "home page to compare their coverage.")
         return
     frame = data.fac_frame(anchor, compared, delta)
     left, right = st.columns([3, 2])
@@ -127,12 +121,14 @@ def main() -> None:
     try:
         delta = threshold_slider(float(state.support(anchor, 0.0).max.max(initial=0.0)))
         same, other = data.comparable(anchor, state.dataset_names())
-        st.sidebar.caption(f"Anchor: **{anchor}**" + (f" · seed: **{seed}**" if seed else ""))
+        st.sidebar.caption(f"Anchor: **{escape_inline(anchor)}**" + (f" · seed: **{escape_inline(seed)}**" if seed
+                                                                       else ""))
         if other:
-            st.sidebar.caption("Not comparable with the anchor (other model, SAE or layer): " + ", ".join(other))
+            st.sidebar.caption("Not comparable with the anchor (other model, SAE or layer): "
+                               + ", ".join(escape_inline(n) for n in other))
         fac_section(anchor, [n for n in same if n != anchor], delta)
         heatmap_section(anchor, seed, same, delta)
-        page_link(MISSING_PAGE, "Review the features the seed is missing", icon=":material/checklist:")
+        page_link(app_pages().missing, "Review the features the seed is missing", icon=":material/checklist:")
     except FacError as exc:
         state.show_error(exc)
 

@@ -6,6 +6,7 @@ import streamlit as st
 from fac_app import review_view as view
 from fac_app import state
 from fac_app.components import need_anchor_and_seed, page_link
+from fac_app.navigation import app_pages
 from fac_app.synthesis_resources import generator, scorer
 from fac_app.synthesis_resources import store as synthesis_store
 from fac_engine.errors import FacError
@@ -14,7 +15,6 @@ from fac_engine.synthesis import JobSettings, ReviewStatus, accept_above, edit_c
 POS_KEY = "review_pos"
 EDIT_KEY = "review_editing"
 
-st.set_page_config(page_title="Review · FAC Studio", page_icon="✅", layout="wide")
 st.title("Review")
 anchor, seed = need_anchor_and_seed()
 assert seed is not None
@@ -25,7 +25,7 @@ view.live_panel(store, anchor, seed, proj.config.threshold)
 jobs = store.job_ids()
 if not jobs:
     st.info("No synthesis job yet: start one on the Synthesis page.")
-    page_link("pages/5_Synthesis.py", "Go to Synthesis", icon=":material/science:")
+    page_link(app_pages().synthesis, "Go to Synthesis", icon=":material/science:")
     st.stop()
 f1, f2, f3 = st.columns(3)
 job = f1.selectbox("Job", [None, *jobs], format_func=lambda j: "all jobs" if j is None else f"job {j}",

@@ -1,7 +1,8 @@
 """Run the dashboard as a separate `streamlit run app.py` process and watch it from headless Chromium.
 
-Shared by the end-to-end tests, the browser benchmark and the screenshot script, so they start,
-wait for and stop the server the same way. Nothing here imports streamlit or Playwright.
+Shared by the end-to-end tests, the browser benchmark (bench/bench_browser.py) and the screenshot
+script (docs/screenshots/make_screenshots.py), so they start, wait for and stop the server the same
+way. Test support, not part of the app; nothing here imports streamlit or Playwright.
 """
 
 import socket
@@ -14,7 +15,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
+SCREENSHOTS_ENV = "FAC_SCREENSHOTS"
+"""Folder the browser tests save their screenshots into (default: a temporary folder of the session)."""
 APP_SELECTOR = '[data-testid="stApp"]'
 
 
