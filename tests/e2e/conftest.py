@@ -23,7 +23,7 @@ TIMEOUT_MS = 90_000
 
 def settle(page: Any) -> None:
     """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
-    page.wait_for_load_state("networkidle")
+    page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)  # a busy CI machine needs more than 30 s
     page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT_MS)
     time.sleep(0.5)
 
