@@ -22,10 +22,23 @@ TIMEOUT_MS = 90_000
 
 
 def settle(page: Any) -> None:
-    """Wait until Streamlit has finished running the script (no 'Running...' status widget)."""
-    page.wait_for_load_state("networkidle", timeout=TIMEOUT_MS)  # a busy CI machine needs more than 30 s
-    page.locator('[data-testid="stStatusWidget"]').wait_for(state="hidden", timeout=TIMEOUT_MS)
-    time.sleep(0.5)
+    """Wait until Streamlit has finished running the script: its 'Running...' status widget stays hidden for 1 s.
+
+    Playwright's "networkidle" load state is not used: Streamlit changes pages inside one document
+    over a websocket, and that state was sometimes never reported for a page that had long settled.
+    """
+    status = page.locator('[data-testid="stStatusWidget"]')
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    quiet_since = None
+    while time.monotonic() < deadline:
+        if status.count() == 0 or not status.first.is_visible():
+            quiet_since = quiet_since or time.monotonic()
+            if time.monotonic() - quiet_since >= 1.0:
+                return
+        else:
+            quiet_since = None
+        time.sleep(0.1)
+    raise AssertionError(f"Streamlit was still running the script after {TIMEOUT_MS / 1000:.0f} s")
 
 
 @pytest.fixture(scope="session")
