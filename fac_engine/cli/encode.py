@@ -66,6 +66,8 @@ def run(args: argparse.Namespace) -> int:
         cfg = EncodeConfig(name=args.name, chat=not args.plain, max_length=args.max_length,
                            shard_samples=args.shard_samples, token_budget=args.token_budget, top_n=args.top_n,
                            overwrite=args.overwrite)
+        if args.ray is None and args.ray_actors != 1:
+            raise ValueError("--ray-actors needs --ray.")
         ray_cfg = None if args.ray is None else RayConfig(address=args.ray or None, actors=args.ray_actors)
     except ValueError as exc:
         raise FacError(str(exc)) from exc
