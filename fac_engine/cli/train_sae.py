@@ -58,6 +58,8 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--epochs", type=float, default=defaults.epochs)
     p.add_argument("--k-anneal-start", type=int, default=None, help="anneal K from this value (paper code: 200)")
+    p.add_argument("--k-anneal-fraction", type=float, default=defaults.k_anneal_fraction,
+                   help="share of the steps over which K is annealed")
     p.add_argument("--aux-k", type=int, default=defaults.aux_k, help="AuxK dead-latent loss latents (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-dtype", choices=sorted(SAVE_DTYPES), default="float32")
@@ -151,7 +153,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     try:
         return TrainConfig(
             k=args.k, expansion=args.expansion, d_sae=args.d_sae, tied=args.tied, lr=args.lr,
-            batch_size=args.batch_size, epochs=args.epochs, k_anneal_start=args.k_anneal_start, aux_k=args.aux_k,
+            batch_size=args.batch_size, epochs=args.epochs, k_anneal_start=args.k_anneal_start,
+            k_anneal_fraction=args.k_anneal_fraction, aux_k=args.aux_k,
             seed=args.seed, device=args.device,
         )
     except ValueError as exc:
