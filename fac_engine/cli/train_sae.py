@@ -8,10 +8,12 @@ the result is the same, bit for bit, as one uninterrupted run.
 
 import argparse
 import hashlib
+import json
 import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -32,8 +34,9 @@ from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.train import CheckpointPlan, TrainConfig, TrainingPaused, train_topk_sae
 
 SAVE_DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
-CHECKPOINT_DIR = "checkpoint"
-"""Sub-folder of --cache holding the training checkpoint (next to the train/ and eval/ shards)."""
+CHECKPOINT_PREFIX = "checkpoint-"
+"""Sub-folders of --cache holding training checkpoints (next to the train/ and eval/ shards), one per
+training configuration: other hyper-parameters on the same activations start a run of their own."""
 
 
 def register(sub: Any) -> None:
@@ -58,11 +61,14 @@ def register(sub: Any) -> None:
     p.add_argument("--batch-size", type=int, default=defaults.batch_size)
     p.add_argument("--epochs", type=float, default=defaults.epochs)
     p.add_argument("--k-anneal-start", type=int, default=None, help="anneal K from this value (paper code: 200)")
+    p.add_argument("--k-anneal-fraction", type=float, default=defaults.k_anneal_fraction,
+                   help="share of the steps over which K is annealed")
     p.add_argument("--aux-k", type=int, default=defaults.aux_k, help="AuxK dead-latent loss latents (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-dtype", choices=sorted(SAVE_DTYPES), default="float32")
     p.add_argument("--cache", type=Path, default=None,
-                   help="folder for the harvested activation shards and the training checkpoint (resumable run)")
+                   help="folder for the harvested activation shards and the training checkpoints (resumable run; "
+                        "other hyper-parameters reuse the shards)")
     p.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_ROWS, help="activations per shard on disk")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --cache")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="save the training state this often")
@@ -117,9 +123,13 @@ def _check_options(args: argparse.Namespace) -> None:
         raise FacError(f"--out {args.out} is a file; give a folder to write the SAE into.")
     if (args.resume or args.harvest_only or args.stop_after is not None) and args.cache is None:
         raise FacError("--resume, --harvest-only and --stop-after need --cache (where the run is kept).")
-    if args.cache is not None and has_checkpoint(args.cache / CHECKPOINT_DIR) and not args.resume:
-        raise FacError(f"{args.cache / CHECKPOINT_DIR} already holds a checkpoint; resume it (--resume), or delete "
-                       "it to start over")
+
+
+
+def _checkpoint_dir(cache: Path, cfg: TrainConfig) -> Path:
+    """`<cache>/checkpoint-<digest of the training options>` (the device is not an option of the run)."""
+    options = json.dumps({k: v for k, v in asdict(cfg).items() if k != "device"}, sort_keys=True)
+    return cache / f"{CHECKPOINT_PREFIX}{hashlib.sha256(options.encode()).hexdigest()[:12]}"
 
 
 def _check_model(lm: LoadedModel, layer: int, chat: bool) -> None:
@@ -151,7 +161,8 @@ def _train_config(args: argparse.Namespace) -> TrainConfig:
     try:
         return TrainConfig(
             k=args.k, expansion=args.expansion, d_sae=args.d_sae, tied=args.tied, lr=args.lr,
-            batch_size=args.batch_size, epochs=args.epochs, k_anneal_start=args.k_anneal_start, aux_k=args.aux_k,
+            batch_size=args.batch_size, epochs=args.epochs, k_anneal_start=args.k_anneal_start,
+            k_anneal_fraction=args.k_anneal_fraction, aux_k=args.aux_k,
             seed=args.seed, device=args.device,
         )
     except ValueError as exc:
@@ -162,6 +173,10 @@ def run(args: argparse.Namespace) -> int:
     """Collect activations, train (resumably with --cache), evaluate on held-out texts, save."""
     _check_options(args)
     train_cfg = _train_config(args)
+    checkpoint_dir = None if args.cache is None else _checkpoint_dir(args.cache, train_cfg)
+    if checkpoint_dir is not None and has_checkpoint(checkpoint_dir) and not args.resume:
+        raise FacError(f"{checkpoint_dir} already holds a checkpoint of this run; resume it (--resume), or delete "
+                       "it to start over")
     texts = read_texts(args.data, args.text_field)
     if len(texts) <= args.eval_texts:
         raise FacError(f"{args.data} has {len(texts)} texts; need more than --eval-texts ({args.eval_texts}).")
@@ -188,7 +203,8 @@ def run(args: argparse.Namespace) -> int:
                 return 0
             train_acts, eval_acts = store, eval_store.load_all()
             key = "|".join(f"{k}={v}" for k, v in sorted(store.key.items()))
-            plan = CheckpointPlan(args.cache / CHECKPOINT_DIR, every_seconds=60 * args.checkpoint_minutes,
+            assert checkpoint_dir is not None
+            plan = CheckpointPlan(checkpoint_dir, every_seconds=60 * args.checkpoint_minutes,
                                   resume=args.resume, stop=stop)
         harvest_s = time.perf_counter() - start
         with tqdm(desc="training", unit="step") as bar:
