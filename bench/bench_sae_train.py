@@ -1,6 +1,7 @@
 """Benchmark: SAE harvest and training throughput for the embedded SAE recipe (issue 12), on this machine.
 
-    .venv/bin/python bench/bench_sae_train.py [--corpus PATH] [--harvest-tokens 60000] [--steps 40]
+    .venv/bin/python bench/bench_sae_train.py [--corpus PATH] [--harvest-tokens 60000] [--steps 40] [--threads 1]
+    .venv/bin/python bench/bench_sae_train.py --relative --threads 1
 
 Harvest: SmolLM2-135M-Instruct in bf16 at layer 15, texts from the training corpus as user turns,
 written to activation shards on disk (as `fac train-sae --cache` does). Training: TopK SAE steps of
@@ -30,6 +31,8 @@ from fac_engine.models.harvest import harvest_to_shards
 from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.sae.train import TrainConfig, train_topk_sae
+from fac_engine.sae.train_state import init_params, make_optimizer
+from fac_engine.sae.train_step import train_step
 
 
 class Rate(NamedTuple):
@@ -73,6 +76,32 @@ def _train_rate(acts: torch.Tensor, d_sae: int, k: int, tied: bool, steps: int) 
     return _timed(run)
 
 
+STEP_CONFIGS: tuple[tuple[int, bool, int], ...] = (
+    (4_608, False, 20), (16_384, True, 32), (16_384, False, 32), (32_768, True, 32), (32_768, False, 32),
+    (32_768, True, 64), (32_768, True, 128),
+)
+"""(latents, tied, K) timed by --relative; the first is the shipped SAE's recipe, the reference."""
+
+
+def _relative_step_costs(rounds: int = 3, steps: int = 5) -> None:
+    """CPU time per 512-token step of each STEP_CONFIGS entry, interleaved so load changes hit all alike."""
+    x_BD = torch.randn(512, 576, generator=torch.Generator().manual_seed(0)) * 3
+    runs = []
+    for d_sae, tied, k in STEP_CONFIGS:
+        params = init_params(torch.zeros(576), d_sae, tied, True, torch.Generator().manual_seed(0))
+        runs.append((params, make_optimizer(params, 1e-3), torch.zeros(d_sae, dtype=torch.bool), k))
+    best = [float("inf")] * len(runs)
+    for _ in range(rounds):
+        for i, (params, opt, dead, k) in enumerate(runs):
+            started = time.process_time()
+            for _ in range(steps):
+                train_step(params, opt, x_BD, k, dead, 256, 1 / 32, torch.bfloat16)
+            best[i] = min(best[i], (time.process_time() - started) / steps)
+    print("\n| latents | tied | K | CPU ms per step | vs the 4,608 recipe |\n|---:|---|---:|---:|---:|")
+    for (d_sae, tied, k), seconds in zip(STEP_CONFIGS, best, strict=True):
+        print(f"| {d_sae:,} | {'yes' if tied else 'no'} | {k} | {1000 * seconds:.0f} | {seconds / best[0]:.2f} |")
+
+
 def _row(name: str, rate: Rate, full: float, unit: str) -> str:
     return (f"| {name} | {rate.wall:,.0f} | {rate.idle():,.0f} | {full / rate.wall / 3600:.1f} {unit} | "
             f"{full / rate.idle() / 3600:.1f} {unit} |")
@@ -86,9 +115,13 @@ def main() -> None:
     parser.add_argument("--latents", type=int, nargs="+", default=[16_384, 32_768])
     parser.add_argument("--full-tokens", type=float, default=30e6, help="tokens of the full run to estimate")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--relative", action="store_true", help="only the per-step cost of each SAE size")
     args = parser.parse_args()
     if args.threads is not None:
         torch.set_num_threads(args.threads)
+    if args.relative:
+        _relative_step_costs()
+        return
     texts = load_texts(args.corpus or default_corpus_path())[:50_000]
     print(f"torch threads {torch.get_num_threads()}, load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores")
     with tempfile.TemporaryDirectory() as tmp:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 
 from fac_engine.cli.common import add_model_options, add_sae_options, add_workspace_option, workspace_root
 from fac_engine.cli.flags import ConfigFlags
+from fac_engine.errors import FacError
 
 if TYPE_CHECKING:
     from fac_engine.data.dataset import Dataset, DatasetConfig
@@ -86,6 +87,8 @@ def run_encode(args: argparse.Namespace) -> int:
     # Every option and the data itself are checked before the (slow) model load.
     data_cfg = _data_flags().build(args)
     cfg = _encode_flags().build(args, max_length=args.max_length or EncodeConfig.max_length)
+    if args.ray is None and args.ray_actors != 1:
+        raise FacError("--ray-actors needs --ray.")
     ray = None if args.ray is None else (_ray_flags().build(args, address=args.ray or None), model_spec(args))
     dataset = read_dataset(args.data, data_cfg)
     # With --ray the actors hold the model; the driver's copy (tokenizer, identity) stays off the GPUs.

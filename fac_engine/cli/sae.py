@@ -16,6 +16,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import asdict
 from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
@@ -34,8 +35,9 @@ if TYPE_CHECKING:
 
 SAVE_DTYPES = ("float32", "bfloat16")
 """Precisions `fac train-sae --save-dtype` writes the weights in."""
-CHECKPOINT_DIR = "checkpoint"
-"""Sub-folder of --cache holding the training checkpoint (next to the train/ and eval/ shards)."""
+CHECKPOINT_PREFIX = "checkpoint-"
+"""Sub-folders of --cache holding training checkpoints (next to the train/ and eval/ shards), one per
+training configuration: other hyper-parameters on the same activations start a run of their own."""
 
 
 def _train_flags() -> ConfigFlags[TrainConfig]:
@@ -62,7 +64,8 @@ def add_train_sae(p: argparse.ArgumentParser) -> None:
     p.add_argument("--plain", action="store_true", help="do not wrap texts in the chat template")
     p.add_argument("--save-dtype", choices=SAVE_DTYPES, default="float32")
     p.add_argument("--cache", type=Path, default=None,
-                   help="folder for the harvested activation shards and the training checkpoint (resumable run)")
+                   help="folder for the harvested activation shards and the training checkpoints (resumable run; "
+                        "other hyper-parameters reuse the shards)")
     p.add_argument("--shard-tokens", type=int, default=DEFAULT_SHARD_ROWS, help="activations per shard on disk")
     p.add_argument("--resume", action="store_true", help="continue the run checkpointed in --cache")
     p.add_argument("--checkpoint-minutes", type=float, default=5.0, help="save the training state this often")
@@ -124,11 +127,12 @@ def _check_options(args: argparse.Namespace) -> None:
     check_write_target(args.out, "--out", folder=True)
     if (args.resume or args.harvest_only or args.stop_after is not None) and args.cache is None:
         raise FacError("--resume, --harvest-only and --stop-after need --cache (where the run is kept).")
-    from fac_engine.sae.checkpoint import has_checkpoint
 
-    if args.cache is not None and has_checkpoint(args.cache / CHECKPOINT_DIR) and not args.resume:
-        raise FacError(f"{args.cache / CHECKPOINT_DIR} already holds a checkpoint; resume it (--resume), or delete "
-                       "it to start over")
+
+def _checkpoint_dir(cache: Path, cfg: TrainConfig) -> Path:
+    """`<cache>/checkpoint-<digest of the training options>` (the device is not an option of the run)."""
+    options = json.dumps({k: v for k, v in asdict(cfg).items() if k != "device"}, sort_keys=True)
+    return cache / f"{CHECKPOINT_PREFIX}{hashlib.sha256(options.encode()).hexdigest()[:12]}"
 
 
 def _check_model(lm: LoadedModel, layer: int, chat: bool) -> None:
@@ -171,7 +175,13 @@ def run_train_sae(args: argparse.Namespace) -> int:
     from fac_engine.sae.train import CheckpointPlan, TrainingPaused, train_topk_sae
 
     _check_options(args)
+    from fac_engine.sae.checkpoint import has_checkpoint
+
     train_cfg = _train_flags().build(args, device=args.device)
+    checkpoint_dir = None if args.cache is None else _checkpoint_dir(args.cache, train_cfg)
+    if checkpoint_dir is not None and has_checkpoint(checkpoint_dir) and not args.resume:
+        raise FacError(f"{checkpoint_dir} already holds a checkpoint of this run; resume it (--resume), or delete "
+                       "it to start over")
     texts = read_texts(args.data, args.text_field)
     if len(texts) <= args.eval_texts:
         raise FacError(f"{args.data} has {len(texts)} texts; need more than --eval-texts ({args.eval_texts}).")
@@ -198,7 +208,8 @@ def run_train_sae(args: argparse.Namespace) -> int:
                 return 0
             train_acts, eval_acts = store, eval_store.load_all()
             key = "|".join(f"{k}={v}" for k, v in sorted(store.key.items()))
-            plan = CheckpointPlan(args.cache / CHECKPOINT_DIR, every_seconds=60 * args.checkpoint_minutes,
+            assert checkpoint_dir is not None
+            plan = CheckpointPlan(checkpoint_dir, every_seconds=60 * args.checkpoint_minutes,
                                   resume=args.resume, stop=stop)
         harvest_s = time.perf_counter() - start
         with tqdm(desc="training", unit="step") as bar:

@@ -9,6 +9,7 @@ samples-table columns for the writer); nothing is pickled into the workspace.
 
 import os
 import socket
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -149,9 +150,8 @@ class ShardEncoder:
         if lm.identity != model_identity:
             raise FacError(f"The model on {host} is {lm.identity}, the driver's is {model_identity}; install the "
                            "same model files on every node.")
-        import ray
-
-        return lm, sae.to(lm.device), len(ray.get_gpu_ids()) if ray.is_initialized() else 0
+        ray = sys.modules.get("ray")  # always loaded in a Ray worker; the stage also runs in-process (tests)
+        return lm, sae.to(lm.device), len(ray.get_gpu_ids()) if ray is not None and ray.is_initialized() else 0
 
     def __call__(self, batch: pa.Table) -> pa.Table:
         """Encode and write each shard of the batch; one receipt row per shard."""

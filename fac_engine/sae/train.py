@@ -17,6 +17,10 @@ the weight updates scale-free). The median, not the mean, keeps a few huge-norm 
 attention sinks) from setting the scale. A TopK SAE trained on s*x is exactly a raw-space SAE
 with b_enc/s and b_dec/s (same W_enc, same unit-norm W_dec, codes divided by s), so the saved
 SAE has normalization="none" and encodes raw residuals with codes in residual units.
+
+Tied (`TrainConfig.tied`): encoder and decoder are one matrix throughout, as in the paper.
+Long runs: activations may be shards on disk (read a window at a time, activation_buffer.py),
+and a `CheckpointPlan` makes the run resumable exactly (checkpoint.py; docs/EMBEDDED_SAE.md).
 """
 
 import math
@@ -62,6 +66,7 @@ HOLDOUT_MAX_ROWS = 131_072
 """Cap on the held-out slice taken when no eval set is given."""
 __all__ = ["CheckpointPlan", "ProgressFn", "StepLog", "TrainConfig", "TrainResult", "TrainingPaused",
            "dead_window_tokens", "k_at_step", "train_topk_sae"]
+"""StepLog and ProgressFn live in train_state but belong to this module's API (TrainResult.history, progress)."""
 
 
 @dataclass(frozen=True)

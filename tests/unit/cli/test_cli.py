@@ -180,7 +180,8 @@ def test_cache_is_reused_and_bound_to_its_inputs(data: Path, tiny_model_dir: Pat
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     cache = tmp_path / "cache"
     assert train(data, tiny_model_dir, tmp_path / "first", "--cache", str(cache)) == 0
-    assert sorted(p.name for p in cache.iterdir()) == ["checkpoint", "eval", "train"]
+    checkpoint, *rest = sorted(p.name for p in cache.iterdir())
+    assert re.fullmatch(r"checkpoint-[0-9a-f]{12}", checkpoint) and rest == ["eval", "train"]
     assert sorted(p.name for p in (cache / "train").iterdir()) == ["manifest.json", "shard-00000.safetensors"]
 
     def no_harvest(*_: Any, **__: Any) -> torch.Tensor:
@@ -189,12 +190,15 @@ def test_cache_is_reused_and_bound_to_its_inputs(data: Path, tiny_model_dir: Pat
     monkeypatch.setattr(harvest, "_chunk_activations", no_harvest)
     capsys.readouterr()
     code = train(data, tiny_model_dir, tmp_path / "second", "--cache", str(cache))
-    assert_user_error(capsys, code, "already holds a checkpoint; resume it (--resume), or delete it to start over")
+    assert_user_error(capsys, code, "already holds a checkpoint of this run; resume it (--resume), or delete it")
     assert train(data, tiny_model_dir, tmp_path / "second", "--cache", str(cache), "--resume") == 0
     # Same activations, same seed, the finished run's checkpoint: the same SAE.
     first, second = load_sae(tmp_path / "first"), load_sae(tmp_path / "second")
     for name, tensor in first.tensors().items():
         assert torch.equal(tensor, second.tensors()[name]), name
+    # Other hyper-parameters: a run of their own, on the same activations.
+    assert train(data, tiny_model_dir, tmp_path / "other", "--cache", str(cache), "--lr", "0.01") == 0
+    assert len(list(cache.glob("checkpoint-*"))) == 2
     # A different token count needs other activations: the cache refuses to mix them.
     capsys.readouterr()
     code = train(data, tiny_model_dir, tmp_path / "third", "--cache", str(cache), "--tokens", "120", "--resume")

@@ -1,8 +1,8 @@
 """Encoding on Ray Data: the single-process result, exactly once after a killed driver or worker.
 
 One local Ray serves the whole session (starting one takes seconds on two cores). It declares 2
-logical GPUs, so the resume test schedules its actors as on a GPU cluster (one GPU each) while
-the model stays on the CPU. The tests without the `ray_address` fixture need no Ray.
+logical GPUs, so the resume test schedules its actor as on a GPU cluster while the model stays
+on the CPU. The tests without the `ray_address` fixture need no Ray.
 """
 
 import json
@@ -174,7 +174,7 @@ class _Setup:
             ) -> RayEncodeSummary:
         return encode_dataset_ray(ws, self.dataset.items, self.dataset.frame, self.lm, sae, self.cfg,
                                   base=self.base(sae), model=self.spec,
-                                  ray_cfg=RayConfig(address=address, actors=2, gpus_per_actor=1.0),
+                                  ray_cfg=RayConfig(address=address, gpus_per_actor=1.0),
                                   progress=progress)
 
 
@@ -216,7 +216,7 @@ def test_killed_driver_and_dead_worker_still_write_every_sample_once(files: dict
     sae.marker = str(files["root"] / "worker-crashed")
     again = _Setup(files).ray(ws, sae)
     assert Path(sae.marker).is_file()
-    assert {w.gpus for w in again.workers} == {1}  # scheduled on the logical GPUs, one each
+    assert {w.gpus for w in again.workers} == {1}  # scheduled on a logical GPU
     assert again.summary.resumed_shards >= 1
     assert sum(w.shards for w in again.workers) == again.summary.manifest.n_shards - again.summary.resumed_shards
     assert_same_entry(reference, ws.folder("anchor"))
