@@ -198,10 +198,13 @@ def run_train_sae(args: argparse.Namespace) -> int:
             plan = None
         else:
             store = _harvest_shards(lm, train_texts, layer, args.tokens, args, "train", stop)
-            eval_store = _harvest_shards(lm, eval_texts, layer, args.eval_tokens, args, "eval", stop)
-            if not (store.complete and eval_store.complete):
-                print(f"harvest paused at {store.rows:,} of {args.tokens:,} tokens; run the same command with "
-                      "--resume to continue")
+            eval_store = None if not store.complete else _harvest_shards(lm, eval_texts, layer, args.eval_tokens,
+                                                                         args, "eval", stop)
+            if eval_store is None or not eval_store.complete:
+                done = store.rows if eval_store is None else eval_store.rows
+                wanted = args.tokens if eval_store is None else args.eval_tokens
+                print(f"harvest paused at {done:,} of {wanted:,} {'train' if eval_store is None else 'eval'} tokens; "
+                      "run the same command with --resume to continue")
                 return 0
             if args.harvest_only:
                 print(f"harvested {store.rows:,} train + {eval_store.rows:,} eval tokens into {args.cache}")
