@@ -46,7 +46,8 @@ def _encode(sae: SparseAutoencoder, x: torch.Tensor, path: str) -> SparseCodes:
 
 def _pairs(codes: SparseCodes) -> dict[tuple[int, int], float]:
     rows, slots = torch.nonzero(codes.values > 0, as_tuple=True)
-    return {(int(r), int(codes.indices[r, s])): float(codes.values[r, s]) for r, s in zip(rows, slots, strict=True)}
+    keys = zip(rows.tolist(), codes.indices[rows, slots].tolist(), strict=True)
+    return dict(zip(keys, codes.values[rows, slots].double().tolist(), strict=True))
 
 
 def _compare(exact: dict[tuple[int, int], float], other: dict[tuple[int, int], float]) -> tuple[float, int, float]:

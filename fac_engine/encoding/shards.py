@@ -37,14 +37,12 @@ def samples_in_shards(shards: set[int], shard_samples: int, n_samples: int) -> i
 
 def _encode_batches(lm: LoadedModel, sae: SparseAutoencoder, encoded: list[EncodedText], budget: EncodeBudget,
                     progress: BatchProgress | None) -> list[RowCodes]:
-    codes: list[RowCodes | None] = [None] * len(encoded)
+    codes: dict[int, RowCodes] = {}
     for rows in sparse_codes_by_batch(lm, sae, [e.ids for e in encoded], budget.tokens, sae_rows=budget.sae_rows):
-        for r in rows:
-            codes[r.row] = r
+        codes.update((r.row, r) for r in rows)
         if progress is not None:
             progress(sum(len(r.counts) for r in rows), len(rows))
-    assert all(c is not None for c in codes)
-    return codes  # type: ignore[return-value]
+    return [codes[i] for i in range(len(encoded))]
 
 
 def _shard_tables(first: int, encoded: list[EncodedText], codes: list[RowCodes], meta: pa.Table

@@ -5,6 +5,7 @@ Scoring uses the word-detector model of tests/app/conftest.py, so only the gener
 llama.cpp's server returns one choice whatever `n` asks: every sample is its own request.
 """
 
+import re
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,8 @@ def test_synthesize_against_llama_cpp_server(tmp_path: Path, capsys: pytest.Capt
     assert all(isinstance(c.text, str) for c in candidates)
     # One request per sample (the server ignores n), each with the tokens the server counted.
     line = next(x for x in out.splitlines() if x.startswith(f"generator openai:smollm2@{url}: "))
-    requests = int(line.split(": ")[1].split(" requests")[0].replace(",", ""))
-    assert requests == progress.candidates
-    assert "0 completion tokens" not in line and "generator:" in progress.message
+    found = re.search(r": ([\d,]+) requests, ([\d,]+) prompt \+ ([\d,]+) completion tokens$", line)
+    assert found is not None, line
+    requests, prompt_tokens, completion_tokens = (int(g.replace(",", "")) for g in found.groups())
+    assert requests == progress.candidates and prompt_tokens > 0 and completion_tokens > 0
+    assert f"generator: {requests} requests" in progress.message

@@ -173,13 +173,12 @@ def assert_sparse_match(codes: SparseCodes, ref_codes: np.ndarray, k: int | None
     width = k if k is not None else int((ref_codes > 0).sum(1).max())
     assert tuple(codes.values.shape) == (ref_codes.shape[0], width) == tuple(codes.indices.shape)
     assert codes.dropped is not None and int(codes.dropped.sum()) == 0
-    for row in range(ref_codes.shape[0]):
-        ref_row = ref_codes[row]
-        expected = {int(i): ref_row[i] for i in np.flatnonzero(ref_row > 0)}
-        values = codes.values[row].double().numpy()
-        indices = codes.indices[row].numpy()
-        got = {int(i): v for i, v in zip(indices, values, strict=True) if v > 0}
-        assert set(got) == set(expected), f"row {row}: active indices differ"
-        for index, value in expected.items():
-            assert got[index] == pytest.approx(value, rel=1e-5, abs=1e-5 * scale)
-        assert np.all(np.diff(values) <= 0), "sparse values must be sorted descending"
+    values = codes.values.double().numpy()
+    assert np.all(np.diff(values, axis=1) <= 0), "sparse values must be sorted descending"
+    active = values > 0
+    rows = np.broadcast_to(np.arange(values.shape[0])[:, None], values.shape)
+    rebuilt = np.zeros_like(ref_codes, dtype=np.float64)
+    rebuilt[rows[active], codes.indices.numpy()[active]] = values[active]
+    assert np.count_nonzero(rebuilt) == np.count_nonzero(active), "a latent appears twice in a row"
+    np.testing.assert_array_equal(rebuilt > 0, ref_codes > 0, err_msg="active indices differ")
+    np.testing.assert_allclose(rebuilt, ref_codes, rtol=1e-5, atol=1e-5 * scale)

@@ -107,7 +107,7 @@ def _random_sae(activation: str, d_in: int = 256, d_sae: int = 2048, seed: int =
 
 def _pairs(values: torch.Tensor, indices: torch.Tensor) -> set[tuple[int, int]]:
     rows, slots = torch.nonzero(values > 0, as_tuple=True)
-    return {(int(r), int(indices[r, s])) for r, s in zip(rows, slots, strict=True)}
+    return set(zip(rows.tolist(), indices[rows, slots].tolist(), strict=True))
 
 
 @pytest.mark.parametrize("activation", ["relu", "jumprelu", "topk"])
