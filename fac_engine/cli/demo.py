@@ -111,6 +111,7 @@ def run_demo(args: argparse.Namespace) -> int:
         project.update(anchor="demo-anchor", seed="demo-seed")
     if not project.explanations():
         explain_offline(workspace.open("demo-anchor"), project, ExplainConfig())
+    demo_feature_map(str(EMBEDDED_SAE_DIR))
     if not project.relevance_marks("contrast"):
         relevant = _mark_relevant(workspace, project)
         project.update(relevant_only=True)
@@ -124,6 +125,24 @@ def run_demo(args: argparse.Namespace) -> int:
               f"'{target}'")
     print(f"demo project ready in {root}: anchor demo-anchor, seed demo-seed (project '{project.name}')")
     return 0
+
+
+def demo_feature_map(sae_path: str) -> None:
+    """Compute the SAE's feature map once, into the cache the Feature map page reads, so a stakeholder's first
+    visit to that page does not wait for UMAP (about a minute on a laptop CPU)."""
+    from tqdm import tqdm
+
+    from fac_engine.features.map import feature_map, feature_map_path, read_cached_map, MapConfig
+    from fac_engine.sae.identity import sae_identity
+    from fac_engine.sae.load import load_sae
+
+    sae = load_sae(sae_path)
+    identity = sae_identity(sae)
+    if read_cached_map(feature_map_path(identity), MapConfig(), sae.cfg.d_sae) is not None:
+        return
+    with tqdm(total=100, desc=f"feature map of {sae.cfg.d_sae:,} features", unit="%") as bar:
+        feature_map(sae, identity=identity, progress=lambda fraction, _message: bar.update(round(100 * fraction) - bar.n))
+    print(f"computed the feature map of {sae.cfg.d_sae:,} features into {feature_map_path(identity).parent}")
 
 
 def _mark_relevant(workspace: Workspace, project: Project) -> list[int]:
