@@ -132,7 +132,7 @@ def demo_feature_map(sae_path: str) -> None:
     visit to that page does not wait for UMAP (about a minute on a laptop CPU)."""
     from tqdm import tqdm
 
-    from fac_engine.features.map import feature_map, feature_map_path, read_cached_map, MapConfig
+    from fac_engine.features.map import MapConfig, feature_map, feature_map_path, read_cached_map
     from fac_engine.sae.identity import sae_identity
     from fac_engine.sae.load import load_sae
 
@@ -141,7 +141,8 @@ def demo_feature_map(sae_path: str) -> None:
     if read_cached_map(feature_map_path(identity), MapConfig(), sae.cfg.d_sae) is not None:
         return
     with tqdm(total=100, desc=f"feature map of {sae.cfg.d_sae:,} features", unit="%") as bar:
-        feature_map(sae, identity=identity, progress=lambda fraction, _message: bar.update(round(100 * fraction) - bar.n))
+        feature_map(sae, identity=identity,
+                    progress=lambda fraction, _message: bar.update(round(100 * fraction) - bar.n))
     print(f"computed the feature map of {sae.cfg.d_sae:,} features into {feature_map_path(identity).parent}")
 
 
