@@ -50,7 +50,7 @@ def demo_data(out: Path | None, seed: int, force: bool) -> DemoSummary:
         summary = read_demo_summary(out)
         print(f"demo data ready in {summary.out_dir} (seed {summary.seed}; use --force to rebuild)")
     else:
-        summary = build_demo_data(out, seed=seed)
+        summary = build_demo_data(out, seed=seed, show_progress=True)
         print(f"wrote the demo data to {summary.out_dir} (seed {summary.seed}) in {summary.seconds or 0:.1f} s")
     print("\n".join(summary_table(summary)))
     return summary

