@@ -42,11 +42,12 @@ def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def build_tiny_model(vocab_size: int, num_layers: int = TINY_LAYERS, seed: int = 0) -> LlamaForCausalLM:
-    """A seeded random Llama (hidden 64, 4 heads / 2 KV heads), float32, eval mode."""
+def build_tiny_model(vocab_size: int, num_layers: int = TINY_LAYERS, seed: int = 0,
+                     hidden_size: int = TINY_HIDDEN) -> LlamaForCausalLM:
+    """A seeded random Llama (hidden 64 unless told, 4 heads / 2 KV heads), float32, eval mode."""
     torch.manual_seed(seed)
     config = LlamaConfig(
-        hidden_size=TINY_HIDDEN,
+        hidden_size=hidden_size,
         intermediate_size=128,
         num_hidden_layers=num_layers,
         num_attention_heads=4,

@@ -34,6 +34,7 @@ VERB_MODULES: dict[str, str] = {
     "calibrate": "calibrate",
     "baseline": "baseline",
     "report": "report",
+    "match": "crossmodel",
 }
 """Verb name -> module in fac_engine.cli that registers it (one module may register several)."""
 
