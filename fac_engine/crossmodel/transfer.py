@@ -2,9 +2,9 @@
 
 Each listed feature of A is mapped (its confident counterpart in B is its own), ambiguous (the counterpart is
 also the confident counterpart of other features of A: many-to-one, so covering it in B does not say which of
-them is covered) or unmapped (no confident counterpart: inactive on the bridge, no feature of B correlates with it, its best
-candidate is below the confidence, or not mutual / not in the 1:1 assignment when only those pairs count):
-possibly a feature only A has.
+them is covered) or unmapped (no confident counterpart: inactive on the bridge, no feature of B correlates
+with it, its best candidate is below the confidence, or not mutual / not in the 1:1 assignment when only those
+pairs count): possibly a feature only A has.
 """
 
 from collections import Counter
