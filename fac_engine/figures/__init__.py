@@ -7,6 +7,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fac_engine.figures.calibration import calibration_figure, calibration_table, correlation_choices
     from fac_engine.figures.coverage import coverage_heatmap, fac_bars, frequency_histogram
+    from fac_engine.figures.crossmodel import (
+        agreement_table,
+        cka_figure,
+        confidence_histogram,
+        fac_agreement_figure,
+        pairs_table,
+    )
     from fac_engine.figures.evaluation import (
         correlation_table,
         diversity_figure,
@@ -16,31 +23,41 @@ if TYPE_CHECKING:
     )
 
 _PUBLIC = {
+    "agreement_table": "crossmodel",
     "calibration_figure": "calibration",
     "calibration_table": "calibration",
+    "cka_figure": "crossmodel",
+    "confidence_histogram": "crossmodel",
     "correlation_choices": "calibration",
     "correlation_table": "evaluation",
     "coverage_heatmap": "coverage",
     "diversity_figure": "evaluation",
     "evaluation_table": "evaluation",
+    "fac_agreement_figure": "crossmodel",
     "fac_auprc_figure": "evaluation",
     "fac_bars": "coverage",
     "frequency_histogram": "coverage",
+    "pairs_table": "crossmodel",
     "r_text": "evaluation",
 }
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "agreement_table",
     "calibration_figure",
     "calibration_table",
+    "cka_figure",
+    "confidence_histogram",
     "correlation_choices",
     "correlation_table",
     "coverage_heatmap",
     "diversity_figure",
     "evaluation_table",
+    "fac_agreement_figure",
     "fac_auprc_figure",
     "fac_bars",
     "frequency_histogram",
+    "pairs_table",
     "r_text",
 ]
 
