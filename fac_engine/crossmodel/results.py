@@ -61,6 +61,8 @@ class MatchConfig:
             raise ValueError(f"The number of shuffles must be >= 0, not {self.shuffles}.")
         if not (math.isfinite(self.null_quantile) and 0 < self.null_quantile < 1):
             raise ValueError(f"The null quantile must lie in (0, 1), not {self.null_quantile}.")
+        if self.null_features < 1:
+            raise ValueError(f"The null needs at least one feature per support level, not {self.null_features}.")
         if not (math.isfinite(self.margin_scale) and self.margin_scale > 0):
             raise ValueError(f"The margin scale must be > 0, not {self.margin_scale}.")
         if self.min_support < 1:

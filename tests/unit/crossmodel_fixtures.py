@@ -45,6 +45,8 @@ BRIDGE_WORDS = ["the", "cat", "dog", "sat", "on", "mat", "hello", "green"]
 SEEDS = {"seed1": ["is the cat", "is dog"], "seed2": ["is hello world"], "seed3": ["is the cat dog sat mat on"],
          "seed4": ["is hello on green"]}
 """Datasets encoded in both spaces besides the bridge (FAC agreement)."""
+ONLY_A = {"lonely": ["is the cat"]}
+"""A dataset encoded in space A only."""
 
 
 def bridge_texts() -> list[str]:
@@ -97,7 +99,7 @@ def build_sae_b(folder: Path) -> Path:
 
 
 class CrossWorkspace(NamedTuple):
-    """A workspace with the bridge and SEEDS encoded in both spaces: NAME in A, NAME-b in B."""
+    """A workspace with the bridge and SEEDS encoded in both spaces (NAME in A, NAME-b in B) and ONLY_A in A."""
 
     ws: Path
     """The workspace folder."""
@@ -112,14 +114,15 @@ class CrossWorkspace(NamedTuple):
 
 
 def build_cross_workspace(root: Path) -> CrossWorkspace:
-    """Encode `bridge` and SEEDS with both models into `root/ws`."""
+    """Encode `bridge` and SEEDS with both models, ONLY_A with A's, into `root/ws`."""
     space = CrossWorkspace(root / "ws", build_word_model(root / "model-a"), build_sae_a(root / "sae-a"),
                            build_word_model(root / "model-b", build_second_tokenizer(), HIDDEN_B),
                            build_sae_b(root / "sae-b"))
-    for name, texts in {"bridge": bridge_texts(), **SEEDS}.items():
+    sides = (("", space.model_a, space.sae_a), ("-b", space.model_b, space.sae_b))
+    for name, texts in {"bridge": bridge_texts(), **SEEDS, **ONLY_A}.items():
         data = root / f"{name}.jsonl"
         data.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts), encoding="utf-8")
-        for suffix, model, sae in (("", space.model_a, space.sae_a), ("-b", space.model_b, space.sae_b)):
+        for suffix, model, sae in sides[:1] if name in ONLY_A else sides:
             argv = ["encode", str(data), "--name", name + suffix, "--model", str(model), "--sae", str(sae),
                     "--workspace", str(space.ws), "--device", "cpu"]
             assert main(argv) == 0
