@@ -84,9 +84,9 @@ def _c(feature_a: int) -> float:
 
 def build_sae_a(folder: Path) -> Path:
     """A's word detectors (as encode_fixtures.build_word_sae) with the shared-geometry decoder."""
-    n = len(WORDS)
-    return build_detector_sae(folder, TINY_HIDDEN, [[FIRST_ID + f] for f in range(n)], [activation(f) for f in range(n)],
-                              _decoder(TINY_HIDDEN, [FIRST_ID + f for f in range(n)], [_c(f) for f in range(n)]))
+    ids = [FIRST_ID + f for f in range(len(WORDS))]
+    return build_detector_sae(folder, TINY_HIDDEN, [[i] for i in ids], [activation(f) for f in range(len(WORDS))],
+                              _decoder(TINY_HIDDEN, ids, [_c(f) for f in range(len(WORDS))]))
 
 
 def build_sae_b(folder: Path) -> Path:

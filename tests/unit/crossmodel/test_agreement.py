@@ -125,7 +125,7 @@ def test_dataset_pairs_are_checked(cross_workspace: CrossWorkspace, word_map: Fe
 
 def test_the_sae_must_be_the_one_encoded_with(cross_workspace: CrossWorkspace, word_map: FeatureMap) -> None:
     decoders = SaeDecoders({word_map.space_a.sae: str(cross_workspace.sae_b)})
-    with pytest.raises(FacError, match="is not the one .* was encoded with"):
+    with pytest.raises(FacError, match=r"is not the one .* was encoded with"):
         decoders(word_map.space_a)
     assert SaeDecoders({})(word_map.space_b).shape == (8, 48)
 
