@@ -43,7 +43,7 @@ def confidence_histogram(fmap: FeatureMap) -> go.Figure:
     best = fmap.pairs.best()
     fig = go.Figure()
     for name, mask, color in (("mutual", best.mutual, COLOR_A), ("not mutual", ~best.mutual, COLOR_B)):
-        fig.add_trace(go.Histogram(x=best.confidence[mask], name=name, marker_color=color,
+        fig.add_trace(go.Histogram(x=best.confidence[mask].astype(float).round(6), name=name, marker_color=color,
                                    xbins={"start": 0.0, "end": 1.0001, "size": 0.05},
                                    hovertemplate="confidence %{x}<br>%{y} features<extra>" + name + "</extra>"))
     fig.update_layout(barmode="stack", height=300, margin={"l": 10, "r": 10, "t": 30, "b": 10},
