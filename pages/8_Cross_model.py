@@ -62,9 +62,9 @@ def pairs_section(fmap: FeatureMap, project_a: str | None, project_b: str | None
     table = pairs_table(fmap, data.explanations(project_a), data.explanations(project_b), min_conf, mutual, not every)
     st.dataframe(table, hide_index=True, width="stretch", key="cross_pairs", column_config={
         "feature_a": st.column_config.NumberColumn("feature A"),
-        "explanation_a": st.column_config.TextColumn("explanation in A", width="large"),
+        "explanation_a": st.column_config.TextColumn("explanation in A", width="medium"),
         "feature_b": st.column_config.NumberColumn("feature B"),
-        "explanation_b": st.column_config.TextColumn("explanation in B", width="large"),
+        "explanation_b": st.column_config.TextColumn("explanation in B", width="medium"),
         "confidence": st.column_config.ProgressColumn("confidence", min_value=0.0, max_value=1.0, format="%.3f"),
         "pearson": st.column_config.NumberColumn("Pearson r", format="%.3f"),
         "jaccard": st.column_config.NumberColumn("Jaccard", format="%.3f"),

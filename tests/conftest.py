@@ -1,11 +1,15 @@
 """Shared fixtures: a tiny tokenizer and a tiny random Llama, built offline in well under a second."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
 from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
+
+if TYPE_CHECKING:
+    from tests.unit.crossmodel_fixtures import CrossWorkspace
 
 TINY_SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
 """Special tokens of the tiny tokenizer, ids 0..3 in this order."""
@@ -89,3 +93,12 @@ def fac_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     home = tmp_path / "fac-home"
     monkeypatch.setenv("FAC_HOME", str(home))
     return home
+
+
+@pytest.fixture(scope="session")
+def cross_workspace(tmp_path_factory: pytest.TempPathFactory) -> "CrossWorkspace":
+    """Two models' feature spaces with a bridge encoded in both (tests/unit/crossmodel_fixtures.py), built once per
+    session: tests that write into it (maps, lists) use names of their own, or copy it."""
+    from tests.unit.crossmodel_fixtures import build_cross_workspace
+
+    return build_cross_workspace(tmp_path_factory.mktemp("cross"))

@@ -13,8 +13,8 @@ from fac_engine.crossmodel.agreement_results import AgreementResult, CkaResult
 from fac_engine.crossmodel.results import FeatureMap
 
 COLOR_A, COLOR_B, NULL_COLOR = "#1f4e79", "#f79646", "#9e9e9e"
-PAIR_COLUMNS = ["feature_a", "explanation_a", "feature_b", "explanation_b", "confidence", "pearson", "jaccard",
-                "support", "margin", "null", "mutual", "assigned", "rank"]
+PAIR_COLUMNS = ["feature_a", "explanation_a", "feature_b", "explanation_b", "confidence", "mutual", "pearson",
+                "jaccard", "support", "margin", "null", "assigned", "rank"]
 
 
 def pairs_table(fmap: FeatureMap, explanations_a: dict[int, str], explanations_b: dict[int, str],

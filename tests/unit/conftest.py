@@ -2,13 +2,9 @@
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
 
 import pytest
 import torch
-
-if TYPE_CHECKING:
-    from tests.unit.crossmodel_fixtures import CrossWorkspace
 
 
 @contextmanager
@@ -31,12 +27,3 @@ def one_torch_thread() -> Iterator[None]:
     """One torch thread for this test (see `torch_threads`)."""
     with torch_threads(1):
         yield
-
-
-@pytest.fixture(scope="session")
-def cross_workspace(tmp_path_factory: pytest.TempPathFactory) -> "CrossWorkspace":
-    """Two models' feature spaces with a bridge encoded in both (tests/unit/crossmodel_fixtures.py), built once per
-    session: tests that write into it (maps, lists) use names of their own."""
-    from tests.unit.crossmodel_fixtures import build_cross_workspace
-
-    return build_cross_workspace(tmp_path_factory.mktemp("cross"))

@@ -21,6 +21,7 @@ so the paired rows have the same geometry (linear CKA 1) although the two SAEs h
 """
 
 import json
+import shutil
 from pathlib import Path
 from typing import NamedTuple
 
@@ -29,6 +30,7 @@ from tokenizers import Tokenizer, decoders, models, pre_tokenizers
 from transformers import PreTrainedTokenizerFast
 
 from fac_engine.cli import main
+from fac_engine.workspace.project import Project
 from tests.conftest import TINY_CHAT_TEMPLATE, TINY_HIDDEN, TINY_SPECIALS, TINY_WORDS
 from tests.unit.encode_fixtures import FIRST_ID, WORDS, activation, build_detector_sae, build_word_model
 
@@ -47,6 +49,8 @@ SEEDS = {"seed1": ["is the cat", "is dog"], "seed2": ["is hello world"], "seed3"
 """Datasets encoded in both spaces besides the bridge (FAC agreement)."""
 ONLY_A = {"lonely": ["is the cat"]}
 """A dataset encoded in space A only."""
+SCRIPT = "<script>alert(1)</script> world"
+"""An explanation that must show as text."""
 
 
 def bridge_texts() -> list[str]:
@@ -127,3 +131,21 @@ def build_cross_workspace(root: Path) -> CrossWorkspace:
                     "--workspace", str(space.ws), "--device", "cpu"]
             assert main(argv) == 0
     return space
+
+
+def build_cross_app_workspace(cross: CrossWorkspace, root: Path, agreement: bool) -> Path:
+    """A copy of the cross workspace's datasets (not the maps and projects other tests made) with the map `words`,
+    projects proj-a / proj-b with explanations and a list of A's missing features (and the agreement when asked)."""
+    ws = root / "ws"
+    shutil.copytree(cross.ws, ws, ignore=shutil.ignore_patterns(".matches", ".projects"))
+    assert main(["match", "--from", "bridge", "--to", "bridge-b", "--out", "words", "--workspace", str(ws)]) == 0
+    proj_a, proj_b = Project(ws, "proj-a"), Project(ws, "proj-b")
+    proj_a.update(model=str(cross.model_a), sae=str(cross.sae_a), anchor="bridge", seed="seed1")
+    proj_b.update(model=str(cross.model_b), sae=str(cross.sae_b), anchor="bridge-b", seed="seed1-b")
+    proj_a.set_explanations({0: "the word the", 7: SCRIPT}, "user")
+    proj_b.set_explanations({1: "'the' in B", 2: "hello or world"}, "user")
+    proj_a.add_to_list("missing", [3, 4, 5, 6, 7])
+    if agreement:
+        assert main(["match", "agreement", "--map", "words", "--seeds", "seed1,seed2,seed3,seed4", "--shuffles",
+                     "20", "--workspace", str(ws)]) == 0
+    return ws
