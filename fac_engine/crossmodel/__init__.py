@@ -6,7 +6,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fac_engine.crossmodel.agreement import SaeDecoders, dataset_pairs, linear_cka, measure_agreement
+    from fac_engine.crossmodel.agreement import SaeDecoders, cka_with_null, dataset_pairs, measure_agreement
     from fac_engine.crossmodel.agreement_results import (
         AgreementConfig,
         AgreementResult,
@@ -62,9 +62,9 @@ _PUBLIC = {
     "UnmappedFeature": "transfer",
     "agreement_path": "agreement_results",
     "check_project_space": "transfer",
+    "cka_with_null": "agreement",
     "confident_pairs": "transfer",
     "dataset_pairs": "agreement",
-    "linear_cka": "agreement",
     "load_agreement": "agreement_results",
     "load_map": "results",
     "map_folder": "results",
@@ -102,9 +102,9 @@ __all__ = [
     "UnmappedFeature",
     "agreement_path",
     "check_project_space",
+    "cka_with_null",
     "confident_pairs",
     "dataset_pairs",
-    "linear_cka",
     "load_agreement",
     "load_map",
     "map_folder",

@@ -68,19 +68,12 @@ def _unit_centred(rows: np.ndarray) -> np.ndarray:
     return unit - unit.mean(axis=0, keepdims=True)
 
 
-def linear_cka(x_ND: np.ndarray, y_NE: np.ndarray) -> float:
-    """Linear CKA (Kornblith et al. 2019) of two sets of paired rows of any widths, after scaling each row to unit
-    norm (a decoder row's direction is the feature; its norm is a training convention) and centring."""
-    x, y = _unit_centred(x_ND.astype(np.float64)), _unit_centred(y_NE.astype(np.float64))
-    den = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
-    return float(np.linalg.norm(y.T @ x) ** 2 / den) if den > 0 else 0.0
-
-
 def cka_with_null(x_ND: np.ndarray, y_NE: np.ndarray, shuffles: int, seed: int) -> CkaResult:
-    """CKA of the true pairing and of `shuffles` random pairings (rows of y permuted); p = (1 + #null >= cka) /
-    (1 + shuffles)."""
+    """Linear CKA (Kornblith et al. 2019) of paired rows of any widths, ||Y'X||^2 / (||X'X|| ||Y'Y||) after scaling
+    each row to unit norm (a decoder row's direction is the feature; its norm is a training convention) and
+    centring; and of `shuffles` random pairings (rows of y permuted): p = (1 + #null >= cka) / (1 + shuffles)."""
     x, y = _unit_centred(x_ND.astype(np.float64)), _unit_centred(y_NE.astype(np.float64))
-    den = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)
+    den = np.linalg.norm(x.T @ x) * np.linalg.norm(y.T @ y)  # unchanged by a permutation of the pairs
     if den <= 0:
         raise FacError("The paired decoder rows are all alike (or zero): CKA is undefined.")
     rng = np.random.default_rng(seed)

@@ -22,7 +22,6 @@ from fac_engine.crossmodel.agreement import (
     SaeDecoders,
     cka_with_null,
     dataset_pairs,
-    linear_cka,
     measure_agreement,
     one_per_b,
 )
@@ -46,14 +45,17 @@ def test_linear_cka_is_blind_to_rotation_width_and_row_norms() -> None:
     x = rng.normal(size=(12, 4))
     q, _ = np.linalg.qr(rng.normal(size=(7, 4)))  # 4 -> 7 dimensions, orthonormal columns
     y = (x @ q.T) * rng.uniform(0.5, 3.0, size=(12, 1))
-    assert linear_cka(x, y) == pytest.approx(1.0)
-    assert linear_cka(x, rng.normal(size=(12, 9))) < 0.9
+    assert cka_with_null(x, y, 0, 0).cka == pytest.approx(1.0)
+    assert cka_with_null(x, rng.normal(size=(12, 9)), 0, 0).cka < 0.9
 
 
 def test_linear_cka_is_zero_without_shared_structure() -> None:
     x = np.array([[1.0], [-1.0], [1.0], [-1.0]])
     y = np.array([[1.0], [1.0], [-1.0], [-1.0]])
-    assert linear_cka(x, y) == pytest.approx(0.0)
+    result = cka_with_null(x, y, 0, 0)
+    assert result.cka == pytest.approx(0.0) and (result.null_mean, result.p_value, result.null) == (None, 1.0, ())
+    with pytest.raises(FacError, match="CKA is undefined"):
+        cka_with_null(x, np.ones((4, 1)), 0, 0)
 
 
 def test_cka_null_and_p_value() -> None:
