@@ -21,6 +21,7 @@ class AppPages(NamedTuple):
     synthesis: st.Page
     review: st.Page
     evaluation: st.Page
+    cross_model: st.Page
 
 
 def app_pages() -> AppPages:
@@ -34,4 +35,6 @@ def app_pages() -> AppPages:
         st.Page(PAGES_DIR / "5_Synthesis.py", title="Synthesis", icon=":material/auto_awesome:"),
         st.Page(PAGES_DIR / "6_Review.py", title="Review", icon=":material/fact_check:"),
         st.Page(PAGES_DIR / "7_Evaluation.py", title="Evaluation", icon=":material/monitoring:"),
+        st.Page(PAGES_DIR / "8_Cross_model.py", title="Cross-model", icon=":material/compare_arrows:",
+                url_path="Cross_model"),
     )

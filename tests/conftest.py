@@ -2,6 +2,7 @@
 checkout's git state at the start of the session, for the last test (tests/test_tree_unchanged.py)."""
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 import torch
@@ -9,6 +10,9 @@ from tokenizers import Tokenizer, models, pre_tokenizers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
 from tests.tree_state import TreeState, tree_state
+
+if TYPE_CHECKING:
+    from tests.unit.crossmodel_fixtures import CrossWorkspace
 
 TINY_SPECIALS = ["<pad>", "<unk>", "<|im_start|>", "<|im_end|>"]
 """Special tokens of the tiny tokenizer, ids 0..3 in this order."""
@@ -45,11 +49,12 @@ def build_tiny_tokenizer() -> PreTrainedTokenizerFast:
     )
 
 
-def build_tiny_model(vocab_size: int, num_layers: int = TINY_LAYERS, seed: int = 0) -> LlamaForCausalLM:
-    """A seeded random Llama (hidden 64, 4 heads / 2 KV heads), float32, eval mode."""
+def build_tiny_model(vocab_size: int, num_layers: int = TINY_LAYERS, seed: int = 0,
+                     hidden_size: int = TINY_HIDDEN) -> LlamaForCausalLM:
+    """A seeded random Llama (hidden 64 unless told, 4 heads / 2 KV heads), float32, eval mode."""
     torch.manual_seed(seed)
     config = LlamaConfig(
-        hidden_size=TINY_HIDDEN,
+        hidden_size=hidden_size,
         intermediate_size=128,
         num_hidden_layers=num_layers,
         num_attention_heads=4,
@@ -106,3 +111,12 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The check that the suite changed nothing in the checkout runs after every other test."""
     last = [item for item in items if item.path.name == "test_tree_unchanged.py"]
     items[:] = [item for item in items if item.path.name != "test_tree_unchanged.py"] + last
+
+
+@pytest.fixture(scope="session")
+def cross_workspace(tmp_path_factory: pytest.TempPathFactory) -> "CrossWorkspace":
+    """Two models' feature spaces with a bridge encoded in both (tests/unit/crossmodel_fixtures.py), built once per
+    session: tests that write into it (maps, lists) use names of their own, or copy it."""
+    from tests.unit.crossmodel_fixtures import build_cross_workspace
+
+    return build_cross_workspace(tmp_path_factory.mktemp("cross"))

@@ -3,9 +3,10 @@
     .venv/bin/python docs/screenshots/make_screenshots.py tests
     .venv/bin/fac demo && .venv/bin/python docs/screenshots/make_screenshots.py demo [--workspace DIR]
 
-`tests` runs the end-to-end browser tests that take pictures (tests/e2e/test_dashboard.py and
-test_review.py, on a tiny test model) with $FAC_SCREENSHOTS pointing here, so home.png, coverage.png,
-explorer.png, feature_map.png, missing.png and review.png show exactly what those tests check.
+`tests` runs the end-to-end browser tests that take pictures (tests/e2e/test_dashboard.py,
+test_review.py and test_crossmodel.py, on tiny test models) with $FAC_SCREENSHOTS pointing here, so
+home.png, coverage.png, explorer.png, feature_map.png, missing.png, review.png and cross_model.png show
+exactly what those tests check.
 `demo` serves app.py on the demo project of ./workspace (made by `fac demo` with the embedded default
 model) and saves demo_<page>.png. Both need headless Chromium (/usr/bin/chromium).
 """
@@ -22,7 +23,7 @@ from tests.e2e.server import REPO, SCREENSHOTS_ENV, app_server, load_page
 
 FOLDER = REPO / "docs" / "screenshots"
 
-TESTS = ["tests/e2e/test_dashboard.py", "tests/e2e/test_review.py"]
+TESTS = ["tests/e2e/test_dashboard.py", "tests/e2e/test_review.py", "tests/e2e/test_crossmodel.py"]
 """The browser tests that save screenshots."""
 PAGES = [("", "demo_home"), ("/Coverage", "demo_coverage"), ("/?feature=89", "demo_explorer"),
          ("/Missing_features", "demo_missing"), ("/Synthesis", "demo_synthesis"), ("/Review", "demo_review"),

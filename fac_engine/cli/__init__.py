@@ -26,7 +26,8 @@ class Command(NamedTuple):
     """`module:function` in fac_engine.cli that adds the command's flags and its `run`; empty for a verb
     that only has modes."""
     modes: Mapping[str, "Command"] | None = None
-    """Subcommands (`fac relevance contrast`), when the verb does different things."""
+    """Subcommands (`fac relevance contrast`), when the verb does different things. A verb with a builder
+    too also runs without one (`fac match --from A --to B`, `fac match transfer ...`)."""
 
 
 COMMANDS: dict[str, Command] = {
@@ -71,6 +72,13 @@ COMMANDS: dict[str, Command] = {
                         "evaluate:add_evaluate"),
     "calibrate": Command("check that FAC tracks downstream AUPRC, with held-out real anchor rows",
                          "evaluate:add_calibrate"),
+    "match": Command("match the features of two SAEs (e.g. two models) over datasets encoded in both",
+                     "crossmodel:add_match", modes={
+        "transfer": Command("carry a feature list of space A into B's project through a saved map",
+                            "crossmodel:add_transfer"),
+        "agreement": Command("FAC of the same datasets in both spaces of a map, and how far they agree",
+                             "crossmodel:add_agreement"),
+    }),
     "report": Command("write an HTML report: FAC before/after synthesis, missing features, accepted samples, "
                       "the downstream evaluation and the settings", "report:add_report"),
 }
@@ -92,17 +100,19 @@ def _builder(spec: str) -> Callable[[argparse.ArgumentParser], None]:
 
 
 def _add_commands(parser: argparse.ArgumentParser, commands: Mapping[str, Command], path: Sequence[str],
-                  dest: str, title: str) -> None:
+                  dest: str, title: str, required: bool = True) -> None:
     """Declare `commands` under `parser`; build the flags of the one `path` names (recursively)."""
-    sub = parser.add_subparsers(dest=dest, required=True, metavar=title)
+    sub = parser.add_subparsers(dest=dest, required=required, metavar=title)
     for name, command in commands.items():
         child = sub.add_parser(name, help=command.help, description=command.help)
         if not path or path[0] != name:
             continue
-        if command.modes:
+        if command.modes and (len(path) > 1 or not command.builder):
             _add_commands(child, command.modes, path[1:], "mode", "MODE")
-        else:
-            _builder(command.builder)(child)
+            continue
+        _builder(command.builder)(child)
+        if command.modes:  # the verb runs without a mode too; its modes are listed in its --help
+            _add_commands(child, command.modes, (), "mode", "[MODE]", required=False)
 
 
 def build_parser(path: Sequence[str] = ()) -> argparse.ArgumentParser:

@@ -22,8 +22,9 @@ from tests.unit.report_fixtures import accept
 
 ROOT = Path(__file__).resolve().parents[3]
 
-ALL_PATHS = [[verb, *([mode] if mode else [])] for verb, c in COMMANDS.items() for mode in (c.modes or [None])]
-"""Every command a user can type: `info`, ..., `relevance contrast`, ..."""
+ALL_PATHS = [[verb, *([mode] if mode else [])] for verb, c in COMMANDS.items()
+             for mode in ([None] if c.builder else []) + list(c.modes or [])]
+"""Every command a user can type: `info`, ..., `relevance contrast`, ..., `match`, `match transfer`, ..."""
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,13 @@ def test_a_verb_with_modes_needs_one(capsys: pytest.CaptureFixture[str]) -> None
     assert main(["explain"]) == 2
     assert capsys.readouterr().err == ("error: the following arguments are required: MODE "
                                        "(see `fac explain --help`)\n")
+
+
+def test_a_verb_that_also_runs_alone_takes_its_mode_first(capsys: pytest.CaptureFixture[str]) -> None:
+    assert command_path(["match", "--from", "a", "--to", "b"]) == ["match"]
+    assert main(["match", "--from", "a", "--to", "b", "transfer"]) == 2
+    assert capsys.readouterr().err == ("error: Name the mode right after the verb, its flags after it: `fac match "
+                                       "transfer ...` (see `fac match transfer --help`).\n")
 
 
 _SCRIPT = """
