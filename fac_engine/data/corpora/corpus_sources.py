@@ -16,7 +16,7 @@ from typing import Any, Literal, NamedTuple
 
 import yaml
 
-from fac_engine.data.corpora.archives import ARCHIVES, CORPUS_ARCHIVES, Archive
+from fac_engine.data.corpora.archives import ARCHIVES, CORPUS_ARCHIVES, Archive, decode_text, file_error
 from fac_engine.data.corpora.bigbench import read_bigbench_task
 from fac_engine.data.corpora.kinds import CorpusKind
 from fac_engine.errors import FacError
@@ -80,18 +80,13 @@ class SourceFile:
     inner: str
 
     def error(self, row: int | None, problem: str) -> FacError:
-        where = f", row {row}" if row is not None else ""
-        return FacError(f"{self.source.archive.spec}: {self.inner}{where}: {problem}")
+        return file_error(self.source.archive, self.inner, row, problem)
 
     def piece(self, row: int, part: int, text: str, field: str, kind: CorpusKind | None = None) -> Piece:
         return Piece(text, self.source.kind if kind is None else kind, self.inner, row, part, field)
 
     def decode(self, data: bytes) -> str:
-        try:
-            return data.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            line = data[: exc.start].count(b"\n") + 1
-            raise self.error(None, f"line {line} is not UTF-8 ({exc.reason})") from exc
+        return decode_text(data, self.error)
 
     def json(self, text: str, row: int | None = None) -> Any:
         try:

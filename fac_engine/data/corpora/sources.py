@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-from fac_engine.data.corpora.archives import ARCHIVES, Archive, download, open_archive
+from fac_engine.data.corpora.archives import ARCHIVES, Archive, decode_text, download, file_error, open_archive
 from fac_engine.data.records import Record
 from fac_engine.errors import FacError
 
@@ -67,8 +67,7 @@ class _File:
     inner: str
 
     def error(self, row: int | None, problem: str) -> FacError:
-        where = f", row {row}" if row is not None else ""
-        return FacError(f"{self.source.archive.spec}: {self.inner}{where}: {problem}")
+        return file_error(self.source.archive, self.inner, row, problem)
 
     def record(self, row: int, text: str, **fields: Any) -> Record:
         return Record(
@@ -83,11 +82,7 @@ class _File:
 
 
 def _decode(f: _File, data: bytes) -> str:
-    try:
-        return data.decode("utf-8-sig")  # -sig: tolerate a byte-order mark from Windows editors
-    except UnicodeDecodeError as exc:
-        line = data[: exc.start].count(b"\n") + 1
-        raise f.error(None, f"line {line} is not UTF-8 ({exc.reason})") from exc
+    return decode_text(data, f.error)
 
 
 def _lines(f: _File, data: bytes) -> Iterator[tuple[int, str]]:
