@@ -16,6 +16,7 @@ from fac_engine.features.queries import feature_report
 from fac_engine.features.spans import mark_span, peak_phrase, token_separator
 from fac_engine.llm.backend import BackendSpec
 from fac_engine.llm.generators import Generator
+from fac_engine.llm.steering import SteeredGenerator, steered_generator
 from fac_engine.log import get_logger
 from fac_engine.models.spec import ModelSpec
 from fac_engine.synthesis.curation import SynthesisStore
@@ -111,7 +112,8 @@ Progress = Callable[[int, int], None]
 def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator: Generator, scorer: Scorer,
             progress: Progress | None = None) -> None:
     """Run (or resume) a job: finished features are skipped, an unfinished one is redone from scratch.
-    Each feature's candidates are committed as soon as its batch is scored."""
+    Each feature's candidates are committed as soon as its batch is scored. Steered modes wrap the local
+    `generator` for steering along the scorer's SAE (refused for another model or backend)."""
     settings = JobSettings.from_json_dict(store.job_config(job_id))
     cfg = settings.synthesis
     dropped = store.drop_partial(job_id)
@@ -121,6 +123,8 @@ def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator:
     total = len(store.feature_rows(job_id))
     store.set_job_state(job_id, "running", f"{total - len(pending)} of {total} features done", pid=os.getpid())
     try:
+        if cfg.steered and not isinstance(generator, SteeredGenerator):
+            generator = steered_generator(generator, scorer.sae, scorer.lm, cfg.steering)
         anchor = workspace.open(settings.anchor)
         duplicates = reference_index(workspace, settings.references, store, cfg.duplicate_jaccard)
         explanations = store.project.explanations()

@@ -79,8 +79,11 @@ def test_two_steps_propose_scored_candidates(ws: Path, scorer: Scorer) -> None:
     assert dict(zip(proposed["feature"], proposed["duplicate_of"], strict=True)) == {
         2: "anchor:2", 3: "anchor:0", 6: "anchor:1", 7: "anchor:1"}
     rows = store.feature_rows(job).set_index("feature")
+    # The word-detector model is random beyond its embeddings, so every text is unlikely under it.
     assert rows.loc[2, "note"] == ("2 empty or malformed outputs; 1 of 2 step-2 candidates above delta; "
-                                   "1 near duplicates flagged")
+                                   "4 flagged by the fluency guard; 1 near duplicates flagged")
+    assert dog["params"]["steering"] == {"mode": "prompt", "alpha": None, "layer": None}
+    assert dog["params"]["fluency"]["flagged"] and dog["params"]["fluency"]["repetition"] == 0.0
     assert '"x_minus": {"text": "cat", "g": 0.0' in rows.loc[2, "pair"]
 
 
