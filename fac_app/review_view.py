@@ -71,6 +71,19 @@ def queue(store: SynthesisStore, job: int | None, statuses: tuple[str, ...], min
     return frame[frame["g"] > min_g].reset_index(drop=True)
 
 
+def how_made(params: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """A candidate's mode, steering strength and layer as one line, and its fluency record (params of
+    candidates made before steered synthesis existed have neither: mode prompt, no fluency)."""
+    steering, fluency = params.get("steering") or {}, params.get("fluency") or {}
+    line = f"mode {steering.get('mode', 'prompt')}"
+    if steering.get("alpha") is not None:
+        line += f", steered at α {float(steering['alpha']):g} on layer {steering.get('layer')}"
+    if fluency:
+        line += (f" · perplexity {float(fluency['perplexity']):.1f}, repeated 3-grams "
+                 f"{float(fluency['repetition']):.0%}")
+    return line, fluency
+
+
 def candidate_card(cand: dict[str, Any], explanation: str, pair: dict[str, Any] | None) -> None:
     """The candidate with its target feature's activation per token, g vs δ, warnings and provenance."""
     g, delta = float(cand["g"]), float(cand["threshold"])
@@ -85,8 +98,12 @@ def candidate_card(cand: dict[str, Any], explanation: str, pair: dict[str, Any] 
                    f"{float(cand['duplicate_similarity']):.2f}).")
     if g <= delta:
         st.warning(f"After the edit, the target feature is no longer active above δ (g = {g:.2f}).")
+    made, fluency = how_made(cand["params"] or {})
+    if fluency.get("flagged"):
+        st.warning("The fluency guard flags this candidate as possible gibberish (perplexity "
+                   f"{float(fluency['perplexity']):.0f}, repeated 3-grams {float(fluency['repetition']):.0%}).")
     st.markdown(highlight_tokens(cand["tokens"], cand["activations"]), unsafe_allow_html=True)
-    st.caption(f"Activated span: {cand['span'] or '–'}")
+    st.caption(f"Activated span: {cand['span'] or '–'} · {made}")
     if pair:
         with st.expander("Contrastive pair used in step 2"):
             for key, title in (("x_plus", "x+ (good)"), ("x_minus", "x- (bad)")):
@@ -95,7 +112,8 @@ def candidate_card(cand: dict[str, Any], explanation: str, pair: dict[str, Any] 
                 st.text(str(demo.get("text", "")))
     with st.expander("Provenance"):
         st.json({"candidate": int(cand["cand_id"]), "job": int(cand["job_id"]), "step": int(cand["step"]),
-                 "generator": cand["generator"], "sampling": cand["params"], "created": cand["created_at"],
+                 "generator": cand["generator"], "made": made, "sampling": cand["params"],
+                 "created": cand["created_at"],
                  "last change": f"{cand['updated_at']} by {cand['updated_by']}",
                  "original text": cand["original_text"]})
         st.text(str(cand["prompt"]))

@@ -37,6 +37,7 @@ def register(sub: Any) -> None:
     p.add_argument("--instructions", default="", help="extra words added to every prompt")
     p.add_argument("--threshold", type=float, default=None, help="delta (default: the project's)")
     add_sampling_options(p, max_new_tokens=96, batch_size=16)
+    _add_steering_options(p)
     add_model_options(p)
     add_sae_options(p)
     add_generator_options(p)
@@ -65,6 +66,38 @@ def register(sub: Any) -> None:
     e.set_defaults(run=run_export)
 
 
+def _add_steering_options(p: argparse.ArgumentParser) -> None:
+    """--mode and the steering strengths; the fluency guard's thresholds (defaults: SteeringConfig, FluencyConfig)."""
+    g = p.add_argument_group("steering and fluency")
+    g.add_argument("--mode", choices=["prompt", "steer", "both"], default="prompt",
+                   help="prompt: two-step prompts; steer: the task alone, the local generator steered along the "
+                        "feature's decoder direction; both: two-step prompts and steering")
+    g.add_argument("--alphas", default=None, help="steering strengths swept per feature, in units of the layer's "
+                                                  "median residual norm, comma-separated (default 0.25,0.5,1)")
+    g.add_argument("--steer-prompt", action="store_true", help="also steer the prompt's positions")
+    g.add_argument("--max-perplexity", type=float, default=None,
+                   help="flag candidates whose perplexity under the unsteered model is above this (default 150)")
+    g.add_argument("--max-repetition", type=float, default=None,
+                   help="flag candidates with more than this share of repeated word 3-grams (default 0.3)")
+    g.add_argument("--drop-flagged", action="store_true", help="drop flagged candidates instead of proposing "
+                                                               "them after the fluent ones")
+
+
+def _steering_settings(args: argparse.Namespace) -> dict[str, Any]:
+    from fac_engine.llm.steering import SteeringConfig
+    from fac_engine.synthesis.fluency import FluencyConfig
+
+    steering: dict[str, Any] = {"steer_prompt": args.steer_prompt}
+    if args.alphas is not None:
+        try:
+            steering["alphas"] = tuple(float(a) for a in args.alphas.replace(" ", "").split(",") if a)
+        except ValueError as exc:
+            raise ValueError(f"--alphas takes comma-separated numbers, got {args.alphas!r}.") from exc
+    limits = {"max_perplexity": args.max_perplexity, "max_repetition": args.max_repetition}
+    fluency = FluencyConfig(drop_flagged=args.drop_flagged, **{k: v for k, v in limits.items() if v is not None})
+    return {"mode": args.mode, "steering": SteeringConfig(**steering), "fluency": fluency}
+
+
 def _ids(text: str | None) -> list[int]:
     """Candidate ids typed like feature ids ('3, 8 12-15')."""
     from fac_engine.coverage.feature_ids import parse_feature_ids
@@ -85,7 +118,7 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
         synthesis = SynthesisConfig(task=args.task, n_step1=args.n_step1, m_step2=args.m_step2, propose=args.propose,
                                     threshold=config.threshold if args.threshold is None else args.threshold,
                                     label=args.label, instructions=args.instructions,
-                                    generation=generation_config(args))
+                                    generation=generation_config(args), **_steering_settings(args))
     except ValueError as exc:
         raise FacError(str(exc)) from exc
     references = tuple(n for n in (config.seed, config.anchor) if n)
@@ -137,7 +170,7 @@ def run(args: argparse.Namespace) -> int:
     backend = settings.backend
     generator = generator_for(backend, settings.model, lm)
     print(f"synthesis job {job_id} of project '{args.project}': generator {backend.label}, task "
-          f"{settings.synthesis.task}, delta {settings.synthesis.threshold:g}")
+          f"{settings.synthesis.task}, mode {settings.synthesis.mode}, delta {settings.synthesis.threshold:g}")
     with tqdm(desc=f"job {job_id}", unit="feature") as bar:
 
         def progress(done: int, total: int) -> None:

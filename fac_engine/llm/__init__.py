@@ -9,12 +9,14 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fac_engine.llm.backend import DEFAULT_KEY_ENV, BackendSpec, local_model_spec, make_generator
     from fac_engine.llm.generators import GenerationConfig, Generator
+    from fac_engine.llm.steering import SteeringConfig
 
 _PUBLIC = {
     "BackendSpec": "backend",
     "DEFAULT_KEY_ENV": "backend",
     "GenerationConfig": "generators",
     "Generator": "generators",
+    "SteeringConfig": "steering",
     "local_model_spec": "backend",
     "make_generator": "backend",
 }
@@ -25,6 +27,7 @@ __all__ = [
     "BackendSpec",
     "GenerationConfig",
     "Generator",
+    "SteeringConfig",
     "local_model_spec",
     "make_generator",
 ]

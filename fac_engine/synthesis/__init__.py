@@ -7,15 +7,18 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from fac_engine.synthesis.curation import JobProgress, SynthesisStore
     from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
+    from fac_engine.synthesis.fluency import FluencyConfig
     from fac_engine.synthesis.job import JobSettings, job_log_tail, job_running, start_job_process, stop_job
     from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage, regenerate
     from fac_engine.synthesis.scoring import Scorer
     from fac_engine.synthesis.templates import TASKS, TaskName
-    from fac_engine.synthesis.twostep import SynthesisConfig
+    from fac_engine.synthesis.twostep import MODES, SynthesisConfig
 
 _PUBLIC = {
+    "FluencyConfig": "fluency",
     "JobProgress": "curation",
     "JobSettings": "job",
+    "MODES": "twostep",
     "Scorer": "scoring",
     "SynthesisConfig": "twostep",
     "SynthesisStore": "curation",
@@ -36,7 +39,9 @@ _PUBLIC = {
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "MODES",
     "TASKS",
+    "FluencyConfig",
     "JobProgress",
     "JobSettings",
     "Scorer",

@@ -103,3 +103,21 @@ def test_failures_are_clear_and_jobs_resume(ws: Path, endpoint: str, capsys: pyt
     assert "There is no synthesis job 9" in capsys.readouterr().err
     assert main(["export", "x.jsonl", "--workspace", str(ws)]) == 2
     assert "no accepted samples" in capsys.readouterr().err
+
+
+def test_synthesize_mode_and_fluency_options_reach_the_job(ws: Path, endpoint: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["synthesize", "--features", "2", "--mode", "steer", "--alphas", "0.5, 8", "--n-step1", "2", "--m-step2",
+            "2", "--max-new-tokens", "2", "--max-perplexity", "500", "--drop-flagged", *_common(ws)]
+    assert main(argv) == 0
+    assert "mode steer" in capsys.readouterr().out
+    store = SynthesisStore(Project(ws))
+    saved = store.job_config(1)["synthesis"]
+    assert (saved["mode"], saved["steering"]["alphas"], saved["fluency"]) == (
+        "steer", [0.5, 8.0], {"max_perplexity": 500.0, "max_repetition": 0.3, "drop_flagged": True})
+    params = store.candidates(1, proposed_only=False)["params"]
+    assert {(p["steering"]["mode"], p["steering"]["layer"]) for p in params} == {("steer", 0)}
+    assert _synthesize(ws, endpoint, "--features", "2", "--mode", "both") == 2
+    assert "an HTTP endpoint cannot be steered" in capsys.readouterr().err
+    assert _synthesize(ws, endpoint, "--features", "2", "--mode", "steer", "--alphas", "1,x") == 2
+    assert "--alphas takes comma-separated numbers" in capsys.readouterr().err
