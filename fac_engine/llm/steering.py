@@ -1,4 +1,4 @@
-"""Activation steering of the local generator along SAE decoder directions (docs/METHOD.md, steered synthesis).
+"""Activation steering of the local generator along SAE decoder directions (docs/METHOD.md section 4.1).
 
 While the generator samples, a forward hook at the SAE's layer adds `alpha * r * W_dec[i] / ||W_dec[i]||`
 to the residual stream, where r is the layer's typical residual norm (the median token norm on a few
