@@ -2,16 +2,13 @@
 choice of the steering strength per feature from the step-1 sweep."""
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, NamedTuple
+from typing import NamedTuple
 
-from fac_engine.llm.generators import Generator
+from fac_engine.llm.generators import GenerationConfig, Generator
 from fac_engine.llm.steering import Steer, SteeredGenerator
 from fac_engine.synthesis.fluency import Fluency, FluencyConfig, fluency
 from fac_engine.synthesis.scoring import SampleScore, Scorer
-from fac_engine.synthesis.templates import Sample, parse_output
-
-if TYPE_CHECKING:
-    from fac_engine.synthesis.twostep import SynthesisConfig
+from fac_engine.synthesis.templates import Sample, TaskName, parse_output
 
 
 class Scored(NamedTuple):
@@ -33,14 +30,13 @@ class StepOutputs(NamedTuple):
 
 
 def _generate(generator: Generator, prompts: Sequence[str], features: Sequence[int],
-              alphas: Sequence[Sequence[float | None]], cfg: "SynthesisConfig") -> list[list[str]]:
+              alphas: Sequence[Sequence[float | None]], cfg: GenerationConfig) -> list[list[str]]:
     """Raw outputs per prompt: `len(alphas[k])` for prompt k, output j steered at `alphas[k][j]`."""
     if not isinstance(generator, SteeredGenerator) or all(a is None for row in alphas for a in row):
-        return generator.generate(prompts, len(alphas[0]) if alphas else 1, cfg.generation)
+        return generator.generate(prompts, len(alphas[0]) if alphas else 1, cfg)
     rows = [(k, a) for k, row in enumerate(alphas) for a in row]
     flat = generator.generate_steered([prompts[k] for k, _ in rows],
-                                      [None if a is None else Steer(features[k], a) for k, a in rows], 1,
-                                      cfg.generation)
+                                      [None if a is None else Steer(features[k], a) for k, a in rows], 1, cfg)
     out: list[list[str]] = [[] for _ in prompts]
     for (k, _), texts in zip(rows, flat, strict=True):
         out[k].extend(texts)
@@ -48,16 +44,17 @@ def _generate(generator: Generator, prompts: Sequence[str], features: Sequence[i
 
 
 def sample_step(generator: Generator, scorer: Scorer, prompts: Sequence[str], features: Sequence[int],
-                alphas: Sequence[Sequence[float | None]], cfg: "SynthesisConfig") -> StepOutputs:
+                alphas: Sequence[Sequence[float | None]], task: TaskName, generation: GenerationConfig,
+                fluency_cfg: FluencyConfig) -> StepOutputs:
     """Sample `len(alphas[k])` outputs for prompt k (steered at those strengths when the generator steers), parse
     them, score each valid one for its prompt's feature and measure its fluency under the unsteered model."""
-    raw = _generate(generator, prompts, features, alphas, cfg)
-    parsed = [[(s, alphas[k][j]) for j, r in enumerate(outs) if (s := parse_output(cfg.task, r)) is not None]
+    raw = _generate(generator, prompts, features, alphas, generation)
+    parsed = [[(s, alphas[k][j]) for j, r in enumerate(outs) if (s := parse_output(task, r)) is not None]
               for k, outs in enumerate(raw)]
     flat = [(k, s, a) for k, ok in enumerate(parsed) for s, a in ok]
     samples = [s for _, s, _ in flat]
     scores = scorer.score(samples, [features[k] for k, _, _ in flat]) if flat else []
-    fluent = fluency(scorer.lm, [scorer.encode(s) for s in samples], [s.text for s in samples], cfg.fluency)
+    fluent = fluency(scorer.lm, [scorer.encode(s) for s in samples], [s.text for s in samples], fluency_cfg)
     out: list[list[Scored]] = [[] for _ in prompts]
     for (k, sample, alpha), score, flu in zip(flat, scores, fluent, strict=True):
         out[k].append(Scored(sample, score, alpha, flu))

@@ -191,13 +191,15 @@ def synthesise_batch(targets: Sequence[FeatureTarget], generator: Generator, sco
     prompts1 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
                 step1_prompt(cfg.task, t.brief, cfg.instructions) for t in targets]
     sweep: tuple[float | None, ...] = cfg.steering.alphas if steerer else (None,)
-    step1 = sample_step(generator, scorer, prompts1, features, [step_alphas(cfg.n_step1, sweep)] * len(targets), cfg)
+    step1 = sample_step(generator, scorer, prompts1, features, [step_alphas(cfg.n_step1, sweep)] * len(targets),
+                        cfg.task, cfg.generation, cfg.fluency)
     alphas = [choose_alpha(s1, a1, cfg.threshold) for s1, a1 in zip(step1.scored, step1.alphas, strict=True)]
     pairs = [_pair(t, s1, cfg.threshold) for t, s1 in zip(targets, step1.scored, strict=True)]
     prompts2 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
                 step2_prompt(cfg.task, t.brief, good, bad, cfg.instructions)
                 for t, (good, bad, _) in zip(targets, pairs, strict=True)]
-    step2 = sample_step(generator, scorer, prompts2, features, [[a] * cfg.m_step2 for a in alphas], cfg)
+    step2 = sample_step(generator, scorer, prompts2, features, [[a] * cfg.m_step2 for a in alphas], cfg.task,
+                        cfg.generation, cfg.fluency)
     layer = steerer.layer if steerer else None
     return [_outcome(target, pairs[k], step1.scored[k], step2.scored[k], prompts1[k], prompts2[k],
                      step1.malformed[k] + step2.malformed[k], generator.name, cfg, duplicates, alphas[k], layer)
