@@ -1,7 +1,11 @@
 """Steered synthesis against prompting: modes `prompt`, `steer` and `both` on a project's target features, with the
 same generator (the project's local model), the same budget of candidates per feature and the same seeds.
 
-    .venv/bin/python bench/bench_steering.py --workspace ./workspace [--features 5] [--candidates 6] [--seeds 1]
+    .venv/bin/python bench/bench_steering.py --workspace ./workspace [--targets list|missing] [--features 5]
+        [--candidates 6] [--seeds 1] [--threads 1]
+
+Targets: the project's target list (`list`, what `fac demo` put there: the seed's missing task-relevant
+features), or every feature the seed misses against the anchor at the project's delta (`missing`).
 
 The workspace is only read: the project's settings and curation database are copied to a temporary folder and
 nothing is stored (no synthesis job is created). Per mode and seed it prints the share of features with at least
@@ -21,6 +25,7 @@ from pathlib import Path
 import torch
 
 from fac_engine.cli.common import load_spec_and_sae
+from fac_engine.coverage.fac import CoverageConfig, compute_coverage, feature_support
 from fac_engine.llm.generators import GenerationConfig, Generator, LocalGenerator
 from fac_engine.llm.steering import SteeringConfig, steered_generator
 from fac_engine.models.spec import ModelSpec
@@ -48,6 +53,8 @@ class Row:
     worthy: float
     candidates: int
     seconds: float
+    best: dict[int, NewCandidate]
+    """Per feature, its highest-g candidate."""
 
 
 def _project_copy(workspace: Path, name: str, tmp: Path) -> Project:
@@ -86,7 +93,7 @@ def _run(mode: SynthesisMode, seed: int, targets: list[FeatureTarget], generator
                sum(any(worthy(c) for c in cs) for cs in cands.values()) / len(targets),
                statistics.fmean(c.g for c in every) if every else 0.0, statistics.fmean(ppl) if ppl else 0.0,
                statistics.median(ppl) if ppl else 0.0, sum(map(worthy, every)) / len(every) if every else 0.0,
-               len(every), seconds)
+               len(every), seconds, {f: max(cs, key=lambda c: c.g) for f, cs in cands.items() if cs})
 
 
 HEADER = ("| mode | seed | features | with a candidate > delta | with an acceptance-worthy one | mean g | mean ppl | "
@@ -103,7 +110,20 @@ def _mean(rows: list[Row]) -> Row:
         return statistics.fmean(float(getattr(r, name)) for r in rows)
 
     return Row(rows[0].mode, -1, rows[0].features, m("covered"), m("worthy_features"), m("mean_g"), m("mean_ppl"),
-               m("median_ppl"), m("worthy"), round(m("candidates")), m("seconds"))
+               m("median_ppl"), m("worthy"), round(m("candidates")), m("seconds"), {})
+
+
+def _best_lines(rows: list[Row]) -> list[str]:
+    """Seed 0's best candidate per feature and mode: g, alpha, perplexity, flag and the text's start."""
+    out = ["| feature | mode | best g | alpha | ppl | flagged | text |", "|---|---|---|---|---|---|---|"]
+    for feature in rows[0].best:
+        for r in (r for r in rows if r.seed == 0):
+            c = r.best.get(feature)
+            if c is not None:
+                text = " ".join(c.text.split())[:80].replace("|", "/")
+                out.append(f"| {feature} | {r.mode} | {c.g:.2f} | {c.params['steering']['alpha']} | "
+                           f"{c.params['fluency']['perplexity']:.0f} | {c.params['fluency']['flagged']} | {text} |")
+    return out
 
 
 def main() -> None:
@@ -111,6 +131,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--workspace", type=Path, required=True, help="workspace with the project (only read)")
     parser.add_argument("--project", default="default")
+    parser.add_argument("--targets", choices=["list", "missing"], default="list",
+                        help="the project's target list, or every feature the seed misses (relevant or not)")
     parser.add_argument("--features", type=int, default=0, help="the first N target features (0: all)")
     parser.add_argument("--candidates", type=int, default=6, help="candidates per feature and mode (both steps)")
     parser.add_argument("--n-step1", type=int, default=0, help="of them in step 1 (default: half)")
@@ -128,10 +150,16 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         project = _project_copy(args.workspace, args.project, Path(tmp))
         config = project.config
-        features = project.features_in(config.target_list)
-        features = features[: args.features] if args.features else features
-        assert config.anchor is not None, "the project has no anchor"
+        assert config.anchor is not None and config.seed is not None, "the project needs an anchor and a seed"
         data = Workspace(args.workspace)
+        if args.targets == "list":
+            features = project.features_in(config.target_list)
+        else:
+            seed_support, anchor_support = (feature_support(data.open(n).pooled_arrays(), config.threshold)
+                                            for n in (config.seed, config.anchor))
+            coverage = compute_coverage(seed_support, anchor_support, CoverageConfig(threshold=config.threshold))
+            features = coverage.missing
+        features = features[: args.features] if args.features else features
         lm, sae = load_spec_and_sae(ModelSpec(config.model, device=args.device), config.sae, config.layer)
         scorer = Scorer.like(lm, sae, data.manifest(config.anchor))
         started = time.perf_counter()
@@ -141,8 +169,10 @@ def main() -> None:
         targets = feature_targets(data.open(config.anchor), features, project.explanations(),
                                   SynthesisConfig(threshold=config.threshold))
     print(f"{lm.name}, SAE layer {sae.cfg.hook_layer} (median residual norm {steered.context.norm:.1f}, measured in "
-          f"{norm_s:.1f} s), {len(targets)} target features of project '{args.project}', delta {config.threshold:g}, "
+          f"{norm_s:.1f} s), {len(targets)} target features ({args.targets}) of project '{args.project}', delta "
+          f"{config.threshold:g}, "
           f"{args.candidates} candidates per feature and mode, alphas {args.alphas}, {args.max_new_tokens} new tokens")
+    print(f"features: {features}")
     rows: list[Row] = []
     modes: list[SynthesisMode] = [m for m in MODES if m in args.modes.split(",")]
     for seed in range(args.seeds):
@@ -156,6 +186,7 @@ def main() -> None:
     print(f"\nMeans over {args.seeds} seed(s):\n{HEADER}")
     for mode in modes:
         print(_line(_mean([r for r in rows if r.mode == mode]), "mean"))
+    print("\nBest candidate per feature (seed 0):\n" + "\n".join(_best_lines(rows)))
 
 
 if __name__ == "__main__":
