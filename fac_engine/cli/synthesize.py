@@ -76,7 +76,7 @@ def _add_steering_options(p: argparse.ArgumentParser) -> None:
                                                   "median residual norm, comma-separated (default 0.25,0.5,1)")
     g.add_argument("--steer-prompt", action="store_true", help="also steer the prompt's positions")
     g.add_argument("--max-perplexity", type=float, default=None,
-                   help="flag candidates whose perplexity under the unsteered model is above this (default 150)")
+                   help="flag candidates whose perplexity under the unsteered model is above this (default 100)")
     g.add_argument("--max-repetition", type=float, default=None,
                    help="flag candidates with more than this share of repeated word 3-grams (default 0.3)")
     g.add_argument("--drop-flagged", action="store_true", help="drop flagged candidates instead of proposing "

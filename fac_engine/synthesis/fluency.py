@@ -27,9 +27,9 @@ PERPLEXITY_TOKEN_BUDGET = 1024
 class FluencyConfig:
     """When a candidate counts as gibberish."""
 
-    max_perplexity: float = 150.0
-    """Flag a candidate whose perplexity under the unsteered model is above this. Fluent queries written by
-    the embedded model score about 10-60 under it; word salad from over-steering scores several hundred."""
+    max_perplexity: float = 100.0
+    """Flag a candidate whose perplexity under the unsteered model is above this. On the demo, fluent queries
+    written by the embedded model scored 7-60 under it, over-steered word salad 108-2,900 (docs/RESULTS.md)."""
     max_repetition: float = 0.3
     """Flag a candidate when more than this share of its word 3-grams repeat an earlier one (0 = none repeat)."""
     drop_flagged: bool = False
