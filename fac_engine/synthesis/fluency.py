@@ -29,7 +29,8 @@ class FluencyConfig:
 
     max_perplexity: float = 100.0
     """Flag a candidate whose perplexity under the unsteered model is above this. On the demo, fluent queries
-    written by the embedded model scored 7-60 under it, over-steered word salad 108-2,900 (docs/RESULTS.md)."""
+    written by the embedded model scored 7-60 under it, over-steered word salad from 108 up to
+    several thousand (docs/RESULTS.md, steered synthesis)."""
     max_repetition: float = 0.3
     """Flag a candidate when more than this share of its word 3-grams repeat an earlier one (0 = none repeat)."""
     drop_flagged: bool = False
