@@ -4,6 +4,7 @@ SQLite (SynthesisStore), so a reload, a restart or a second tab loses nothing.""
 
 import json
 import tempfile
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -80,9 +81,10 @@ def queue(store: SynthesisStore, job: int | None, statuses: tuple[ReviewStatus, 
 
 
 def queue_table(cands: list[Candidate]) -> pd.DataFrame:
-    """The queue as a table: id, feature, g, label, status, edited, near duplicate, text."""
-    columns = ["cand_id", "feature", "g", "label", "status", "edited", "duplicate_of", "text"]
-    return pd.DataFrame([[getattr(c, name) for name in columns] for c in cands], columns=columns)
+    """The queue as a table: id, feature, g, label, status, edited, near duplicate, mode, fluency flag, text."""
+    columns = ["cand_id", "feature", "g", "label", "status", "edited", "duplicate_of", "mode", "flagged", "text"]
+    return pd.DataFrame([[c.cand_id, c.feature, c.g, c.label, c.status, c.edited, c.duplicate_of, c.provenance.mode,
+                          c.provenance.flagged, c.text] for c in cands], columns=columns)
 
 
 def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | None) -> None:
@@ -99,8 +101,13 @@ def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | Non
                    f"{float(cand.duplicate_similarity or 0.0):.2f}).")
     if g <= delta:
         st.warning(f"After the edit, the target feature is no longer active above δ (g = {g:.2f}).")
+    made = cand.provenance
+    if made.flagged:
+        st.warning("The fluency guard flags this candidate as possible gibberish (perplexity "
+                   f"{made.perplexity or 0.0:.0f}, repeated 3-grams {made.repetition or 0.0:.0%}).")
     st.markdown(highlight_tokens(cand.tokens, cand.activations), unsafe_allow_html=True)
     st.caption(f"Activated span: {escape_markdown(cand.span or '–')}")
+    st.caption(f"How it was made: {made.describe()}")
     if pair:
         with st.expander("Contrastive pair used in step 2"):
             for key, title in (("x_plus", "x+ (good)"), ("x_minus", "x- (bad)")):
@@ -109,7 +116,7 @@ def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | Non
                 st.text(str(demo.get("text", "")))
     with st.expander("Provenance"):
         st.json({"candidate": cand.cand_id, "job": cand.job_id, "step": cand.step, "generator": cand.generator,
-                 "sampling": cand.params, "created": cand.created_at,
+                 "made": asdict(made), "sampling": cand.params, "created": cand.created_at,
                  "last change": f"{cand.updated_at} by {cand.updated_by}", "original text": cand.original_text})
         st.text(cand.prompt)
 

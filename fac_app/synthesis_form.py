@@ -8,10 +8,12 @@ import streamlit as st
 from fac_app import state
 from fac_app.markup import escape_inline, inline_code
 from fac_engine.errors import FacError
-from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig
+from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig, SteeringConfig
 from fac_engine.models import ModelSpec
 from fac_engine.synthesis import (
+    MODES,
     TASKS,
+    FluencyConfig,
     JobProgress,
     JobSettings,
     SynthesisConfig,
@@ -26,6 +28,8 @@ from fac_engine.workspace import Project
 TASK_LABELS: dict[TaskName, str] = {"query": "Single user query (toxicity-style)",
                                     "instruction": "Instruction + response",
                                     "preference": "Preference pair (prompt, chosen, rejected)"}
+MODE_LABELS = {"prompt": "Prompt (two-step)", "steer": "Steer (task prompt + steering)",
+               "both": "Both (two-step prompts + steering)"}
 
 
 def _duration(seconds: float | None) -> str:
@@ -33,6 +37,13 @@ def _duration(seconds: float | None) -> str:
         return "–"
     minutes, secs = divmod(int(seconds), 60)
     return f"{minutes} min {secs:02d} s" if minutes else f"{secs} s"
+
+
+def _strengths(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(a) for a in text.split(",") if a.strip())
+    except ValueError:
+        raise FacError(f"Steering strengths are comma-separated numbers (like 0.25, 0.5, 1), not {text!r}.") from None
 
 
 def settings_form(proj: Project) -> JobSettings | None:
@@ -56,6 +67,18 @@ def settings_form(proj: Project) -> JobSettings | None:
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
         instructions = st.text_input("Extra instructions for every prompt (optional)", key="syn_extra",
                                      placeholder="e.g. write in French; keep it under 30 words")
+        c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
+        mode = c1.selectbox("Mode", MODES, format_func=MODE_LABELS.__getitem__, key="syn_mode",
+                            help="Steering adds the feature's decoder direction to the local model's residual stream "
+                                 "at the SAE's layer while it generates (the local model must be the SAE's).")
+        alphas = c2.text_input("Steering strengths", value=", ".join(f"{a:g}" for a in SteeringConfig.alphas),
+                               key="syn_alphas", help="Swept per feature in step 1, in units of the layer's median "
+                                                      "residual norm; the best by g and fluency is kept.")
+        max_ppl = c3.number_input("Max perplexity", 1.5, 1e6, FluencyConfig.max_perplexity, key="syn_max_ppl",
+                                  help="Candidates above it (under the unsteered model) are flagged.")
+        max_rep = c4.number_input("Max repetition", 0.0, 1.0, FluencyConfig.max_repetition, step=0.05,
+                                  key="syn_max_rep", help="Share of repeated word 3-grams above which it is flagged.")
+        drop = c5.checkbox("Drop flagged", key="syn_drop", help="Flagged candidates are never proposed.")
         kind = st.radio("Generator", ["local", "openai"], horizontal=True, key="syn_backend",
                         format_func=lambda k: {"local": f"Local model ({escape_inline(cfg.model)})",
                                                "openai": "OpenAI-compatible endpoint"}[k])
@@ -71,9 +94,12 @@ def settings_form(proj: Project) -> JobSettings | None:
     try:
         gen = GenerationConfig(temperature=temperature, top_p=top_p, max_new_tokens=int(max_new), seed=int(seed),
                                batch_size=16)
+        strengths = _strengths(alphas)
         synthesis = SynthesisConfig(task=task or "query", n_step1=int(n1), m_step2=int(m2), propose=int(propose),
                                     threshold=float(threshold), label=label.strip() or "auto",
-                                    instructions=instructions, generation=gen)
+                                    instructions=instructions, generation=gen, mode=mode or "prompt",
+                                    steering=SteeringConfig(alphas=strengths),
+                                    fluency=FluencyConfig(float(max_ppl), float(max_rep), bool(drop)))
         backend = (BackendSpec(model=cfg.model) if kind == "local" else
                    BackendSpec(kind="openai", model=remote_model.strip() or "default", base_url=base_url.strip(),
                                api_key_env=key_env.strip()))

@@ -102,7 +102,11 @@ def run_review(args: argparse.Namespace) -> int:
               f"{args.accept_above:g}")
     cands = store.candidates(args.job, status=[args.status] if args.status else None)
     for c in cands:
-        flag = f"  [near duplicate of {c.duplicate_of}]" if c.duplicate_of else ""
+        made = c.provenance
+        notes = [f"near duplicate of {c.duplicate_of}" if c.duplicate_of else "",
+                 f"steered at alpha {made.alpha:g} on layer {made.layer}" if made.alpha is not None else "",
+                 "flagged by the fluency guard" if made.flagged else ""]
+        flag = "".join(f"  [{n}]" for n in notes if n)
         text = " ".join(c.text.split())
         print(f"#{c.cand_id:<5} {c.status:<9} feature {c.feature:<6} g {c.g:6.2f}  {text[:90]}{flag}")
     counts: dict[str, int] = {}

@@ -14,7 +14,7 @@ from fac_engine.cli.common import (
     add_workspace_option,
     workspace_root,
 )
-from fac_engine.cli.flags import ConfigFlags, count, positive
+from fac_engine.cli.flags import ConfigFlags, count, floats, ints, positive
 from fac_engine.errors import FacError
 from fac_engine.evaluation.results import EvalConfig
 
@@ -149,20 +149,6 @@ def print_table(result: EvalResult) -> None:
             f"{x} {'n/a (constant)' if r is None else f'{r:.3f}'}" for x, r in shown.items()))
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(x) for x in text.split(",") if x.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from exc
-
-
-def _ints(text: str) -> tuple[int, ...]:
-    try:
-        return tuple(int(x) for x in text.split(",") if x.strip())
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from exc
-
-
 def _calibration_flags() -> ConfigFlags[CalibrationConfig]:
     from fac_engine.evaluation.calibration_results import CalibrationConfig
 
@@ -178,9 +164,9 @@ def add_calibrate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--anchor", required=True, help="encoded, labelled anchor dataset (some positive rows held out)")
     p.add_argument("--seed", required=True, help="encoded seed dataset")
     p.add_argument("--test", required=True, help="encoded, labelled test dataset (never changed)")
-    p.add_argument("--sizes", type=_ints, default=defaults.sizes,
+    p.add_argument("--sizes", type=ints, default=defaults.sizes,
                    help=f"rows added per arm (default {','.join(map(str, defaults.sizes))})")
-    p.add_argument("--thresholds", type=_floats, default=defaults.thresholds,
+    p.add_argument("--thresholds", type=floats, default=defaults.thresholds,
                    help=f"FAC deltas compared (default {','.join(f'{d:g}' for d in defaults.thresholds)}; the first "
                         "picks the missing features)")
     _calibration_flags().add(p)

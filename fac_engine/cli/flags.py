@@ -70,6 +70,22 @@ def positive(text: str) -> int:
     return _whole_at_least(text, 1)
 
 
+def floats(text: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers (`0.25,0.5,1`); ranges, NaN included, are the config's to judge."""
+    try:
+        return tuple(float(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of numbers") from exc
+
+
+def ints(text: str) -> tuple[int, ...]:
+    """A comma-separated list of whole numbers (`25,50`)."""
+    try:
+        return tuple(int(x) for x in text.split(",") if x.strip())
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a comma-separated list of integers") from exc
+
+
 @cache
 def field_docs(cls: type) -> dict[str, str]:
     """The docstring under each field of a dataclass, whitespace collapsed."""
@@ -146,8 +162,8 @@ class ConfigFlags(Generic[C]):
             return str(f.name)
         return self.names.get(f.name, f.name).replace("-", "_")
 
-    def add(self, parser: argparse.ArgumentParser) -> None:
-        """Add one flag per chosen field."""
+    def add(self, parser: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+        """Add one flag per chosen field (to `parser`, which may be a group of hand-written flags to join)."""
         target: Any = parser.add_argument_group(self.title) if self.title else parser
         hints, docs = get_type_hints(self.cls), field_docs(self.cls)  # type: ignore[arg-type]  # classes hash
         for f in self._fields():

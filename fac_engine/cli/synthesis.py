@@ -18,12 +18,14 @@ from fac_engine.cli.common import (
     open_project,
     workspace_root,
 )
-from fac_engine.cli.flags import ConfigFlags, count
+from fac_engine.cli.flags import ConfigFlags, count, floats
 from fac_engine.cli.selection import add_feature_selection
 from fac_engine.errors import FacError
 
 if TYPE_CHECKING:
+    from fac_engine.llm.steering import SteeringConfig
     from fac_engine.synthesis.baseline import BaselineConfig
+    from fac_engine.synthesis.fluency import FluencyConfig
     from fac_engine.synthesis.job import JobSettings
     from fac_engine.synthesis.twostep import SynthesisConfig
     from fac_engine.workspace.project import Project
@@ -37,6 +39,29 @@ def _synthesis_flags() -> ConfigFlags[SynthesisConfig]:
                                            "project's)"})
 
 
+def _steering_flags() -> ConfigFlags[SteeringConfig]:
+    from fac_engine.llm.steering import SteeringConfig
+
+    return ConfigFlags(SteeringConfig, skip=("alphas",))  # --alphas is a comma list
+
+
+def _fluency_flags() -> ConfigFlags[FluencyConfig]:
+    from fac_engine.synthesis.fluency import FluencyConfig
+
+    return ConfigFlags(FluencyConfig, title="fluency guard")
+
+
+def _add_steering(p: argparse.ArgumentParser) -> None:
+    from fac_engine.llm.steering import SteeringConfig
+
+    group = p.add_argument_group("steering (--mode steer or both)")
+    group.add_argument("--alphas", type=floats, default=SteeringConfig.alphas,
+                       help="steering strengths swept per feature in step 1, comma-separated, in units of the "
+                            "layer's median residual norm (default "
+                            f"{','.join(f'{a:g}' for a in SteeringConfig.alphas)})")
+    _steering_flags().add(group)
+
+
 def add_synthesize(p: argparse.ArgumentParser) -> None:
     """`fac synthesize`."""
     from fac_engine.synthesis.twostep import SYNTHESIS_GENERATION
@@ -47,6 +72,8 @@ def add_synthesize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="resume the latest unfinished job")
     p.add_argument("--progress-file", type=Path, default=None, help=argparse.SUPPRESS)  # the dashboard's jobs
     _synthesis_flags().add(p)
+    _add_steering(p)
+    _fluency_flags().add(p)
     add_sampling_options(p, SYNTHESIS_GENERATION)
     add_model_options(p)
     add_sae_options(p)
@@ -65,7 +92,8 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
         raise FacError(f"Project '{project.name}' has no anchor dataset; set it on the home page or run `fac demo`.")
     synthesis = _synthesis_flags().build(
         args, threshold=config.threshold if args.threshold is None else args.threshold,
-        generation=generation_config(args, SYNTHESIS_GENERATION))
+        generation=generation_config(args, SYNTHESIS_GENERATION),
+        steering=_steering_flags().build(args, alphas=args.alphas), fluency=_fluency_flags().build(args))
     references = tuple(n for n in (config.seed, config.anchor) if n)
     return JobSettings(synthesis, backend_spec(args), model_spec(args), args.sae, args.layer, config.anchor,
                        references)
@@ -117,7 +145,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
     backend = settings.backend
     generator = generator_for(backend, settings.model, lm)
     print(f"synthesis job {job_id} of project '{project.name}': generator {backend.label}, task "
-          f"{settings.synthesis.task}, delta {settings.synthesis.threshold:g}")
+          f"{settings.synthesis.task}, mode {settings.synthesis.mode}, delta {settings.synthesis.threshold:g}")
     with tqdm(desc=f"job {job_id}", unit="feature") as bar:
 
         def progress(done: int, total: int) -> None:

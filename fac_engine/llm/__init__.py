@@ -10,12 +10,14 @@ if TYPE_CHECKING:
     from fac_engine.llm.backend import DEFAULT_KEY_ENV, BackendSpec, local_model_spec, make_generator
     from fac_engine.llm.generators import GenerationConfig, Generator
     from fac_engine.llm.protocol import TokenUsage, token_usage
+    from fac_engine.llm.steering import SteeringConfig
 
 _PUBLIC = {
     "BackendSpec": "backend",
     "DEFAULT_KEY_ENV": "backend",
     "GenerationConfig": "generators",
     "Generator": "generators",
+    "SteeringConfig": "steering",
     "TokenUsage": "protocol",
     "token_usage": "protocol",
     "local_model_spec": "backend",
@@ -28,6 +30,7 @@ __all__ = [
     "BackendSpec",
     "GenerationConfig",
     "Generator",
+    "SteeringConfig",
     "TokenUsage",
     "local_model_spec",
     "make_generator",

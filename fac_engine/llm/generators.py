@@ -6,8 +6,9 @@ the protocol and the sampling settings are in llm/protocol.py.
 """
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager, nullcontext
 from importlib import import_module
-from typing import Any
+from typing import Any, Protocol
 
 import torch
 
@@ -22,6 +23,15 @@ def __getattr__(name: str) -> Any:
     if name == "OpenAIGenerator":
         return import_module("fac_engine.llm.openai_client").OpenAIGenerator
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class BatchSteering(Protocol):
+    """Steers the rows of one local `generate` batch (fac_engine/llm/steering.py implements it)."""
+
+    def rows(self, prompt_indices: Sequence[int], prompt_width: int) -> AbstractContextManager[None]:
+        """A context in which the model steers batch row b as prompt `prompt_indices[b]` asks; prompts are
+        left-padded to `prompt_width` tokens."""
+        ...
 
 
 class LocalGenerator:
@@ -50,11 +60,12 @@ class LocalGenerator:
         return list(tok(prompt)["input_ids"])
 
     @torch.no_grad()
-    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig, **generate_kwargs: Any
-                 ) -> list[list[str]]:
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig, steering: BatchSteering | None = None,
+                 **generate_kwargs: Any) -> list[list[str]]:
         """`n` completions per prompt, generated `cfg.batch_size` sequences at a time (left-padded).
 
-        `generate_kwargs` go to transformers' `generate` (e.g. min_new_tokens for benchmarks).
+        `steering` (optional) steers each batch row as its prompt asks; `generate_kwargs` go to
+        transformers' `generate` (e.g. min_new_tokens for benchmarks).
         """
         if n < 1:
             raise ValueError("n must be at least 1.")
@@ -69,11 +80,13 @@ class LocalGenerator:
             for row, (_, prompt_ids) in enumerate(batch):
                 ids[row, width - len(prompt_ids) :] = torch.tensor(prompt_ids)
                 mask[row, width - len(prompt_ids) :] = 1
-            generated = self.lm.model.generate(  # type: ignore[operator]
-                input_ids=ids.to(self.lm.device), attention_mask=mask.to(self.lm.device), do_sample=True,
-                temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
-                pad_token_id=self.lm.pad_id, repetition_penalty=cfg.repetition_penalty, **generate_kwargs,
-            )
+            steer = steering.rows([i for i, _ in batch], width) if steering is not None else nullcontext()
+            with steer:
+                generated = self.lm.model.generate(  # type: ignore[operator]
+                    input_ids=ids.to(self.lm.device), attention_mask=mask.to(self.lm.device), do_sample=True,
+                    temperature=cfg.temperature, top_p=cfg.top_p, max_new_tokens=cfg.max_new_tokens,
+                    pad_token_id=self.lm.pad_id, repetition_penalty=cfg.repetition_penalty, **generate_kwargs,
+                )
             new_BT = generated[:, width:]
             for row, (prompt_index, _) in enumerate(batch):
                 text = self.lm.tokenizer.decode(new_BT[row], skip_special_tokens=True)

@@ -5,9 +5,10 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fac_engine.synthesis.candidates import STATUSES, Candidate, ReviewStatus
+    from fac_engine.synthesis.candidates import MODES, STATUSES, Candidate, ReviewStatus
     from fac_engine.synthesis.curation import JobProgress, SynthesisStore
     from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
+    from fac_engine.synthesis.fluency import FluencyConfig
     from fac_engine.synthesis.job import (
         JobSettings,
         job_state,
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
 
 _PUBLIC = {
     "Candidate": "candidates",
+    "FluencyConfig": "fluency",
+    "MODES": "candidates",
     "ReviewStatus": "candidates",
     "STATUSES": "candidates",
     "JobProgress": "curation",
@@ -44,9 +47,11 @@ _PUBLIC = {
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "MODES",
     "STATUSES",
     "TASKS",
     "Candidate",
+    "FluencyConfig",
     "JobProgress",
     "JobSettings",
     "ReviewStatus",

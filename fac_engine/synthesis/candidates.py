@@ -1,9 +1,10 @@
 """The candidate of FAC synthesis: as a run records it (`NewCandidate`) and as the curation store holds
-it with its review state (`Candidate`), with the row form of the `candidates` table."""
+it with its review state (`Candidate`), how it was made (`Provenance`), with the row form of the
+`candidates` table."""
 
 import json
 import sqlite3
-from dataclasses import dataclass, fields
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, get_args
 
 from fac_engine.synthesis.templates import TaskName
@@ -13,6 +14,47 @@ ReviewStatus = Literal["pending", "accepted", "rejected", "edited"]
 STATUSES: tuple[ReviewStatus, ...] = get_args(ReviewStatus)
 PooledCodes = dict[str, list[Any]]
 """{"features": [...], "values": [...]}: every feature a sample activates, JSON-shaped as it is stored."""
+SynthesisMode = Literal["prompt", "steer", "both"]
+"""`prompt`: the two-step prompts; `steer`: the task alone, the generator steered along the feature's decoder
+direction; `both`: the two-step prompts and steering (docs/METHOD.md section 4.1)."""
+MODES: tuple[SynthesisMode, ...] = get_args(SynthesisMode)
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """How a candidate was made (synthesis mode, steering strength and layer) and the fluency guard's verdict.
+    Candidates made before steered synthesis existed read as mode `prompt`, fluency not measured."""
+
+    mode: SynthesisMode = "prompt"
+    """How it was synthesised: prompted, steered, or both."""
+    alpha: float | None = None
+    """Steering strength, in units of the layer's median residual norm; None when not steered."""
+    layer: int | None = None
+    """The steered layer (hidden_states index); None when not steered."""
+    perplexity: float | None = None
+    """Perplexity of its content tokens under the unsteered model; None when not measured."""
+    repetition: float | None = None
+    """Share of its word 3-grams that repeat an earlier one; None when not measured."""
+    flagged: bool = False
+    """The fluency guard flags it as possible gibberish (perplexity or repetition above the job's limits)."""
+
+    def describe(self) -> str:
+        """`mode steer, steered at α 0.5 on layer 15 · perplexity 12.3, repeated 3-grams 0%`."""
+        line = f"mode {self.mode}"
+        if self.alpha is not None:
+            line += f", steered at α {self.alpha:g} on layer {self.layer}"
+        if self.perplexity is not None and self.repetition is not None:
+            line += f" · perplexity {self.perplexity:.1f}, repeated 3-grams {self.repetition:.0%}"
+        return line
+
+    def to_json(self) -> str:
+        """As the `provenance` column stores it."""
+        return json.dumps(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str | None) -> "Provenance":
+        """Read back what `to_json` wrote (NULL, in rows stored before the column existed: the defaults)."""
+        return cls() if text is None else cls(**json.loads(text))
 
 
 @dataclass(frozen=True)
@@ -43,6 +85,8 @@ class NewCandidate:
     duplicate_similarity: float | None = None
     rank: int | None = None
     proposed: bool = False
+    provenance: Provenance = field(default_factory=Provenance)
+    """Mode, steering and the fluency guard's verdict."""
 
 
 @dataclass(frozen=True)
@@ -68,6 +112,8 @@ class Candidate:
     generator: str
     params: dict[str, Any]
     """Sampling parameters (temperature, top-p, max tokens, seed...)."""
+    provenance: Provenance
+    """Mode, steering strength and layer, and the fluency guard's verdict."""
     g: float
     """Its max activation of the target feature over content tokens."""
     threshold: float
@@ -103,6 +149,7 @@ class Candidate:
         for name in JSON_COLUMNS:
             values[name] = None if values[name] is None else json.loads(values[name])
         values["proposed"], values["edited"] = bool(values["proposed"]), bool(values["edited"])
+        values["provenance"] = Provenance.from_json(values["provenance"])
         return cls(**values)
 
 
@@ -117,4 +164,5 @@ def insert_row(job_id: int, c: NewCandidate, stamp: str) -> tuple[Any, ...]:
     return (job_id, c.feature, c.step, c.task, c.label, c.text, json.dumps(c.fields),
             None if c.messages is None else json.dumps(c.messages), c.prompt, c.generator, json.dumps(c.params),
             float(c.g), float(c.threshold), c.span, json.dumps(c.tokens), json.dumps(c.activations),
-            json.dumps(c.pooled), c.duplicate_of, c.duplicate_similarity, c.rank, int(c.proposed), stamp, stamp)
+            json.dumps(c.pooled), c.duplicate_of, c.duplicate_similarity, c.rank, int(c.proposed),
+            c.provenance.to_json(), stamp, stamp)

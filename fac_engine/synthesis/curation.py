@@ -11,7 +11,7 @@ import json
 import os
 import sqlite3
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,7 +48,7 @@ CREATE TABLE IF NOT EXISTS candidates (
     threshold REAL NOT NULL, span TEXT NOT NULL, tokens TEXT NOT NULL, activations TEXT NOT NULL,
     pooled TEXT NOT NULL, duplicate_of TEXT, duplicate_similarity REAL, rank INTEGER,
     proposed INTEGER NOT NULL, status TEXT NOT NULL, edited INTEGER NOT NULL DEFAULT 0, original_text TEXT,
-    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, updated_by TEXT NOT NULL);
+    created_at TEXT NOT NULL, updated_at TEXT NOT NULL, updated_by TEXT NOT NULL, provenance TEXT);
 CREATE INDEX IF NOT EXISTS candidates_by_job ON candidates (job_id, feature, proposed);
 CREATE TABLE IF NOT EXISTS events (
     event_id INTEGER PRIMARY KEY AUTOINCREMENT, at TEXT NOT NULL, who TEXT NOT NULL, cand_id INTEGER,
@@ -57,8 +57,19 @@ CREATE TABLE IF NOT EXISTS events (
 
 _INSERT = ("INSERT INTO candidates (job_id, feature, step, task, label, text, fields, messages, prompt, generator, "
            "params, g, threshold, span, tokens, activations, pooled, duplicate_of, duplicate_similarity, rank, "
-           "proposed, status, created_at, updated_at, updated_by) VALUES "
-           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 'synthesis')")
+           "proposed, provenance, status, created_at, updated_at, updated_by) VALUES "
+           "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending', ?, ?, 'synthesis')")
+
+
+def _add_provenance_column(db: sqlite3.Connection) -> None:
+    """Stores made before steered synthesis lack the `provenance` column; their rows read as mode prompt."""
+    if "provenance" in {str(row[1]) for row in db.execute("PRAGMA table_info(candidates)")}:
+        return
+    try:
+        db.execute("ALTER TABLE candidates ADD COLUMN provenance TEXT")
+    except sqlite3.OperationalError as exc:  # another process added it in between
+        if "duplicate column" not in str(exc):
+            raise
 
 
 def now() -> str:
@@ -107,6 +118,7 @@ class SynthesisStore:
         self.project = project
         with project.db() as db:
             db.executescript(_SCHEMA)
+            _add_provenance_column(db)
 
     # Jobs
 
@@ -278,15 +290,18 @@ class SynthesisStore:
     def save_edit(self, cand_id: int, text: str, fields: dict[str, str], messages: list[list[str]] | None,
                   g: float, span: str, tokens: list[str], activations: list[float], pooled: dict[str, list[Any]],
                   who: str | None = None) -> None:
-        """Replace a candidate's text by the reviewer's edit with its new score; status becomes `edited`."""
+        """Replace a candidate's text by the reviewer's edit with its new score; status becomes `edited`. The
+        fluency guard's verdict was on the generated text, so it is cleared (mode and steering stay)."""
         who, stamp = who or default_user(), now()
+        made = replace(self.candidate(cand_id).provenance, perplexity=None, repetition=None, flagged=False)
         with self.project.db() as db:
             db.execute("UPDATE candidates SET original_text = COALESCE(original_text, text), text = ?, fields = ?, "
                        "messages = ?, g = ?, span = ?, tokens = ?, activations = ?, pooled = ?, edited = 1, "
-                       "duplicate_of = NULL, duplicate_similarity = NULL, status = 'edited', updated_at = ?, "
-                       "updated_by = ? WHERE cand_id = ?",
+                       "duplicate_of = NULL, duplicate_similarity = NULL, provenance = ?, status = 'edited', "
+                       "updated_at = ?, updated_by = ? WHERE cand_id = ?",
                        (text, json.dumps(fields), None if messages is None else json.dumps(messages), g, span,
-                        json.dumps(tokens), json.dumps(activations), json.dumps(pooled), stamp, who, cand_id))
+                        json.dumps(tokens), json.dumps(activations), json.dumps(pooled), made.to_json(), stamp, who,
+                        cand_id))
             db.execute("INSERT INTO events (at, who, cand_id, action, detail) VALUES (?, ?, ?, 'edit', ?)",
                        (stamp, who, cand_id, f"g={g:.3f}"))
 

@@ -15,12 +15,17 @@ NEAR_DUPLICATE_JACCARD = 0.7
 _WORD = re.compile(r"\w+")
 
 
+def words(text: str) -> list[str]:
+    """The lower-cased words of a text, punctuation dropped (what shingles are made of)."""
+    return _WORD.findall(text.lower())
+
+
 def shingles(text: str, n: int = 3) -> frozenset[str]:
     """Word n-gram shingles of a text (its words when it has fewer than n)."""
-    words = _WORD.findall(text.lower())
-    if len(words) < n:
-        return frozenset(words)
-    return frozenset(" ".join(words[i : i + n]) for i in range(len(words) - n + 1))
+    tokens = words(text)
+    if len(tokens) < n:
+        return frozenset(tokens)
+    return frozenset(" ".join(tokens[i : i + n]) for i in range(len(tokens) - n + 1))
 
 
 class Match(NamedTuple):

@@ -20,7 +20,7 @@ from fac_engine.workspace.datasets import EncodedDataset
 
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 FORMATS: dict[str, ExportFormat] = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
-PROVENANCE = ["source", "feature", "step", "g", "threshold", "span", "generator", "sampling", "gen_prompt",
+PROVENANCE = ["source", "feature", "step", "g", "threshold", "span", "generator", "sampling", "made", "gen_prompt",
               "candidate_id", "job_id", "edited", "reviewed_by", "reviewed_at"]
 
 
@@ -29,8 +29,8 @@ def accepted_frame(store: SynthesisStore, job_id: int | None = None) -> pd.DataF
     rows: list[dict[str, object]] = [
         {**c.fields, "label": c.label, "source": "fac-synthesis", "feature": c.feature, "step": c.step, "g": c.g,
          "threshold": c.threshold, "span": c.span, "generator": c.generator, "sampling": json.dumps(c.params),
-         "gen_prompt": c.prompt, "candidate_id": c.cand_id, "job_id": c.job_id, "edited": c.edited,
-         "reviewed_by": c.updated_by, "reviewed_at": c.updated_at}
+         "made": c.provenance.to_json(), "gen_prompt": c.prompt, "candidate_id": c.cand_id, "job_id": c.job_id,
+         "edited": c.edited, "reviewed_by": c.updated_by, "reviewed_at": c.updated_at}
         for c in store.candidates(job_id, status=DECIDED_KEEP)]
     return pd.DataFrame(rows, columns=_columns(rows))
 

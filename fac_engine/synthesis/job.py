@@ -18,6 +18,7 @@ from fac_engine.log import get_logger
 from fac_engine.models.spec import ModelSpec
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.dedup import ShingleIndex
+from fac_engine.synthesis.sampled import steering
 from fac_engine.synthesis.scoring import Scorer
 from fac_engine.synthesis.templates import Demo, FeatureBrief
 from fac_engine.synthesis.twostep import FeatureTarget, SynthesisConfig, synthesise_batch
@@ -108,7 +109,8 @@ Progress = Callable[[int, int], None]
 def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator: Generator, scorer: Scorer,
             progress: Progress | None = None) -> None:
     """Run (or resume) a job: finished features are skipped, an unfinished one is redone from scratch.
-    Each feature's candidates are committed as soon as its batch is scored."""
+    Each feature's candidates are committed as soon as its batch is scored. Steered modes wrap the local
+    `generator` for steering along the scorer's SAE (refused for another model or backend)."""
     settings = JobSettings.from_json_dict(store.job_config(job_id))
     cfg = settings.synthesis
     dropped = store.drop_partial(job_id)
@@ -125,6 +127,8 @@ def run_job(store: SynthesisStore, job_id: int, workspace: Workspace, generator:
         return "" if now is None or started is None else f"; generator: {now.since(started).describe()}"
 
     try:
+        if cfg.steered:
+            generator = steering(generator, scorer, cfg.steering)
         anchor = workspace.open(settings.anchor)
         duplicates = reference_index(workspace, settings.references, store, cfg.duplicate_jaccard)
         explanations = store.project.explanations()

@@ -21,7 +21,7 @@ from fac_engine.coverage.fac import (
 from fac_engine.errors import FacError
 from fac_engine.synthesis.candidates import Candidate, ReviewStatus
 from fac_engine.synthesis.curation import SynthesisStore
-from fac_engine.synthesis.templates import TaskName, parse_edit, parse_output
+from fac_engine.synthesis.templates import parse_edit
 
 if TYPE_CHECKING:
     from fac_engine.llm.generators import Generator
@@ -56,25 +56,26 @@ def accept_above(store: SynthesisStore, job_id: int | None, g_min: float, who: s
 
 def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer: Scorer, cfg: SynthesisConfig,
                who: str | None = None) -> int | None:
-    """Sample again from the candidate's step-2 prompt; the best new sample above delta replaces it
-    (the old one is rejected as `regenerated`). Returns the new candidate id, None when nothing new
-    activated the feature (the old candidate is then left as it was)."""
-    from fac_engine.synthesis.twostep import new_candidate
+    """Sample again from the candidate's step-2 prompt, made as it was (steered at its strength when it was
+    steered); the best new sample above delta, fluent before flagged, replaces it (the old one is rejected as
+    `regenerated`). Returns the new candidate id, None when nothing new activated the feature (or only
+    candidates the job's fluency guard drops; the old candidate is then left as it was)."""
+    from fac_engine.synthesis.sampled import sample_step, steering, usable
+    from fac_engine.synthesis.twostep import new_candidate, provenance
 
     cand = store.candidate(cand_id)
-    task: TaskName = cand.task
-    feature = cand.feature
-    raw = generator.generate([cand.prompt], cfg.m_step2, cfg.generation)[0]
-    samples = [s for s in (parse_output(task, r) for r in raw) if s is not None]
-    if not samples:
+    made = cand.provenance
+    if made.alpha is not None:
+        generator = steering(generator, scorer, cfg.steering)
+    step = sample_step(generator, scorer, [cand.prompt], [cand.feature], [[made.alpha] * cfg.m_step2], cand.task,
+                       cfg.generation, cfg.fluency)
+    kept = [p for p in step.scored[0] if usable(p, cand.threshold, cfg.fluency)]
+    if not kept:
         return None
-    scores = scorer.score(samples, [feature] * len(samples))
-    best = max(range(len(samples)), key=lambda i: scores[i].g)
-    sample, score = samples[best], scores[best]
-    if score.g <= cand.threshold:
-        return None
-    new = replace(new_candidate(feature, 2, task, cand.label, sample, score, cand.prompt, generator.name,
-                                cfg.generation, cand.threshold), rank=0, proposed=True)
+    best = min(kept, key=lambda p: (p.fluency.flagged, -p.score.g))
+    new = replace(new_candidate(cand.feature, 2, cand.task, cand.label, best.sample, best.score, cand.prompt,
+                                generator.name, cfg.generation, cand.threshold,
+                                provenance(best, made.mode, made.layer)), rank=0, proposed=True)
     (new_id,) = store.add_candidates(cand.job_id, [new])
     store.decide([cand_id], "rejected", who, detail="regenerated")
     return new_id

@@ -64,7 +64,8 @@ class Scorer:
             return cls(lm, sae)
         return cls(lm, sae, chat=manifest.t0_policy != "plain", max_length=manifest.max_length)
 
-    def _encode(self, sample: Sample) -> EncodedText:
+    def encode(self, sample: Sample) -> EncodedText:
+        """A sample tokenised as this scorer reads it (chat template, truncation), content tokens marked."""
         if self.chat and sample.messages:
             return encode_messages(self.lm.tokenizer, sample.messages, max_length=self.max_length)
         return encode_text(self.lm.tokenizer, sample.text, chat=self.chat, max_length=self.max_length)
@@ -73,7 +74,7 @@ class Scorer:
         """Score sample k for target feature `features[k]` (one forward pass per token-budget batch)."""
         if len(samples) != len(features):
             raise ValueError("score() needs one target feature per sample.")
-        encoded = [self._encode(s) for s in samples]
+        encoded = [self.encode(s) for s in samples]
         out: dict[int, SampleScore] = {}
         for rows in sparse_codes_by_batch(self.lm, self.sae, [e.ids for e in encoded], self.budget.tokens,
                                           sae_rows=self.budget.sae_rows):

@@ -82,6 +82,11 @@ def step1_prompt(task: TaskName, brief: FeatureBrief, extra: str = "") -> str:
     return "\n".join(p for p in (f"Write {_ASK[task]}.", _concept(brief), extra.strip(), _FORMAT[task]) if p)
 
 
+def neutral_prompt(task: TaskName, extra: str = "") -> str:
+    """The task alone, nothing about the feature: what `steer` mode prompts with (steering supplies the feature)."""
+    return "\n".join(p for p in (f"Write {_ASK[task]}.", extra.strip(), _FORMAT[task]) if p)
+
+
 def step2_prompt(task: TaskName, brief: FeatureBrief, good: Demo, bad: Demo, extra: str = "") -> str:
     """Step 2: description + the contrastive pair as labelled good / bad demonstrations."""
     demos = (f"A GOOD example (the concept is strong, score {good.score:.1f}, around {good.span!r}):\n{good.text}\n"

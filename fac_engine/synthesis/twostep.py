@@ -1,4 +1,4 @@
-"""Two-step FAC Synthesis for one batch of missing features (docs/METHOD.md section 4).
+"""Two-step FAC Synthesis for one batch of missing features (docs/METHOD.md section 4), prompted, steered or both.
 
 Step 1 samples n candidates per feature from its description and top anchor spans, scores
 each by re-encoding (g_i) and forms the contrastive pair: x+ = highest g_i, x- = lowest; when
@@ -6,24 +6,32 @@ no candidate activates the feature, x+ falls back to the anchor's top span (as t
 code does). Step 2 samples m candidates from the contrastive prompt, keeps those with
 g_i > delta, ranks them by g_i and proposes the top ones for review. Several features go
 through each step together, so the local generator fills its batches.
+
+Modes: `prompt` is the above; `steer` prompts with the task alone while the generator is steered
+along the feature's decoder direction (fac_engine/llm/steering.py); `both` steers the two-step
+prompts. When steering, step 1 sweeps the strengths and step 2 uses the best one per feature.
+Every candidate's perplexity and repetition are measured; the fluency guard flags gibberish.
 """
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
-from fac_engine.errors import check_threshold
+from fac_engine.errors import FacError, check_threshold
 from fac_engine.llm.generators import GenerationConfig, Generator
+from fac_engine.llm.steering import SteeredGenerator, SteeringConfig
 from fac_engine.log import get_logger
-from fac_engine.synthesis.candidates import NewCandidate
+from fac_engine.synthesis.candidates import MODES, NewCandidate, Provenance, SynthesisMode
 from fac_engine.synthesis.dedup import ShingleIndex
+from fac_engine.synthesis.fluency import FluencyConfig
+from fac_engine.synthesis.sampled import Scored, choose_alpha, sample_step, step_alphas, usable
 from fac_engine.synthesis.scoring import SampleScore, Scorer
 from fac_engine.synthesis.templates import (
     Demo,
     FeatureBrief,
     Sample,
     TaskName,
-    parse_output,
+    neutral_prompt,
     step1_prompt,
     step2_prompt,
 )
@@ -61,6 +69,13 @@ class SynthesisConfig:
     """Word 3-gram Jaccard similarity from which a candidate is flagged as a near duplicate."""
     generation: GenerationConfig = SYNTHESIS_GENERATION
     """Sampling settings (paper: temperature 0.8, top-p 0.9)."""
+    mode: SynthesisMode = "prompt"
+    """`prompt`: the two-step prompts; `steer`: the task alone, the generator steered along the feature's decoder
+    direction; `both`: the two-step prompts and steering. Steering needs the local generator to be the SAE's model."""
+    steering: SteeringConfig = field(default_factory=SteeringConfig)
+    """Steering strengths swept in step 1 and where to steer (`steer` and `both` modes)."""
+    fluency: FluencyConfig = field(default_factory=FluencyConfig)
+    """When a candidate is flagged as gibberish, and whether flagged ones are dropped before review."""
 
     def __post_init__(self) -> None:
         if self.task not in ("query", "instruction", "preference"):
@@ -72,6 +87,16 @@ class SynthesisConfig:
             raise ValueError("The near-duplicate similarity must be in (0, 1].")
         if not self.label.strip():
             raise ValueError("The label is empty; give one or use 'auto'.")
+        if self.mode not in MODES:
+            raise ValueError(f"Unknown synthesis mode {self.mode!r}; use prompt, steer or both.")
+        if self.mode != "prompt" and self.n_step1 < len(self.steering.alphas):
+            raise ValueError(f"Step 1 sweeps the {len(self.steering.alphas)} steering strengths, so it needs at least "
+                             f"that many candidates per feature (n_step1 is {self.n_step1}).")
+
+    @property
+    def steered(self) -> bool:
+        """Whether this mode steers the generator."""
+        return self.mode != "prompt"
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON (stored with the job)."""
@@ -80,7 +105,11 @@ class SynthesisConfig:
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "SynthesisConfig":
         """Read back what `to_json_dict` wrote."""
-        return cls(**{**data, "generation": GenerationConfig(**data.get("generation", {}))})
+        steering = dict(data.get("steering", {}))
+        if "alphas" in steering:
+            steering["alphas"] = tuple(float(a) for a in steering["alphas"])
+        return cls(**{**data, "generation": GenerationConfig(**data.get("generation", {})),
+                      "steering": SteeringConfig(**steering), "fluency": FluencyConfig(**data.get("fluency", {}))})
 
 
 @dataclass(frozen=True)
@@ -101,107 +130,127 @@ class FeatureOutcome:
     feature: int
     candidates: list[NewCandidate]
     pair: dict[str, Any]
-    """x+ and x- (text, g, span, source) used in step 2."""
+    """x+ and x- (text, g, span, source) used in step 2 (empty in `steer` mode, whose step 2 uses no pair)."""
     note: str
     """What happened, for the user (malformed outputs, fallback used, nothing above delta...)."""
 
 
-Scored = list[tuple[Sample, SampleScore]]
-
-
-def _scored(generator: Generator, scorer: Scorer, prompts: Sequence[str], features: Sequence[int], n: int,
-            cfg: SynthesisConfig) -> tuple[list[list[tuple[Sample, SampleScore]]], list[int]]:
-    """Generate n outputs per prompt, parse, score each valid one for its prompt's feature.
-    Returns per prompt the (sample, score) pairs, and per prompt how many outputs were unusable."""
-    raw = generator.generate(prompts, n, cfg.generation)
-    parsed = [[s for s in (parse_output(cfg.task, r) for r in outs) if s is not None] for outs in raw]
-    bad = [len(outs) - len(ok) for outs, ok in zip(raw, parsed, strict=True)]
-    flat = [(k, s) for k, ok in enumerate(parsed) for s in ok]
-    scores = scorer.score([s for _, s in flat], [features[k] for k, _ in flat]) if flat else []
-    out: list[list[tuple[Sample, SampleScore]]] = [[] for _ in prompts]
-    for (k, sample), score in zip(flat, scores, strict=True):
-        out[k].append((sample, score))
-    return out, bad
-
-
 def new_candidate(feature: int, step: int, task: TaskName, label: str | None, sample: Sample, score: SampleScore,
-                  prompt: str, generator: str, generation: GenerationConfig, threshold: float) -> NewCandidate:
-    """A scored sample as the store records it, with its provenance."""
+                  prompt: str, generator: str, generation: GenerationConfig, threshold: float,
+                  provenance: Provenance | None = None) -> NewCandidate:
+    """A scored sample as the store records it, with its sampling parameters and how it was made."""
     return NewCandidate(
         feature=feature, step=step, task=task, label=label, text=sample.text, fields=sample.fields,
         messages=None if sample.messages is None else [list(m) for m in sample.messages], prompt=prompt,
         generator=generator, params=asdict(generation), g=score.g, threshold=threshold, span=score.span,
         tokens=score.tokens, activations=score.activations,
-        pooled={"features": score.pooled_features, "values": score.pooled_values})
+        pooled={"features": score.pooled_features, "values": score.pooled_values},
+        provenance=provenance or Provenance())
 
 
-def _candidate(target: FeatureTarget, step: int, sample: Sample, score: SampleScore, prompt: str, generator: str,
-               cfg: SynthesisConfig) -> NewCandidate:
-    return new_candidate(target.brief.feature, step, cfg.task, target.label, sample, score, prompt, generator,
-                         cfg.generation, cfg.threshold)
+def provenance(item: Scored, mode: SynthesisMode, layer: int | None) -> Provenance:
+    """How a candidate was made (mode, steering strength and layer) and the fluency guard's verdict on it."""
+    return Provenance(mode, item.alpha, None if item.alpha is None else layer, item.fluency.perplexity,
+                      item.fluency.repetition, item.fluency.flagged)
 
 
-def _pair(target: FeatureTarget, step1: list[tuple[Sample, SampleScore]], threshold: float
-          ) -> tuple[Demo, Demo, str]:
-    ranked = sorted(step1, key=lambda p: -p[1].g)
+def _demo(item: Scored) -> Demo:
+    return Demo(item.sample.text, item.score.g, item.score.span)
+
+
+def _pair(target: FeatureTarget, step1: list[Scored], threshold: float) -> tuple[Demo, Demo, str]:
+    ranked = sorted(step1, key=lambda p: -p.score.g)
     notes = []
-    if ranked and ranked[0][1].g > threshold:
-        good = Demo(ranked[0][0].text, ranked[0][1].g, ranked[0][1].span)
+    if ranked and ranked[0].score.g > threshold:
+        good = _demo(ranked[0])
     elif target.fallback is not None:
         good = target.fallback
         notes.append("no step-1 candidate activated the feature: x+ is the anchor's top sample")
     else:
-        good = Demo(ranked[0][0].text, ranked[0][1].g, ranked[0][1].span) if ranked else Demo("(none)", 0.0, "")
+        good = _demo(ranked[0]) if ranked else Demo("(none)", 0.0, "")
         notes.append("no step-1 candidate activated the feature and it has no anchor sample")
-    bad = Demo(ranked[-1][0].text, ranked[-1][1].g, ranked[-1][1].span) if ranked else Demo("(none)", 0.0, "")
+    bad = _demo(ranked[-1]) if ranked else Demo("(none)", 0.0, "")
     return good, bad, "; ".join(notes)
+
+
+def _steerer(generator: Generator, cfg: SynthesisConfig) -> SteeredGenerator | None:
+    if not cfg.steered:
+        return None
+    if not isinstance(generator, SteeredGenerator):
+        raise FacError(f"Mode {cfg.mode!r} steers the generator, but {generator.name} is not a steered local "
+                       "generator; use --mode prompt or the local model the SAE was trained on.")
+    return generator
 
 
 def synthesise_batch(targets: Sequence[FeatureTarget], generator: Generator, scorer: Scorer, cfg: SynthesisConfig,
                      duplicates: ShingleIndex) -> list[FeatureOutcome]:
-    """Both steps for a batch of features; near duplicates are flagged against `duplicates` (then added to it)."""
+    """Both steps for a batch of features; near duplicates are flagged against `duplicates` (then added to it).
+    Steered modes need `generator` to be a `SteeredGenerator` (fac_engine/llm/steering.py)."""
+    steerer = _steerer(generator, cfg)
     features = [t.brief.feature for t in targets]
-    prompts1 = [step1_prompt(cfg.task, t.brief, cfg.instructions) for t in targets]
-    step1, bad1 = _scored(generator, scorer, prompts1, features, cfg.n_step1, cfg)
-    pairs = [_pair(t, s1, cfg.threshold) for t, s1 in zip(targets, step1, strict=True)]
-    prompts2 = [step2_prompt(cfg.task, t.brief, good, bad, cfg.instructions)
+    prompts1 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
+                step1_prompt(cfg.task, t.brief, cfg.instructions) for t in targets]
+    sweep: tuple[float | None, ...] = cfg.steering.alphas if steerer else (None,)
+    step1 = sample_step(generator, scorer, prompts1, features, [step_alphas(cfg.n_step1, sweep)] * len(targets),
+                        cfg.task, cfg.generation, cfg.fluency)
+    alphas = [choose_alpha(s1, a1, cfg.threshold) for s1, a1 in zip(step1.scored, step1.alphas, strict=True)]
+    pairs = [_pair(t, s1, cfg.threshold) for t, s1 in zip(targets, step1.scored, strict=True)]
+    prompts2 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
+                step2_prompt(cfg.task, t.brief, good, bad, cfg.instructions)
                 for t, (good, bad, _) in zip(targets, pairs, strict=True)]
-    step2, bad2 = _scored(generator, scorer, prompts2, features, cfg.m_step2, cfg)
-    return [_outcome(target, pairs[k], step1[k], step2[k], prompts1[k], prompts2[k], bad1[k] + bad2[k], generator.name,
-                     cfg, duplicates) for k, target in enumerate(targets)]
+    step2 = sample_step(generator, scorer, prompts2, features, [[a] * cfg.m_step2 for a in alphas], cfg.task,
+                        cfg.generation, cfg.fluency)
+    layer = steerer.layer if steerer else None
+    return [_outcome(target, pairs[k], step1.scored[k], step2.scored[k], prompts1[k], prompts2[k],
+                     step1.malformed[k] + step2.malformed[k], generator.name, cfg, duplicates, alphas[k], layer)
+            for k, target in enumerate(targets)]
 
 
-def _outcome(target: FeatureTarget, pair: tuple[Demo, Demo, str], step1: Scored, step2: Scored, prompt1: str,
-             prompt2: str, malformed: int, generator: str, cfg: SynthesisConfig, duplicates: ShingleIndex
-             ) -> FeatureOutcome:
-    """Rank one feature's candidates above delta, flag near duplicates, pick the proposals."""
+def _outcome(target: FeatureTarget, pair: tuple[Demo, Demo, str], step1: list[Scored], step2: list[Scored],
+             prompt1: str, prompt2: str, malformed: int, generator: str, cfg: SynthesisConfig,
+             duplicates: ShingleIndex, alpha: float | None, layer: int | None) -> FeatureOutcome:
+    """Rank one feature's usable candidates, flag near duplicates, pick the proposals."""
     good, bad, note = pair
-    above2 = sorted((p for p in step2 if p[1].g > cfg.threshold), key=lambda p: -p[1].g)
-    # When step 2 finds nothing above delta, step-1 candidates that do are proposed rather than none.
-    step, kept = (2, above2) if above2 or not step1 else (1, sorted(
-        (p for p in step1 if p[1].g > cfg.threshold), key=lambda p: -p[1].g))
-    matches = [duplicates.closest(sample.text) for sample, _ in kept]
-    # Unique candidates are proposed before near duplicates; a proposed duplicate keeps its warning.
-    chosen = set(sorted(range(len(kept)), key=lambda i: (matches[i] is not None, i))[: cfg.propose])
+
+    def candidate(step: int, item: Scored, prompt: str) -> NewCandidate:
+        return new_candidate(target.brief.feature, step, cfg.task, target.label, item.sample, item.score, prompt,
+                             generator, cfg.generation, cfg.threshold, provenance(item, cfg.mode, layer))
+
+    def kept_of(items: list[Scored]) -> list[Scored]:
+        return sorted((p for p in items if usable(p, cfg.threshold, cfg.fluency)), key=lambda p: -p.score.g)
+
+    above2 = kept_of(step2)
+    # When step 2 finds nothing usable, step-1 candidates that are usable are proposed rather than none.
+    step, kept = (2, above2) if above2 or not step1 else (1, kept_of(step1))
+    matches = [duplicates.closest(item.sample.text) for item in kept]
+    # Fluent before flagged, unique before near duplicates; a proposed one keeps its warnings.
+    order = sorted(range(len(kept)), key=lambda i: (kept[i].fluency.flagged, matches[i] is not None, i))
+    chosen = set(order[: cfg.propose])
     cands = []
-    for rank, ((sample, score), match) in enumerate(zip(kept, matches, strict=True)):
-        cand = _candidate(target, step, sample, score, prompt2 if step == 2 else prompt1, generator, cfg)
-        cands.append(replace(cand, rank=rank, proposed=rank in chosen, duplicate_of=match.key if match else None,
+    for rank, (item, match) in enumerate(zip(kept, matches, strict=True)):
+        cands.append(replace(candidate(step, item, prompt2 if step == 2 else prompt1), rank=rank,
+                             proposed=rank in chosen, duplicate_of=match.key if match else None,
                              duplicate_similarity=match.similarity if match else None))
         if rank in chosen:
-            duplicates.add(f"feature{target.brief.feature}:{rank}", sample.text)
-    cands += [_candidate(target, 1, s, sc, prompt1, generator, cfg) for s, sc in step1
-              if step == 2 or sc.g <= cfg.threshold]  # step-1 ones above delta are already in `kept`
-    cands += [_candidate(target, 2, s, sc, prompt2, generator, cfg) for s, sc in step2 if sc.g <= cfg.threshold]
-    notes = [n for n in (note, f"{malformed} empty or malformed outputs" if malformed else "",
-                         f"{len(above2)} of {len(step2)} step-2 candidates above delta",
+            duplicates.add(f"feature{target.brief.feature}:{rank}", item.sample.text)
+    in_kept = {id(item) for item in kept}
+    cands += [candidate(1, p, prompt1) for p in step1 if id(p) not in in_kept]
+    cands += [candidate(2, p, prompt2) for p in step2 if id(p) not in in_kept]
+    flagged = sum(p.fluency.flagged for p in step1 + step2)
+    dropped = " and dropped" if cfg.fluency.drop_flagged else ""
+    n_above2 = sum(p.score.g > cfg.threshold for p in step2)
+    notes = [n for n in (note if cfg.mode != "steer" else "",
+                         f"steered at alpha {alpha:g} (layer {layer})" if alpha is not None else "",
+                         f"{malformed} empty or malformed outputs" if malformed else "",
+                         f"{n_above2} of {len(step2)} step-2 candidates above delta",
                          "step-1 candidates above delta proposed instead" if step == 1 and kept else "",
+                         f"{flagged} flagged by the fluency guard{dropped}" if flagged else "",
                          f"{sum(m is not None for m in matches)} near duplicates flagged" if any(matches) else "")
              if n]
     log.info("feature %d: %d candidates, %d proposed (%s)", target.brief.feature, len(cands), len(chosen),
              "; ".join(notes))
-    return FeatureOutcome(target.brief.feature, cands, {"x_plus": asdict_demo(good), "x_minus": asdict_demo(bad)},
-                          "; ".join(notes))
+    pair_json = {} if cfg.mode == "steer" else {"x_plus": asdict_demo(good), "x_minus": asdict_demo(bad)}
+    return FeatureOutcome(target.brief.feature, cands, pair_json, "; ".join(notes))
 
 
 def asdict_demo(demo: Demo) -> dict[str, Any]:

@@ -40,6 +40,8 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
     at.number_input(key="syn_n1").set_value(2)
     at.number_input(key="syn_m2").set_value(2)
     at.number_input(key="syn_max_new").set_value(8)
+    at.selectbox(key="syn_mode").set_value("steer")
+    at.text_input(key="syn_alphas").set_value("0.5, 8")
     at.button[0].click().run()  # the form's submit button
     assert not at.exception, [e.value for e in at.exception]
     store = SynthesisStore(Project(app_workspace))
@@ -48,6 +50,7 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
     assert (settings.synthesis.n_step1, settings.synthesis.m_step2, settings.synthesis.generation.max_new_tokens) == (
         2, 2, 8)
     assert settings.backend.kind == "local" and settings.anchor == "anchor"
+    assert (settings.synthesis.mode, settings.synthesis.steering.alphas) == ("steer", (0.5, 8.0))
     deadline = time.time() + 120
     while store.progress(1).state in ("queued", "running") and time.time() < deadline:
         time.sleep(0.5)
@@ -62,6 +65,9 @@ def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
     at = _page("app_pages/6_Review.py")
     assert _metric(at, "FAC of the seed") == "42.86%" and _metric(at, "FAC of seed + accepted") == "42.86%"
     assert any("Candidate 1 of 4" in m.value for m in at.markdown)
+    # The word model is random beyond its embeddings, so every text is unlikely under it: flagged.
+    assert any(c.value.startswith("How it was made: mode prompt · perplexity") for c in at.caption)
+    assert any("fluency guard flags this candidate" in w.value for w in at.warning)
     at.button(key="review_accept").click().run()  # best-first within features: feature 2 comes first
     assert store.candidate(ids[2]).status == "accepted"
     assert _metric(at, "FAC of seed + accepted") == "57.14%" and _metric(at, "Accepted samples") == "1"

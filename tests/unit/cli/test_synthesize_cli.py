@@ -79,6 +79,7 @@ def test_headless_synthesize_review_export(ws: Path, endpoint: str, tmp_path: Pa
     assert frame["text"].tolist() == ["the cat", "the mat", "hello world !", "hello world !"]
     assert frame["source"].tolist() == ["seed:seed", "seed:seed", "fac-synthesis", "fac-synthesis"]
     assert frame["generator"].tolist()[2:] == [f"m@{endpoint}"] * 2
+    assert json.loads(frame["made"].tolist()[2])["mode"] == "prompt"
     assert datasets.load_dataset("parquet", data_files=str(out_file), split="train").num_rows == 4
     capsys.readouterr()
     assert main(["coverage", "--anchor", "anchor", "--seed", "after", "--json", "--workspace", str(ws)]) == 0
@@ -103,3 +104,23 @@ def test_failures_are_clear_and_jobs_resume(ws: Path, endpoint: str, capsys: pyt
     assert "There is no synthesis job 9" in capsys.readouterr().err
     assert main(["export", "x.jsonl", "--workspace", str(ws)]) == 2
     assert "no accepted samples" in capsys.readouterr().err
+
+
+def test_synthesize_mode_and_fluency_options_reach_the_job(ws: Path, endpoint: str,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["synthesize", "--features", "2", "--mode", "steer", "--alphas", "0.5, 8", "--n-step1", "2", "--m-step2",
+            "2", "--max-new-tokens", "2", "--max-perplexity", "500", "--drop-flagged", *_common(ws)]
+    assert main(argv) == 0
+    assert "mode steer" in capsys.readouterr().out
+    store = SynthesisStore(Project(ws))
+    saved = store.job_config(1)["synthesis"]
+    assert (saved["mode"], saved["steering"]["alphas"], saved["fluency"]) == (
+        "steer", [0.5, 8.0], {"max_perplexity": 500.0, "max_repetition": 0.3, "drop_flagged": True})
+    made = [c.provenance for c in store.candidates(1, proposed_only=False)]
+    assert {(m.mode, m.layer) for m in made} == {("steer", 0)} and {m.alpha for m in made} <= {0.5, 8.0}
+    assert main(["review", "--workspace", str(ws), "--status", "pending"]) == 0
+    assert "[steered at alpha 8 on layer 0]" in capsys.readouterr().out
+    assert _synthesize(ws, endpoint, "--features", "2", "--mode", "both") == 2
+    assert "an HTTP endpoint cannot be steered" in capsys.readouterr().err
+    assert _synthesize(ws, endpoint, "--features", "2", "--mode", "steer", "--alphas", "1,x") == 2
+    assert "argument --alphas: '1,x' is not a comma-separated list of numbers" in capsys.readouterr().err

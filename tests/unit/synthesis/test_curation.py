@@ -9,15 +9,17 @@ import signal
 import sqlite3
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from fac_engine.atomic import CRASH_ENV
 from fac_engine.errors import FacError
-from fac_engine.synthesis.candidates import Candidate
+from fac_engine.synthesis.candidates import Candidate, Provenance
 from fac_engine.synthesis.curation import SynthesisStore
-from tests.unit.synthesis.synthesis_fixtures import hand_store
+from fac_engine.workspace.project import Project
+from tests.unit.synthesis.synthesis_fixtures import hand_candidate, hand_store
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -40,6 +42,30 @@ def test_candidates_are_typed(tmp_path: Path) -> None:
     assert [c.cand_id for c in store.candidates(proposed_only=False, status=["pending"])] == [1, 2, 3, 4]
     with pytest.raises(FacError, match=r"^There is no candidate 99 in project 'default'\.$"):
         store.candidate(99)
+
+
+def test_provenance_is_stored_and_an_edit_clears_the_fluency_verdict(tmp_path: Path) -> None:
+    store = SynthesisStore(Project(tmp_path))
+    job = store.create_job({"settings": "none"}, [2])
+    made = Provenance("steer", 0.5, 15, 123.45, 0.25, True)
+    store.finish_feature(job, 2, [replace(hand_candidate(2, "dog dog", True), provenance=made)], pair={}, note="")
+    assert store.candidate(1).provenance == made
+    assert made.describe() == "mode steer, steered at α 0.5 on layer 15 · perplexity 123.5, repeated 3-grams 25%"
+    store.save_edit(1, "a dog", {"text": "a dog"}, None, 2.0, "a <<dog>>", ["a", "dog"], [0.0, 2.0],
+                    {"features": [2], "values": [2.0]})
+    assert store.candidate(1).provenance == Provenance("steer", 0.5, 15)
+    assert Provenance().describe() == "mode prompt"
+
+
+def test_a_store_made_before_provenance_reads_as_prompted(tmp_path: Path) -> None:
+    store = hand_store(tmp_path, [[2]])
+    with store.project.db() as db:
+        db.execute("ALTER TABLE candidates DROP COLUMN provenance")
+    again = SynthesisStore(store.project)  # adds the column back, empty
+    assert [c.provenance for c in again.candidates(proposed_only=False)] == [Provenance(), Provenance()]
+    again.finish_feature(1, 2, [replace(hand_candidate(2, "x", True), provenance=Provenance("both", 1.0, 3))],
+                         pair={}, note="")
+    assert again.candidate(3).provenance == Provenance("both", 1.0, 3)
 
 
 def test_decisions_are_logged_with_their_job(tmp_path: Path) -> None:

@@ -26,6 +26,7 @@ from fac_engine.llm.generators import GenerationConfig, TokenUsage
 from fac_engine.models.spec import ModelSpec
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
+from fac_engine.synthesis.fluency import FluencyConfig
 from fac_engine.synthesis.job import JobSettings, job_state, run_job, start_background, stop_background
 from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage, regenerate
 from fac_engine.synthesis.scoring import Scorer
@@ -84,8 +85,13 @@ def test_two_steps_propose_scored_candidates(ws: Path, scorer: Scorer) -> None:
     assert {c.feature: c.duplicate_of for c in proposed} == {
         2: "anchor:2", 3: "anchor:0", 6: "anchor:1", 7: "anchor:1"}
     rows = store.feature_rows(job).set_index("feature")
+    # The word-detector model is random beyond its embeddings, so every text is unlikely under it.
     assert rows.loc[2, "note"] == ("2 empty or malformed outputs; 1 of 2 step-2 candidates above delta; "
-                                   "1 near duplicates flagged")
+                                   "4 flagged by the fluency guard; 1 near duplicates flagged")
+    made = dog.provenance
+    assert (made.mode, made.alpha, made.layer, made.repetition, made.flagged) == ("prompt", None, None, 0.0, True)
+    assert made.perplexity is not None and made.perplexity > FluencyConfig.max_perplexity
+    assert "steering" not in dog.params  # sampling parameters only
     assert '"x_minus": {"text": "cat", "g": 0.0' in rows.loc[2, "pair"]
 
 
