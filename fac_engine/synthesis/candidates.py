@@ -62,43 +62,9 @@ class NewCandidate:
     """A scored candidate as the synthesis run records it."""
 
     feature: int
-    step: int
-    """1 = contrastive-pair candidate, 2 = feature-covered synthesis (only step 2 is proposed)."""
-    task: str
-    label: str | None
-    text: str
-    fields: dict[str, str]
-    messages: list[list[str]] | None
-    """[[role, content], ...] or None for a single user turn."""
-    prompt: str
-    generator: str
-    params: dict[str, Any]
-    """Sampling parameters (temperature, top-p, max tokens, seed...)."""
-    g: float
-    threshold: float
-    span: str
-    tokens: list[str]
-    activations: list[float]
-    pooled: PooledCodes
-    """Every feature the sample activates."""
-    duplicate_of: str | None = None
-    duplicate_similarity: float | None = None
-    rank: int | None = None
-    proposed: bool = False
-    provenance: Provenance = field(default_factory=Provenance)
-    """Mode, steering and the fluency guard's verdict."""
-
-
-@dataclass(frozen=True)
-class Candidate:
-    """A stored candidate: the sample, its score for the target feature, and where its review stands."""
-
-    cand_id: int
-    job_id: int
-    feature: int
     """The missing feature it was generated for."""
     step: int
-    """1 = contrastive-pair candidate, 2 = feature-covered synthesis."""
+    """1 = contrastive-pair candidate, 2 = feature-covered synthesis (only step 2 is proposed)."""
     task: TaskName
     label: str | None
     text: str
@@ -112,8 +78,6 @@ class Candidate:
     generator: str
     params: dict[str, Any]
     """Sampling parameters (temperature, top-p, max tokens, seed...)."""
-    provenance: Provenance
-    """Mode, steering strength and layer, and the fluency guard's verdict."""
     g: float
     """Its max activation of the target feature over content tokens."""
     threshold: float
@@ -125,13 +89,23 @@ class Candidate:
     """The target feature's activation on each of `tokens`."""
     pooled: PooledCodes
     """Every feature the sample activates (what the live FAC adds)."""
-    duplicate_of: str | None
+    duplicate_of: str | None = None
     """`dataset:row` or `candidate:id` it nearly repeats, if any."""
-    duplicate_similarity: float | None
-    rank: int | None
+    duplicate_similarity: float | None = None
+    rank: int | None = None
     """Place among the feature's proposed candidates (0 = best)."""
-    proposed: bool
+    proposed: bool = False
     """Shown for review; the others (step 1, below delta) are kept for provenance only."""
+    provenance: Provenance = field(default_factory=Provenance)
+    """Mode, steering strength and layer, and the fluency guard's verdict."""
+
+
+@dataclass(frozen=True, kw_only=True)
+class Candidate(NewCandidate):
+    """A stored candidate: what the run recorded, plus its ids and where its review stands."""
+
+    cand_id: int
+    job_id: int
     status: ReviewStatus
     edited: bool
     """A reviewer changed the text (it was re-scored)."""
