@@ -6,6 +6,7 @@ features {0, 1, 2, 3, 6, 7}; "train" activates the dog cat sat on mat hello worl
 """
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,11 @@ def test_evaluate_table(env: dict[str, Path], capsys: pytest.CaptureFixture[str]
                           "table")) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("sae features, test test (6 rows, 3 'toxic'), FAC against anchor, 3 seeds")
-    assert lines[1].split() == ["set", "n", "train", "FAC", "AUPRC", "ROC-AUC", "F1", "distinct-2"]
+    assert lines[1].split() == ["set", "n", "train", "FAC", "AUPRC", "ROC-AUC", "F1", "DES", "distinct-2"]
     assert lines[2].split()[:7] == ["train", "12", "1.0000", "1.0000", "±", "0.0000", "1.0000"]
+    assert lines[2].split()[-4:-1] == [f"{1 / math.log10(12):.4f}", "±", "0.0000"]  # DES = AUPRC / log10 n
     assert lines[3].split()[0] == "copy"
+    assert lines[4] == "DES = AUPRC / log10(n train)."
     assert lines[-1] == f"saved {env['ws'] / '.evaluations' / 'table.json'}"
 
 

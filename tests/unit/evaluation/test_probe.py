@@ -18,15 +18,9 @@ import pytest
 
 from fac_engine.encoding.encode import EncodeConfig, encode_dataset, new_manifest
 from fac_engine.errors import FacError
+from fac_engine.evaluation.evaluate import evaluate_sets
 from fac_engine.evaluation.hidden_states import cached_hidden_states, hidden_cache_path, mean_hidden_states
-from fac_engine.evaluation.probe import (
-    TrainingSet,
-    binary_labels,
-    binary_metrics,
-    evaluate_sets,
-    sae_features,
-    stratified_subsample,
-)
+from fac_engine.evaluation.probe import TrainingSet, binary_labels, binary_metrics, sae_features, stratified_subsample
 from fac_engine.evaluation.results import (
     EvalConfig,
     EvalResult,
