@@ -198,15 +198,16 @@ class SetResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON types; means and stds included."""
+        categories = [c.category for c in self.runs[0].categories] if self.runs else []
+        headroom = None if self.headroom is None else {**asdict(self.headroom), "rows": list(self.headroom.rows)}
         return {"name": self.name, "datasets": list(self.datasets), "n_train": self.n_train,
                 "n_positive": self.n_positive, "dropped_unlabelled": self.dropped_unlabelled,
                 "coverage": self.coverage.to_json_dict(), "diversity": self.diversity.to_json_dict(),
-                "runs": [asdict(r) for r in self.runs],
+                "runs": [{**asdict(r), "categories": [asdict(c) for c in r.categories]} for r in self.runs],
                 **{m: self.metric(m).to_json_dict() for m in ("auprc", "roc_auc", "f1")},
-                "des": self.des.to_json_dict(), "headroom": None if self.headroom is None else asdict(self.headroom),
-                "categories": {c.category: {m: self.category_metric(c.category, m).to_json_dict()
-                                            for m in ("recall", "auprc")}
-                               for c in (self.runs[0].categories if self.runs else ())}}
+                "des": self.des.to_json_dict(), "headroom": headroom,
+                "categories": {c: {m: self.category_metric(c, m).to_json_dict() for m in ("recall", "auprc")}
+                               for c in categories}}
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "SetResult":
