@@ -161,7 +161,8 @@ def print_table(result: EvalResult) -> None:
     for s in result.sets:
         if s.headroom is not None:
             h = s.headroom
-            print(f"{s.name}: {h.base} plus {len(h.rows)} real rows of {result.anchor} that no training set holds, "
+            rows = f"{len(h.rows)} real row{'' if len(h.rows) == 1 else 's'}"
+            print(f"{s.name}: {h.base} plus {rows} of {result.anchor} that no training set holds, "
                   f"covering {h.covered} of the {h.n_missing} features {h.base} misses; real data, an upper "
                   "reference for synthesis, not a synthesis result.")
     if result.categories:
