@@ -8,6 +8,9 @@ if TYPE_CHECKING:
     from fac_engine.figures.calibration import calibration_figure, calibration_table, correlation_choices
     from fac_engine.figures.coverage import coverage_heatmap, fac_bars, frequency_histogram
     from fac_engine.figures.evaluation import (
+        CATEGORY_METRICS,
+        category_heatmap,
+        category_table,
         correlation_table,
         diversity_figure,
         evaluation_table,
@@ -26,9 +29,12 @@ if TYPE_CHECKING:
 _PUBLIC = {
     "CATEGORIES": "features",
     "CATEGORY_HELP": "features",
+    "CATEGORY_METRICS": "evaluation",
     "activation_histogram": "features",
     "calibration_figure": "calibration",
     "calibration_table": "calibration",
+    "category_heatmap": "evaluation",
+    "category_table": "evaluation",
     "correlation_choices": "calibration",
     "correlation_table": "evaluation",
     "coverage_heatmap": "coverage",
@@ -47,9 +53,12 @@ _PUBLIC = {
 __all__ = [
     "CATEGORIES",
     "CATEGORY_HELP",
+    "CATEGORY_METRICS",
     "activation_histogram",
     "calibration_figure",
     "calibration_table",
+    "category_heatmap",
+    "category_table",
     "correlation_choices",
     "correlation_table",
     "coverage_heatmap",
