@@ -143,6 +143,25 @@ def _cell(m: MetricSummary) -> str:
     return f"{m.mean:.4f} ± {m.std:.4f}"
 
 
+def print_categories(result: EvalResult) -> None:
+    """Per test category (rows) and set (columns): recall at the decision threshold and AUPRC against all
+    negatives of the category's positive rows, mean ± std over the seeds."""
+    cfg = result.config
+    print(f"per {cfg.category} of the test's {cfg.positive!r} rows: recall at {cfg.threshold:g} and AUPRC against "
+          "all negative rows, mean ± std over the seeds")
+    name_width = max(12, *(len(c.name) for c in result.categories))
+    widths = [max(15, len(s.name)) for s in result.sets]
+    print(f"{cfg.category or 'category':{name_width}s} {'n':>6s} {'metric':6s} "
+          + " ".join(f"{s.name:>{w}s}" for s, w in zip(result.sets, widths, strict=True)))
+    for c in result.categories:
+        metrics: tuple[CategoryMetric, ...] = ("recall", "auprc")
+        for i, metric in enumerate(metrics):
+            label = f"{c.name:{name_width}s} {c.n_positive:>6,}" if i == 0 else " " * (name_width + 7)
+            cells = [f"{_cell(s.category_metric(c.name, metric)):>{w}s}" for s, w in zip(result.sets, widths,
+                                                                                         strict=True)]
+            print(f"{label} {'recall' if metric == 'recall' else 'AUPRC':6s} " + " ".join(cells))
+
+
 def print_table(result: EvalResult) -> None:
     """The per-set table (set, n train, FAC, AUPRC, ROC-AUC and F1 mean ± std, DES, distinct-2), the headroom
     arm's note and the per-category table."""
@@ -171,25 +190,6 @@ def print_table(result: EvalResult) -> None:
         shown = {x: result.correlation(x) for x in ("fac", "distinct_2")}
         print("Pearson r with AUPRC across sets: " + ", ".join(
             f"{x} {'n/a (constant)' if r is None else f'{r:.3f}'}" for x, r in shown.items()))
-
-
-def print_categories(result: EvalResult) -> None:
-    """Per test category (rows) and set (columns): recall at the decision threshold and AUPRC against all
-    negatives of the category's positive rows, mean ± std over the seeds."""
-    cfg = result.config
-    print(f"per {cfg.category} of the test's {cfg.positive!r} rows: recall at {cfg.threshold:g} and AUPRC against "
-          "all negative rows, mean ± std over the seeds")
-    name_width = max(12, *(len(c.name) for c in result.categories))
-    widths = [max(15, len(s.name)) for s in result.sets]
-    print(f"{cfg.category or 'category':{name_width}s} {'n':>6s} {'metric':6s} "
-          + " ".join(f"{s.name:>{w}s}" for s, w in zip(result.sets, widths, strict=True)))
-    for c in result.categories:
-        metrics: tuple[CategoryMetric, ...] = ("recall", "auprc")
-        for i, metric in enumerate(metrics):
-            label = f"{c.name:{name_width}s} {c.n_positive:>6,}" if i == 0 else " " * (name_width + 7)
-            cells = [f"{_cell(s.category_metric(c.name, metric)):>{w}s}" for s, w in zip(result.sets, widths,
-                                                                                         strict=True)]
-            print(f"{label} {'recall' if metric == 'recall' else 'AUPRC':6s} " + " ".join(cells))
 
 
 def _floats(text: str) -> tuple[float, ...]:
