@@ -1,5 +1,6 @@
 """Evaluation: saved downstream evaluations (`fac evaluate`) as a table, AUPRC against FAC (the paper's
-figure 3) with the text-diversity baselines beside it, and the stakeholder report to download."""
+figure 3) with the text-diversity baselines beside it, per-category recall and AUPRC (sets x test
+categories), the real headroom arm marked as such, and the stakeholder report to download."""
 
 import shlex
 
@@ -11,8 +12,11 @@ from fac_app.markup import escape_inline, inline_code, quoted
 from fac_engine.errors import FacError
 from fac_engine.evaluation import CalibrationResult, EvalResult, calibration_names, evaluation_names
 from fac_engine.figures import (
+    CATEGORY_METRICS,
     calibration_figure,
     calibration_table,
+    category_heatmap,
+    category_table,
     correlation_choices,
     correlation_table,
     diversity_figure,
@@ -52,19 +56,57 @@ def results_section(result: EvalResult) -> None:
         "roc_auc_std": st.column_config.NumberColumn("ROC-AUC std", format="%.4f"),
         "f1": st.column_config.NumberColumn("F1", format="%.4f"),
         "f1_std": st.column_config.NumberColumn("F1 std", format="%.4f"),
+        "des": st.column_config.NumberColumn("DES", format="%.4f", help="data efficiency: AUPRC / log10(n train)"),
+        "des_std": st.column_config.NumberColumn("DES std", format="%.4f"),
         "distinct_1": st.column_config.NumberColumn("distinct-1", format="%.4f"),
         "distinct_2": st.column_config.NumberColumn("distinct-2", format="%.4f"),
         "entropy_2": st.column_config.NumberColumn("bigram entropy", format="%.3f"),
+        "real": st.column_config.CheckboxColumn("real rows", help="the headroom arm: real anchor rows, an upper "
+                                                "reference, not synthetic data"),
     })
+    headroom_note(result)
     st.plotly_chart(fac_auprc_figure(result), key="eval_fac_auprc")
     st.caption(f"{r_text(result.pearson_fac_auprc, len(result.sets))}. Error bars: standard deviation over the "
                "seeds. The paper finds r = 0.95 between FAC and AUPRC on toxicity detection.")
+    if result.categories:
+        category_section(result)
     st.subheader("Text diversity does not have to track quality")
     left, right = st.columns([3, 1])
     left.plotly_chart(diversity_figure(result), key="eval_diversity")
     right.dataframe(correlation_table(result), hide_index=True, width="stretch", column_config={
         "pearson_r": st.column_config.NumberColumn("Pearson r with AUPRC", format="%.3f"),
         "paper_r": st.column_config.NumberColumn("paper", format="%.2f")})
+
+
+def headroom_note(result: EvalResult) -> None:
+    """What the real headroom arm is, when the evaluation has one (an open diamond in the figure)."""
+    for s in result.sets:
+        if s.headroom is not None:
+            h = s.headroom
+            st.info(f"**{escape_inline(s.name)}** is **{escape_inline(h.base)}** plus {len(h.rows):,} real rows of "
+                    f"{escape_inline(result.anchor)} that no training set holds, picked to cover {h.covered:,} of the "
+                    f"{h.n_missing:,} features {escape_inline(h.base)} misses: real data, an upper reference for what "
+                    "synthesis could reach, not a synthesis result (an open diamond below).",
+                    icon=":material/straighten:")
+
+
+def category_section(result: EvalResult) -> None:
+    """Sets x test categories: which kinds of positive rows each set's probe catches and which it misses."""
+    st.subheader("Which kinds of positives each set catches")
+    metric = st.radio("Per-category metric", list(CATEGORY_METRICS), format_func=CATEGORY_METRICS.__getitem__,
+                      horizontal=True, key="eval_category_metric")
+    st.plotly_chart(category_heatmap(result, metric), key="eval_category_heatmap")
+    st.caption(f"Each column is a {escape_inline(str(result.config.category))} of the test set's "
+               f"{quoted(result.config.positive)} rows (their number in brackets); mean ± std over the seeds. Recall "
+               f"counts the rows scored at or above the decision threshold {result.config.threshold:g}; AUPRC ranks "
+               "the category's rows among all negative rows. A low cell in the seed's row that is high in a "
+               "synthesis row is a gap the synthesis repaired.")
+    st.dataframe(category_table(result), hide_index=True, width="stretch", column_config={
+        "n_positive": st.column_config.NumberColumn("positive rows", format="localized"),
+        "recall": st.column_config.NumberColumn("recall", format="%.4f"),
+        "recall_std": st.column_config.NumberColumn("recall std", format="%.4f"),
+        "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
+        "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f")})
 
 
 def calibration_section(anchor: str | None, seed: str | None) -> None:

@@ -11,7 +11,7 @@ from fac_engine.coverage.diversity import DiversityResult, distinct_n, ngram_ent
 from fac_engine.data.corpora.corpus import CorpusSummary
 from fac_engine.data.dataset import Dataset
 from fac_engine.evaluation.probe import Metrics
-from fac_engine.evaluation.results import SeedScores
+from fac_engine.evaluation.results import Headroom, SeedScores
 from fac_engine.models.sentence import SENTENCE_DIM
 from fac_engine.sae.load import SAE_FORMATS, detect_format
 from fac_engine.sae.metrics import SaeMetrics
@@ -32,6 +32,7 @@ CorpusSummary.empty_dropped
 Dataset.text_columns
 Metrics.roc_auc
 SeedScores.roc_auc
+Headroom.requested
 SaeMetrics.mse
 SaeMetrics.normalised_mse
 StepLog.aux_loss

@@ -16,17 +16,17 @@ from fac_engine.cli.common import (
 )
 from fac_engine.cli.flags import ConfigFlags, count, floats, ints, positive
 from fac_engine.errors import FacError
-from fac_engine.evaluation.results import EvalConfig
+from fac_engine.evaluation.results import EvalConfig, MetricSummary
 
 if TYPE_CHECKING:
     from fac_engine.evaluation.calibration_results import CalibrationConfig, CalibrationResult
     from fac_engine.evaluation.probe import TrainingSet
-    from fac_engine.evaluation.results import EvalResult
+    from fac_engine.evaluation.results import CategoryMetric, EvalResult
     from fac_engine.models.loader import LoadedModel
 
 EVAL_FLAGS = ConfigFlags(EvalConfig, skip=("seeds", "relevant"), names={"threshold": "decision-threshold",
                                                                          "fac_threshold": "threshold"})
-"""--features, --positive, --decision-threshold, --C, --max-iter, --subsample, --threshold."""
+"""--features, --positive, --decision-threshold, --C, --max-iter, --subsample, --threshold, --category."""
 
 
 def add_evaluate(p: argparse.ArgumentParser) -> None:
@@ -38,6 +38,11 @@ def add_evaluate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--seeds", type=count, default=3, help="number of seeds (probes per set), 0..N-1")
     EVAL_FLAGS.add(p)
     p.add_argument("--relevant", type=Path, default=None, help="file of task-relevant feature ids for FAC")
+    p.add_argument("--headroom", type=positive, default=None, metavar="N",
+                   help="add the set 'BASE + headroom (real)': the base set plus N real anchor rows that no training "
+                        "set holds, picked to cover the features it misses (an upper reference, not synthetic data)")
+    p.add_argument("--headroom-base", default=None, metavar="NAME",
+                   help="the training set the headroom rows are added to (default: the first --set)")
     p.add_argument("--embeddings", action="store_true",
                    help="add the sentence-embedding cosine distance to the text diversity (loads MiniLM)")
     p.add_argument("--token-budget", type=positive, default=None,
@@ -65,13 +70,17 @@ def parse_set(spec: str) -> TrainingSet:
 def run_evaluate(args: argparse.Namespace) -> int:
     """Evaluate, save the JSON and print the table (or the JSON)."""
     from fac_engine.coverage.relevant_ids import read_relevant_file
-    from fac_engine.evaluation.probe import evaluate_sets
+    from fac_engine.evaluation.evaluate import evaluate_sets
+    from fac_engine.evaluation.headroom import HeadroomSpec
     from fac_engine.evaluation.results import save_evaluation
     from fac_engine.workspace.datasets import Workspace
 
     if not args.sets:
         raise FacError("Give at least one training set with --set NAME=DATASET[,DATASET...].")
+    if args.headroom_base is not None and args.headroom is None:
+        raise FacError("--headroom-base needs --headroom N (the number of real anchor rows to add).")
     sets = [parse_set(s) for s in args.sets]
+    headroom = None if args.headroom is None else HeadroomSpec(args.headroom, args.headroom_base)
     cfg = EVAL_FLAGS.build(args, seeds=tuple(range(args.seeds)))  # bad values fail before any dataset is read
     workspace = Workspace(workspace_root(args))
     if args.relevant is not None:
@@ -84,7 +93,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
         embed = load_sentence_encoder().embed
     with _Bars() as bars:
-        result = evaluate_sets(workspace, args.anchor, args.test, sets, cfg, name=name,
+        result = evaluate_sets(workspace, args.anchor, args.test, sets, cfg, name=name, headroom=headroom,
                                load_model=lambda: load_model_of(args), token_budget=args.token_budget,
                                progress=bars.update, embed=embed)
     path = save_evaluation(workspace.root, result)
@@ -130,19 +139,53 @@ class _Bars:
         self.close()
 
 
+def _cell(m: MetricSummary) -> str:
+    return f"{m.mean:.4f} ± {m.std:.4f}"
+
+
+def print_categories(result: EvalResult) -> None:
+    """Per test category (rows) and set (columns): recall at the decision threshold and AUPRC against all
+    negatives of the category's positive rows, mean ± std over the seeds."""
+    cfg = result.config
+    print(f"per {cfg.category} of the test's {cfg.positive!r} rows: recall at {cfg.threshold:g} and AUPRC against "
+          "all negative rows, mean ± std over the seeds")
+    name_width = max(12, *(len(c.name) for c in result.categories))
+    widths = [max(15, len(s.name)) for s in result.sets]
+    print(f"{cfg.category or 'category':{name_width}s} {'n':>6s} {'metric':6s} "
+          + " ".join(f"{s.name:>{w}s}" for s, w in zip(result.sets, widths, strict=True)))
+    for c in result.categories:
+        metrics: tuple[CategoryMetric, ...] = ("recall", "auprc")
+        for i, metric in enumerate(metrics):
+            label = f"{c.name:{name_width}s} {c.n_positive:>6,}" if i == 0 else " " * (name_width + 7)
+            cells = [f"{_cell(s.category_metric(c.name, metric)):>{w}s}" for s, w in zip(result.sets, widths,
+                                                                                         strict=True)]
+            print(f"{label} {'recall' if metric == 'recall' else 'AUPRC':6s} " + " ".join(cells))
+
+
 def print_table(result: EvalResult) -> None:
-    """The per-set table: set, n train, FAC, AUPRC mean ± std, ROC-AUC, F1, distinct-2."""
+    """The per-set table (set, n train, FAC, AUPRC, ROC-AUC and F1 mean ± std, DES, distinct-2), the headroom
+    arm's note and the per-category table."""
     cfg = result.config
     print(f"{result.config.features} features, test {result.test} ({result.n_test:,} rows, "
           f"{result.n_test_positive:,} {cfg.positive!r}), FAC against {result.anchor}, {len(cfg.seeds)} seeds, "
           f"{result.seconds:.1f} s")
     width = max(24, *(len(s.name) for s in result.sets))
     print(f"{'set':{width}s} {'n train':>8s} {'FAC':>7s} {'AUPRC':>16s} {'ROC-AUC':>16s} {'F1':>16s} "
-          f"{'distinct-2':>10s}")
+          f"{'DES':>16s} {'distinct-2':>10s}")
     for s in result.sets:
-        cells = [f"{m.mean:.4f} ± {m.std:.4f}" for m in (s.auprc, s.metric("roc_auc"), s.metric("f1"))]
+        cells = [_cell(m) for m in (s.auprc, s.metric("roc_auc"), s.metric("f1"), s.des)]
         print(f"{s.name:{width}s} {s.n_train:>8,} {s.coverage.fac:>7.4f} {cells[0]:>16s} {cells[1]:>16s} "
-              f"{cells[2]:>16s} {s.diversity.distinct_2:>10.4f}")
+              f"{cells[2]:>16s} {cells[3]:>16s} {s.diversity.distinct_2:>10.4f}")
+    print("DES = AUPRC / log10(n train).")
+    for s in result.sets:
+        if s.headroom is not None:
+            h = s.headroom
+            rows = f"{len(h.rows)} real row{'' if len(h.rows) == 1 else 's'}"
+            print(f"{s.name}: {h.base} plus {rows} of {result.anchor} that no training set holds, "
+                  f"covering {h.covered} of the {h.n_missing} features {h.base} misses; real data, an upper "
+                  "reference for synthesis, not a synthesis result.")
+    if result.categories:
+        print_categories(result)
     if len(result.sets) >= 3:
         shown = {x: result.correlation(x) for x in ("fac", "distinct_2")}
         print("Pearson r with AUPRC across sets: " + ", ".join(

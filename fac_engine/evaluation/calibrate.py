@@ -80,12 +80,28 @@ def greedy_cover(hits: Sequence[frozenset[int]], k: int, order: np.ndarray) -> l
     chosen: list[int] = []
     covered: set[int] = set()
     left = [int(i) for i in order]
+    rank = {i: r for r, i in enumerate(left)}  # a dict, not left.index: a whole anchor can be the candidates
     while left and len(chosen) < k:
-        best = max(left, key=lambda i: (len(hits[i] - covered), len(hits[i]), -left.index(i)))
+        best = max(left, key=lambda i: (len(hits[i] - covered), len(hits[i]), -rank[i]))
         chosen.append(best)
         covered |= hits[best]
         left.remove(best)
     return chosen
+
+
+def row_hits(pooled: PooledArrays, rows: np.ndarray, features: frozenset[int], threshold: float
+             ) -> list[frozenset[int]]:
+    """For each sample in `rows`, the `features` it activates (g > threshold), in one pass over the codes."""
+    if pooled.sample is None:
+        raise ValueError("row_hits needs the sample column (pooled_arrays(with_samples=True)).")
+    position = np.full(pooled.n_samples, -1, np.int64)
+    position[np.asarray(rows, np.int64)] = np.arange(len(rows))
+    keep = (pooled.value > threshold) & np.isin(pooled.feature, np.fromiter(features, np.int64, len(features)))
+    at, feature = position[pooled.sample[keep]], pooled.feature[keep]
+    found: list[set[int]] = [set() for _ in range(len(rows))]
+    for i, f in zip(at[at >= 0].tolist(), feature[at >= 0].tolist(), strict=True):
+        found[i].add(f)
+    return [frozenset(f) for f in found]
 
 
 def _arms(hits: list[frozenset[int]], categories: list[str] | None, seed_categories: set[str], sizes: Sequence[int],
@@ -154,11 +170,7 @@ def calibrate(workspace: Workspace, anchor: str, seed: str, test: str, cfg: Cali
     delta0 = cfg.thresholds[0]
     missing = frozenset(compute_coverage(feature_support(seed_pooled, delta0), refs[delta0],
                                          CoverageConfig(threshold=delta0, relevant=cfg.relevant)).missing)
-    assert anchor_pooled.sample is not None
-    hits = []
-    for row in held:
-        mine = (anchor_pooled.sample == row) & (anchor_pooled.value > delta0)
-        hits.append(frozenset(int(f) for f in anchor_pooled.feature[mine]) & missing)
+    hits = row_hits(anchor_pooled, held, missing, delta0)
     categories = seed_categories = None
     if cfg.category is not None:
         categories, seed_categories = _categories(anchor_data, seed_data, held, cfg)

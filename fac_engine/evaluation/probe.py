@@ -1,35 +1,32 @@
-"""Downstream evaluation with the paper's head-only protocol (docs/METHOD.md section 5).
+"""The probe of the paper's head-only protocol (docs/METHOD.md section 5) and its inputs.
 
 A frozen LM and a linear probe: standardised features -> logistic regression (balanced class
-weights, fixed iteration cap), trained on each named training set (encoded datasets concatenated)
-and scored on one test set by AUPRC, ROC-AUC and F1. Features are either the LM's mean
+weights, fixed iteration cap), trained on a training set and scored on one test set by AUPRC,
+ROC-AUC and F1 (and per test category, categories.py). Features are either the LM's mean
 content-token hidden states at the SAE's layer (hidden_states.py, cached) or the pooled max SAE
-codes already in the workspace. Next to the scores each set gets its FAC against an anchor set
-and its text diversity, so FAC can be checked against downstream quality (Pearson r across sets).
+codes already in the workspace. evaluate.py runs it over named training sets.
 """
 
-import time
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import NamedTuple
 
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score, f1_score, roc_auc_score
-from sklearn.pipeline import make_pipeline
+from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fac_engine.coverage.diversity import EmbedFn, text_diversity
-from fac_engine.coverage.fac import PooledArrays, compute_coverage, feature_support
+from fac_engine.coverage.fac import PooledArrays
 from fac_engine.errors import FacError
+from fac_engine.evaluation.categories import CategoryIndex, category_scores
 from fac_engine.evaluation.hidden_states import Progress, cached_hidden_states
-from fac_engine.evaluation.results import EvalConfig, EvalResult, SeedScores, SetResult
+from fac_engine.evaluation.results import EvalConfig, SeedScores
 from fac_engine.log import get_logger
 from fac_engine.models.loader import LoadedModel
-from fac_engine.workspace.datasets import EncodedDataset, Workspace, check_comparable, check_name
+from fac_engine.workspace.datasets import EncodedDataset
 
 log = get_logger(__name__)
 
@@ -137,18 +134,26 @@ def binary_metrics(is_positive: np.ndarray, scores_N: np.ndarray, threshold: flo
                    float(f1_score(y, np.asarray(scores_N) >= threshold, zero_division=0.0)))
 
 
-def train_and_score(train: Labelled, test: Labelled, cfg: EvalConfig, seed: int) -> SeedScores:
-    """Fit the probe on a seeded stratified subsample of `train` and score it on `test`.
+def make_probe(cfg: EvalConfig, seed: int) -> Pipeline:
+    """The untrained probe of one seed: standardisation, then logistic regression with random_state = seed."""
+    return make_pipeline(StandardScaler(), LogisticRegression(C=cfg.C, class_weight="balanced",
+                                                              max_iter=cfg.max_iter, random_state=seed))
 
-    Why the seed picks a subsample: with lbfgs the logistic regression is deterministic (its
-    random_state is unused), so seeds would all give the same probe. Training each seed on a
-    different stratified `cfg.subsample` share of the rows makes the std over seeds measure how
-    much the score depends on which samples the set holds, which is what a synthetic set is
-    judged by; the random_state is still set for solvers that use it.
+
+def train_and_score(train: Labelled, test: Labelled, cfg: EvalConfig, seed: int,
+                    categories: CategoryIndex | None = None) -> SeedScores:
+    """Fit the probe on a seeded stratified subsample of `train` and score it on `test` (and on each of the
+    test's `categories`, when given).
+
+    What a seed varies: the stratified `cfg.subsample` share of the rows the probe trains on, and the
+    probe's random_state. The L2-regularised logistic regression is strictly convex and lbfgs starts
+    from zeros, so the random_state changes nothing by itself (it is set for any solver that reads
+    it) and with subsample 1.0 every seed fits the same probe. The subsample is what makes the std
+    over seeds measure how much the score depends on which samples the set holds, which is what a
+    synthetic set is judged by.
     """
     rows = stratified_subsample(train.is_positive, cfg.subsample, seed)
-    probe = make_pipeline(StandardScaler(), LogisticRegression(C=cfg.C, class_weight="balanced",
-                                                               max_iter=cfg.max_iter, random_state=seed))
+    probe = make_probe(cfg, seed)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
         probe.fit(train.X_ND[rows], train.is_positive[rows])
@@ -156,10 +161,12 @@ def train_and_score(train: Labelled, test: Labelled, cfg: EvalConfig, seed: int)
         log.warning("the probe (seed %d) did not converge in %d iterations", seed, cfg.max_iter)
     scores_N = probe.predict_proba(test.X_ND)[:, 1]
     metrics = binary_metrics(test.is_positive, scores_N, cfg.threshold)
-    return SeedScores(seed=seed, n_train=int(rows.size), **metrics._asdict())
+    per_category = () if categories is None else category_scores(categories, test.is_positive, scores_N,
+                                                                  cfg.threshold)
+    return SeedScores(seed=seed, n_train=int(rows.size), **metrics._asdict(), categories=per_category)
 
 
-def _check_both_classes(what: str, is_positive: np.ndarray, positive: str) -> None:
+def check_both_classes(what: str, is_positive: np.ndarray, positive: str) -> None:
     n_pos = int(is_positive.sum())
     if n_pos == 0 or n_pos == is_positive.size:
         side = "no" if n_pos == 0 else "only"
@@ -167,9 +174,8 @@ def _check_both_classes(what: str, is_positive: np.ndarray, positive: str) -> No
                        "(check --positive and the label column).")
 
 
-def union_pooled(datasets: Sequence[EncodedDataset]) -> PooledArrays:
-    """The pooled codes of several datasets as one dataset (their samples side by side)."""
-    arrays = [d.pooled_arrays() for d in datasets]
+def union_pooled(arrays: Sequence[PooledArrays]) -> PooledArrays:
+    """The pooled codes of several datasets as one dataset, without sample ids (what FAC needs)."""
     return PooledArrays(None, np.concatenate([a.feature for a in arrays]), np.concatenate([a.value for a in arrays]),
                         sum(a.n_samples for a in arrays), arrays[0].d_sae)
 
@@ -211,50 +217,3 @@ class FeatureCache:
             labels = self.labels(data)
             self._rows[data.name] = Labelled(X_ND[labels.rows], labels.is_positive, labels.dropped)
         return self._rows[data.name]
-
-
-def evaluate_sets(workspace: Workspace, anchor: str, test: str, sets: Sequence[TrainingSet], cfg: EvalConfig, *,
-                  name: str, load_model: Callable[[], LoadedModel] | None = None, token_budget: int | None = None,
-                  progress: HiddenProgress | None = None, embed: EmbedFn | None = None) -> EvalResult:
-    """Score every training set on `test` with one probe per seed, with its FAC against `anchor`.
-
-    All datasets must be encoded with the anchor's model, SAE and layer; labels are checked
-    before any features are computed. `load_model` is called at most once, only when hidden
-    states are missing from the cache. `embed` adds the embedding distance to text diversity.
-    """
-    started = time.perf_counter()
-    check_name(name)
-    if not sets:
-        raise FacError("Give at least one training set to evaluate.")
-    if len({s.name for s in sets}) != len(sets):
-        raise FacError("Training set names must differ from each other.")
-    opened = {n: workspace.open(n) for n in dict.fromkeys([anchor, test, *(d for s in sets for d in s.datasets)])}
-    anchor_data = opened[anchor]
-    for data in opened.values():
-        check_comparable(anchor_data.manifest, data.manifest)
-    features = FeatureCache(cfg, load_model, token_budget, progress)
-    _check_both_classes(f"The test set {test!r}", features.labels(opened[test]).is_positive, cfg.positive)
-    for s in sets:
-        _check_both_classes(f"The training set {s.name!r}", np.concatenate(
-            [features.labels(opened[d]).is_positive for d in s.datasets]), cfg.positive)
-    test_rows = features.rows(opened[test])
-    cov_cfg = cfg.coverage()
-    anchor_support = feature_support(anchor_data.pooled_arrays(), cov_cfg.threshold)
-    results = []
-    for s in sets:
-        members = [opened[d] for d in s.datasets]
-        parts = [features.rows(d) for d in members]
-        train = Labelled(np.concatenate([p.X_ND for p in parts]), np.concatenate([p.is_positive for p in parts]),
-                         sum(p.dropped for p in parts))
-        coverage = compute_coverage(feature_support(union_pooled(members), cov_cfg.threshold), anchor_support, cov_cfg)
-        texts = [str(t) for d in members for t in d.samples(["text"]).column("text").to_pylist()]
-        runs = tuple(train_and_score(train, test_rows, cfg, seed) for seed in cfg.seeds)
-        results.append(SetResult(name=s.name, datasets=s.datasets, n_train=int(train.is_positive.size),
-                                 n_positive=int(train.is_positive.sum()), dropped_unlabelled=train.dropped,
-                                 coverage=coverage, diversity=text_diversity(texts, embed), runs=runs))
-        log.info("%s: FAC %.4f, AUPRC %.4f", s.name, coverage.fac, results[-1].auprc.mean)
-    m = anchor_data.manifest
-    return EvalResult(name=name, config=cfg, anchor=anchor, test=test, n_test=int(test_rows.is_positive.size),
-                      n_test_positive=int(test_rows.is_positive.sum()), model=m.model, sae=m.sae, layer=m.layer,
-                      sets=tuple(results), seconds=round(time.perf_counter() - started, 3),
-                      created=datetime.now(UTC).isoformat(timespec="seconds"))

@@ -4,6 +4,7 @@ Results live in `<workspace>/.evaluations/<name>.json` (written atomically), so 
 report can read an evaluation later without rerunning it. Aggregates (means, stds, Pearson r)
 are properties over the stored per-seed scores, so the file never holds two copies of a number
 that could disagree; `to_json_dict` writes them out as well for readers that are not Python.
+Version 2 added per-category scores, the real headroom arm and DES; version 1 files still load.
 """
 
 import json
@@ -18,13 +19,15 @@ from fac_engine.atomic import atomic_file
 from fac_engine.coverage.diversity import DiversityResult
 from fac_engine.coverage.fac import CoverageConfig, CoverageResult
 from fac_engine.errors import FacError, check_threshold
+from fac_engine.evaluation.categories import CategoryCount, CategoryScore
 from fac_engine.workspace.datasets import check_name
 
 EVALUATIONS = ".evaluations"
 """Folder of the workspace that holds saved evaluations (a dot name: never taken for a dataset)."""
 FORMAT = "fac-studio-evaluation"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 Metric = Literal["auprc", "roc_auc", "f1"]
+CategoryMetric = Literal["recall", "auprc"]
 Features = Literal["hidden", "sae"]
 
 
@@ -36,7 +39,7 @@ class EvalConfig:
     """"hidden": mean content-token residual states at the SAE's layer (the paper's frozen LM + linear
     head); "sae": the pooled max SAE codes already in the workspace (no model run)."""
     seeds: tuple[int, ...] = (0, 1, 2)
-    """One probe per seed; the seed picks the stratified subsample and the probe's random state."""
+    """One probe per seed; the seed picks the stratified subsample and is the probe's random state."""
     positive: str = "toxic"
     """The positive label; every other label is negative."""
     threshold: float = 0.5
@@ -51,6 +54,9 @@ class EvalConfig:
     """delta of FAC (coverage.CoverageConfig.threshold)."""
     relevant: frozenset[int] | None = None
     """Task-relevant features FAC is restricted to; None: all features."""
+    category: str | None = "category"
+    """Column of the test set that names each row's category, for per-category recall and AUPRC of the
+    positive rows; a test set without it gets none."""
 
     def __post_init__(self) -> None:
         if self.features not in ("hidden", "sae"):
@@ -122,6 +128,29 @@ class SeedScores:
     """Area under the ROC curve."""
     f1: float
     """F1 of the positive class at the configured decision threshold."""
+    categories: tuple[CategoryScore, ...] = ()
+    """Scores on each test category's positive rows (categories.py); empty without a category column."""
+
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> "SeedScores":
+        """Inverse of `asdict`."""
+        return cls(**{**data, "categories": tuple(CategoryScore(**c) for c in data.get("categories", ()))})
+
+
+@dataclass(frozen=True)
+class Headroom:
+    """How the real headroom arm was made: real held-out anchor rows added to a base training set."""
+
+    base: str
+    """Name of the training set the rows were added to."""
+    rows: tuple[int, ...]
+    """Row indices of the anchor dataset, in the order they were picked."""
+    requested: int
+    """Rows asked for (more than `rows` when fewer anchor rows were held out)."""
+    n_missing: int
+    """Features (relevant ones, when given) of the anchor that the base set does not cover."""
+    covered: int
+    """Of those, the features the added rows activate."""
 
 
 @dataclass(frozen=True)
@@ -144,10 +173,23 @@ class SetResult:
     """Text diversity of all the set's texts (no embeddings unless asked)."""
     runs: tuple[SeedScores, ...]
     """Per-seed test scores, in seed order."""
+    headroom: Headroom | None = None
+    """Set only for the headroom arm: real anchor rows, an upper reference, never synthetic data."""
 
     def metric(self, name: Metric) -> MetricSummary:
         """One metric over the seeds."""
         return MetricSummary(tuple(float(getattr(r, name)) for r in self.runs))
+
+    @property
+    def des(self) -> MetricSummary:
+        """Data efficiency score over the seeds: AUPRC / log10 n with n the set's labelled rows (n_train >= 2,
+        as the set holds both classes), so a small set that scores as well as a large one scores higher."""
+        return MetricSummary(tuple(r.auprc / math.log10(self.n_train) for r in self.runs))
+
+    def category_metric(self, category: str, name: CategoryMetric) -> MetricSummary:
+        """Recall or AUPRC of one test category's positive rows over the seeds."""
+        return MetricSummary(tuple(float(getattr(c, name)) for r in self.runs for c in r.categories
+                                   if c.category == category))
 
     @property
     def auprc(self) -> MetricSummary:
@@ -156,11 +198,16 @@ class SetResult:
 
     def to_json_dict(self) -> dict[str, Any]:
         """Plain JSON types; means and stds included."""
+        categories = [c.category for c in self.runs[0].categories] if self.runs else []
+        headroom = None if self.headroom is None else {**asdict(self.headroom), "rows": list(self.headroom.rows)}
         return {"name": self.name, "datasets": list(self.datasets), "n_train": self.n_train,
                 "n_positive": self.n_positive, "dropped_unlabelled": self.dropped_unlabelled,
                 "coverage": self.coverage.to_json_dict(), "diversity": self.diversity.to_json_dict(),
-                "runs": [asdict(r) for r in self.runs],
-                **{m: self.metric(m).to_json_dict() for m in ("auprc", "roc_auc", "f1")}}
+                "runs": [{**asdict(r), "categories": [asdict(c) for c in r.categories]} for r in self.runs],
+                **{m: self.metric(m).to_json_dict() for m in ("auprc", "roc_auc", "f1")},
+                "des": self.des.to_json_dict(), "headroom": headroom,
+                "categories": {c: {m: self.category_metric(c, m).to_json_dict() for m in ("recall", "auprc")}
+                               for c in categories}}
 
     @classmethod
     def from_json_dict(cls, data: dict[str, Any]) -> "SetResult":
@@ -168,7 +215,9 @@ class SetResult:
         return cls(name=data["name"], datasets=tuple(data["datasets"]), n_train=int(data["n_train"]),
                    n_positive=int(data["n_positive"]), dropped_unlabelled=int(data["dropped_unlabelled"]),
                    coverage=CoverageResult(**data["coverage"]), diversity=DiversityResult(**data["diversity"]),
-                   runs=tuple(SeedScores(**r) for r in data["runs"]))
+                   runs=tuple(SeedScores.from_json_dict(r) for r in data["runs"]),
+                   headroom=None if data.get("headroom") is None else Headroom(**{
+                       **data["headroom"], "rows": tuple(data["headroom"]["rows"])}))
 
 
 def pearson(x: list[float], y: list[float]) -> float | None:
@@ -209,6 +258,8 @@ class EvalResult:
     """Wall time of the evaluation."""
     created: str
     """ISO time the evaluation finished."""
+    categories: tuple[CategoryCount, ...] = ()
+    """The test set's categories with positive rows (config.category); empty without that column."""
 
     def correlation(self, x: Literal["fac", "distinct_1", "distinct_2", "entropy_2"]) -> float | None:
         """Pearson r of a per-set quantity with the mean AUPRC across sets (None with < 3 sets)."""
@@ -226,6 +277,7 @@ class EvalResult:
                 "config": self.config.to_json_dict(), "anchor": self.anchor, "test": self.test, "n_test": self.n_test,
                 "n_test_positive": self.n_test_positive, "model": self.model, "sae": self.sae, "layer": self.layer,
                 "sets": [s.to_json_dict() for s in self.sets], "seconds": self.seconds, "created": self.created,
+                "categories": [asdict(c) for c in self.categories],
                 "pearson": {x: self.correlation(x) for x in ("fac", "distinct_1", "distinct_2", "entropy_2")}}
 
     @classmethod
@@ -238,7 +290,8 @@ class EvalResult:
                    n_test=int(data["n_test"]), n_test_positive=int(data["n_test_positive"]), model=data["model"],
                    sae=data["sae"], layer=int(data["layer"]),
                    sets=tuple(SetResult.from_json_dict(s) for s in data["sets"]), seconds=float(data["seconds"]),
-                   created=data["created"])
+                   created=data["created"],
+                   categories=tuple(CategoryCount(**c) for c in data.get("categories", ())))
 
 
 def evaluation_path(workspace_root: Path, name: str) -> Path:

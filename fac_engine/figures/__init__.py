@@ -15,6 +15,9 @@ if TYPE_CHECKING:
         pairs_table,
     )
     from fac_engine.figures.evaluation import (
+        CATEGORY_METRICS,
+        category_heatmap,
+        category_table,
         correlation_table,
         diversity_figure,
         evaluation_table,
@@ -33,10 +36,13 @@ if TYPE_CHECKING:
 _PUBLIC = {
     "CATEGORIES": "features",
     "CATEGORY_HELP": "features",
+    "CATEGORY_METRICS": "evaluation",
     "activation_histogram": "features",
     "agreement_table": "crossmodel",
     "calibration_figure": "calibration",
     "calibration_table": "calibration",
+    "category_heatmap": "evaluation",
+    "category_table": "evaluation",
     "cka_figure": "crossmodel",
     "confidence_histogram": "crossmodel",
     "correlation_choices": "calibration",
@@ -59,10 +65,13 @@ _PUBLIC = {
 __all__ = [
     "CATEGORIES",
     "CATEGORY_HELP",
+    "CATEGORY_METRICS",
     "activation_histogram",
     "agreement_table",
     "calibration_figure",
     "calibration_table",
+    "category_heatmap",
+    "category_table",
     "cka_figure",
     "confidence_histogram",
     "correlation_choices",

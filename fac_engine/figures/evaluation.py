@@ -1,7 +1,8 @@
-"""The table and plotly figures of a saved evaluation, as pure functions (no streamlit here).
+"""The tables and plotly figures of a saved evaluation, as pure functions (no streamlit here).
 
 The Evaluation page and the HTML report (fac_engine/report/build.py) draw the same table and figures from
-these, so a number a stakeholder reads in the report is the number the page shows.
+these, so a number a stakeholder reads in the report is the number the page shows. A headroom arm (real
+anchor rows, evaluation/headroom.py) is drawn as an open diamond, its name saying "(real)".
 """
 
 import html
@@ -11,7 +12,7 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from fac_engine.evaluation.results import EvalResult
+from fac_engine.evaluation.results import CategoryMetric, EvalResult
 
 Quantity = Literal["fac", "distinct_1", "distinct_2", "entropy_2"]
 QUANTITIES: dict[Quantity, str] = {"fac": "FAC", "distinct_1": "distinct-1", "distinct_2": "distinct-2",
@@ -20,19 +21,64 @@ QUANTITIES: dict[Quantity, str] = {"fac": "FAC", "distinct_1": "distinct-1", "di
 PAPER_R = {"fac": 0.95, "distinct_1": -0.58, "entropy_2": 0.57}
 """Pearson r with AUPRC the paper reports on toxicity detection (docs/METHOD.md section 5)."""
 POINT_COLOR = "#1f4e79"
+CATEGORY_METRICS: dict[CategoryMetric, str] = {"recall": "recall at the decision threshold",
+                                               "auprc": "AUPRC against all negatives"}
+"""The per-category metrics and their names."""
 
 
 def evaluation_table(result: EvalResult) -> pd.DataFrame:
-    """One row per training set: set, n train, FAC, AUPRC mean and std, ROC-AUC, F1, distinct-1/2, entropy."""
+    """One row per training set: set, n train, FAC, AUPRC mean and std, ROC-AUC, F1, DES, distinct-1/2,
+    entropy, and whether it is the real headroom arm."""
     rows = []
     for s in result.sets:
-        roc, f1 = s.metric("roc_auc"), s.metric("f1")
+        roc, f1, des = s.metric("roc_auc"), s.metric("f1"), s.des
         rows.append({"set": s.name, "n_train": s.n_train, "fac": s.coverage.fac, "auprc": s.auprc.mean,
                      "auprc_std": s.auprc.std, "roc_auc": roc.mean, "roc_auc_std": roc.std, "f1": f1.mean,
-                     "f1_std": f1.std, "distinct_1": s.diversity.distinct_1, "distinct_2": s.diversity.distinct_2,
-                     "entropy_2": s.diversity.entropy_2})
+                     "f1_std": f1.std, "des": des.mean, "des_std": des.std, "distinct_1": s.diversity.distinct_1,
+                     "distinct_2": s.diversity.distinct_2, "entropy_2": s.diversity.entropy_2,
+                     "real": s.headroom is not None})
     return pd.DataFrame(rows, columns=["set", "n_train", "fac", "auprc", "auprc_std", "roc_auc", "roc_auc_std",
-                                       "f1", "f1_std", "distinct_1", "distinct_2", "entropy_2"])
+                                       "f1", "f1_std", "des", "des_std", "distinct_1", "distinct_2", "entropy_2",
+                                       "real"])
+
+
+def category_table(result: EvalResult) -> pd.DataFrame:
+    """One row per training set and test category: recall and AUPRC of the category's positive rows (mean and
+    std over the seeds); empty when the test set has no categories."""
+    rows = []
+    for s in result.sets:
+        for c in result.categories:
+            recall, auprc = s.category_metric(c.name, "recall"), s.category_metric(c.name, "auprc")
+            rows.append({"set": s.name, "category": c.name, "n_positive": c.n_positive, "recall": recall.mean,
+                         "recall_std": recall.std, "auprc": auprc.mean, "auprc_std": auprc.std})
+    return pd.DataFrame(rows, columns=["set", "category", "n_positive", "recall", "recall_std", "auprc",
+                                       "auprc_std"])
+
+
+def category_heatmap(result: EvalResult, metric: CategoryMetric = "recall") -> go.Figure:
+    """Training sets (rows) x test categories (columns), coloured by the mean `metric` of the category's
+    positive rows from 0 (red: the set's probe misses them) to 1 (blue: it catches them), mean ± std written
+    in each cell."""
+    table = category_table(result)
+    z = table.pivot(index="set", columns="category", values=metric)
+    std = table.pivot(index="set", columns="category", values=f"{metric}_std")
+    sets, names = [s.name for s in result.sets], [c.name for c in result.categories]
+    z, std = z.loc[sets, names], std.loc[sets, names]
+    columns = [f"{html.escape(c.name)} ({c.n_positive:,})" for c in result.categories]
+    rows = [html.escape(n) for n in sets]
+    text = [[f"{m:.2f} ± {d:.2f}" for m, d in zip(zr, dr, strict=True)]
+            for zr, dr in zip(z.to_numpy(), std.to_numpy(), strict=True)]
+    fig = go.Figure(go.Heatmap(z=z.to_numpy().tolist(), x=columns, y=rows, text=text, texttemplate="%{text}", zmin=0.0,
+                               zmax=1.0, colorscale="RdYlBu", colorbar={"title": {"text": metric}},
+                               hovertemplate="<b>%{y}</b><br>%{x}<br>" + CATEGORY_METRICS[metric]
+                                             + " %{text}<extra></extra>"))
+    positive = html.escape(result.config.positive)
+    fig.update_layout(title=f"Per test category: {CATEGORY_METRICS[metric]} of its {positive} rows",
+                      height=max(260, 90 + 46 * len(sets)),
+                      margin={"l": 10, "r": 10, "t": 60, "b": 10},
+                      xaxis={"title": f"{html.escape(str(result.config.category))} (positive test rows)"},
+                      yaxis={"autorange": "reversed"})
+    return fig
 
 
 def correlation_table(result: EvalResult) -> pd.DataFrame:
@@ -55,10 +101,13 @@ def fac_auprc_figure(result: EvalResult) -> go.Figure:
     names = [html.escape(str(n)) for n in table["set"]]
     fig = go.Figure(go.Scatter(
         x=table["fac"], y=table["auprc"], error_y={"type": "data", "array": table["auprc_std"], "visible": True},
-        mode="markers+text", text=names, textposition="top center", marker={"size": 11, "color": POINT_COLOR},
-        customdata=table[["n_train", "auprc_std"]].to_numpy(),
+        mode="markers+text", text=names, textposition="top center",
+        marker={"size": 11, "color": POINT_COLOR,
+                "symbol": ["diamond-open" if real else "circle" for real in table["real"]]},
+        customdata=[[n, std, "<br>real anchor rows: an upper reference" if real else ""]
+                    for n, std, real in zip(table["n_train"], table["auprc_std"], table["real"], strict=True)],
         hovertemplate="<b>%{text}</b><br>FAC %{x:.2%}<br>AUPRC %{y:.4f} ± %{customdata[1]:.4f}"
-                      "<br>%{customdata[0]:,} training rows<extra></extra>"))
+                      "<br>%{customdata[0]:,} training rows%{customdata[2]}<extra></extra>"))
     r = r_text(result.pearson_fac_auprc, len(result.sets))
     low, high = float(table["fac"].min()), float(table["fac"].max())
     # Room for the labels (one FAC value alone would span 0-200 %); FAC never exceeds 1.

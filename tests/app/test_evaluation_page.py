@@ -7,6 +7,7 @@ from pathlib import Path
 from streamlit.testing.v1 import AppTest
 
 from fac_engine.evaluation.results import save_evaluation
+from tests.unit.category_fixtures import categorised
 from tests.unit.report_fixtures import SCRIPT_TEXT, accept, evaluation, save_toy_evaluation
 
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
@@ -45,6 +46,37 @@ def test_a_saved_evaluation_as_table_and_figures(app_workspace: Path) -> None:
     corr = at.dataframe[1].value.set_index("metric")["pearson_r"].round(3)
     assert corr["FAC"] == 0.99
     assert at.code[-1].value.endswith("--evaluation toy-eval")
+
+
+def test_per_category_heatmap_and_the_real_arm(app_workspace: Path) -> None:
+    save_evaluation(app_workspace, categorised())
+    at = _page()
+    table = at.dataframe[0].value
+    assert table["real"].tolist() == [False, False, False, True]
+    assert table["des"].round(4).tolist()[0] == 0.31  # AUPRC 0.62 / log10(100)
+    note = at.info[0].value
+    assert note.startswith(r"**seed \+ headroom \(real\)** is **seed** plus 2 real rows of anchor that no training "
+                           "set holds, picked to cover 4 of the 5 features seed misses: real data, an upper reference")
+    specs = {json.loads(c.proto.spec)["layout"].get("title", {}).get("text", ""): json.loads(c.proto.spec)
+             for c in at.get("plotly_chart")}
+    heat = specs["Per test category: recall at the decision threshold of its toxic rows"]["data"][0]
+    assert heat["x"] == ["insult (4)", "&lt;i&gt;threat&lt;/i&gt; (2)"] and heat["z"][0] == [0.75, 0.25]
+    assert heat["y"][-1] == "seed + headroom (real)"
+    categories = at.dataframe[1].value
+    assert categories["category"].tolist()[:2] == ["insult", "<i>threat</i>"]
+    assert any("A low cell in the seed's row that is high in a synthesis row" in c.value for c in at.caption)
+    at.radio(key="eval_category_metric").set_value("auprc").run()
+    assert not at.exception
+    titles = [json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "") for c in at.get("plotly_chart")]
+    assert "Per test category: AUPRC against all negatives of its toxic rows" in titles
+
+
+def test_without_categories_there_is_no_category_section(app_workspace: Path) -> None:
+    save_toy_evaluation(app_workspace)
+    at = _page()
+    assert not at.get("radio") and not at.info
+    assert not any("Per test category" in json.loads(c.proto.spec)["layout"].get("title", {}).get("text", "")
+                   for c in at.get("plotly_chart"))
 
 
 def test_pick_another_evaluation(app_workspace: Path) -> None:

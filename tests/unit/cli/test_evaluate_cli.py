@@ -6,6 +6,7 @@ features {0, 1, 2, 3, 6, 7}; "train" activates the dog cat sat on mat hello worl
 """
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -70,9 +71,11 @@ def test_evaluate_table(env: dict[str, Path], capsys: pytest.CaptureFixture[str]
                           "table")) == 0
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].startswith("sae features, test test (6 rows, 3 'toxic'), FAC against anchor, 3 seeds")
-    assert lines[1].split() == ["set", "n", "train", "FAC", "AUPRC", "ROC-AUC", "F1", "distinct-2"]
+    assert lines[1].split() == ["set", "n", "train", "FAC", "AUPRC", "ROC-AUC", "F1", "DES", "distinct-2"]
     assert lines[2].split()[:7] == ["train", "12", "1.0000", "1.0000", "±", "0.0000", "1.0000"]
+    assert lines[2].split()[-4:-1] == [f"{1 / math.log10(12):.4f}", "±", "0.0000"]  # DES = AUPRC / log10 n
     assert lines[3].split()[0] == "copy"
+    assert lines[4] == "DES = AUPRC / log10(n train)."
     assert lines[-1] == f"saved {env['ws'] / '.evaluations' / 'table.json'}"
 
 
@@ -93,6 +96,53 @@ def test_evaluate_hidden_then_cached(env: dict[str, Path], capsys: pytest.Captur
     assert json.loads(capsys.readouterr().out)["sets"] == first["sets"]
 
 
+def _encode(env: dict[str, Path], name: str, rows: list[dict[str, str]]) -> None:
+    path = env["ws"].parent / f"{name}.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
+    assert main(["encode", str(path), "--name", name, "--label-field", "label", *_opts(env)]) == 0
+
+
+def test_evaluate_categories_and_headroom(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    texts = ["dog", "the dog sat", "world dog", "cat", "the cat sat", "world cat"]
+    categories = ["plain", "plain", "world", "pet", "pet", "pet"]
+    _encode(env, "cat-test", [{"text": t, "label": "toxic" if "dog" in t else "safe", "category": c}
+                              for t, c in zip(texts, categories, strict=True)])
+    capsys.readouterr()
+    argv = ["evaluate", "--anchor", "anchor", "--test", "cat-test", "--workspace", str(env["ws"]), "--set",
+            "small=small", "--set", "train=train", "--headroom", "1", "--features", "sae", "--subsample", "1",
+            "--seeds", "2"]
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["categories"] == [{"name": "plain", "n_positive": 2}, {"name": "world", "n_positive": 1}]
+    assert [s["name"] for s in out["sets"]] == ["small", "train", "small + headroom (real)"]
+    # small (the dog | the cat | red) misses sat, hello and world of the anchor; "the dog" is in both sets, so
+    # the held-out rows are "the cat sat" (sat) and "hello world" (hello, world): the greedy pick is the latter.
+    assert out["sets"][2]["headroom"] == {"base": "small", "rows": [1], "requested": 1, "n_missing": 3,
+                                          "covered": 2}
+    assert out["sets"][2]["n_train"] == 4 and out["sets"][2]["datasets"] == ["small"]
+    assert set(out["sets"][1]["categories"]) == {"plain", "world"}
+    capsys.readouterr()
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[6].startswith("small + headroom (real): small plus 1 real row of anchor that no training set "
+                               "holds, covering 2 of the 3 features small misses; real data")
+    assert lines[7] == ("per category of the test's 'toxic' rows: recall at 0.5 and AUPRC against all negative "
+                        "rows, mean ± std over the seeds")
+    assert lines[8].split() == ["category", "n", "metric", "small", "train", "small", "+", "headroom", "(real)"]
+    assert lines[9].split()[:6] == ["plain", "2", "recall", "1.0000", "±", "0.0000"]
+    assert lines[10].split()[:1] == ["AUPRC"] and lines[11].split()[:3] == ["world", "1", "recall"]
+
+
+def test_headroom_rows_in_the_test_set_are_refused(env: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    _encode(env, "leaky", [{"text": "Hello, world", "label": "toxic"}, {"text": "cat", "label": "safe"}])
+    capsys.readouterr()
+    argv = ["evaluate", "--anchor", "anchor", "--test", "leaky", "--workspace", str(env["ws"]), "--set",
+            "small=small", "--headroom", "1", "--features", "sae"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: 1 of the 1 anchor rows picked for the headroom arm are also in the test set")
+
+
 @pytest.mark.parametrize(("args", "message"), [
     ([], "Give at least one training set"),
     (["--set", "train"], "is not NAME=DATASET"),
@@ -101,6 +151,9 @@ def test_evaluate_hidden_then_cached(env: dict[str, Path], capsys: pytest.Captur
     (["--set", "x=train", "--seeds", "0"], "at least one seed"),
     (["--set", "x=train", "--positive", "spam"], "no rows labelled 'spam'"),
     (["--set", "x=train", "--name", ".hidden"], "Invalid dataset name"),
+    (["--set", "x=train", "--headroom-base", "x"], "--headroom-base needs --headroom N"),
+    (["--set", "x=train", "--headroom", "1", "--headroom-base", "y"], "--headroom-base 'y' is not a training set"),
+    (["--set", "x=train", "--headroom", "0"], "must be at least 1"),
 ])
 def test_evaluate_user_errors(env: dict[str, Path], capsys: pytest.CaptureFixture[str], args: list[str],
                               message: str) -> None:

@@ -18,14 +18,17 @@ import pytest
 
 from fac_engine.encoding.encode import EncodeConfig, encode_dataset, new_manifest
 from fac_engine.errors import FacError
+from fac_engine.evaluation.evaluate import evaluate_sets
 from fac_engine.evaluation.hidden_states import cached_hidden_states, hidden_cache_path, mean_hidden_states
 from fac_engine.evaluation.probe import (
+    Labelled,
     TrainingSet,
     binary_labels,
     binary_metrics,
-    evaluate_sets,
+    make_probe,
     sae_features,
     stratified_subsample,
+    train_and_score,
 )
 from fac_engine.evaluation.results import (
     EvalConfig,
@@ -99,6 +102,22 @@ def test_stratified_subsample() -> None:
     assert rows.tolist() != stratified_subsample(y, 0.9, seed=1).tolist()
     assert stratified_subsample(y, 0.9, seed=0).tolist() == rows.tolist()
     assert stratified_subsample(y, 1.0, seed=3).tolist() == list(range(20))
+
+
+def test_each_seed_varies_the_subsample_and_the_probe_random_state() -> None:
+    rng = np.random.default_rng(0)
+    y = np.arange(40) % 2 == 0
+    train = Labelled((rng.normal(size=(40, 3)) + 0.5 * y[:, None]).astype(np.float32), y, 0)
+    test = Labelled((rng.normal(size=(20, 3)) + 0.5 * (np.arange(20) % 2 == 0)[:, None]).astype(np.float32),
+                    np.arange(20) % 2 == 0, 0)  # classes that overlap: which rows a probe sees matters
+    cfg = EvalConfig(features="sae", seeds=(0, 1, 2))
+    assert [make_probe(cfg, s)[-1].random_state for s in cfg.seeds] == [0, 1, 2]
+    runs = [train_and_score(train, test, cfg, s) for s in cfg.seeds]
+    assert [r.n_train for r in runs] == [36, 36, 36] and len({r.auprc for r in runs}) == 3
+    # Every row trained on: the regularised logistic regression has one optimum, so the random state alone
+    # changes nothing (lbfgs ignores it) and every seed fits the same probe.
+    whole = EvalConfig(features="sae", seeds=(0, 1, 2), subsample=1.0)
+    assert len({train_and_score(train, test, whole, s).auprc for s in whole.seeds}) == 1
 
 
 def test_sae_features_are_the_pooled_codes(ws: Workspace) -> None:
