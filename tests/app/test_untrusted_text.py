@@ -24,7 +24,7 @@ from tests.app.untrusted import (
 APP = str(Path(__file__).resolve().parents[2] / "app.py")
 PAGES = ["app_pages/0_Home.py", "app_pages/1_Coverage.py", "app_pages/2_Feature_explorer.py",
          "app_pages/3_Feature_map.py", "app_pages/4_Missing_features.py", "app_pages/5_Synthesis.py",
-         "app_pages/6_Review.py", "app_pages/7_Evaluation.py"]
+         "app_pages/6_Review.py", "app_pages/7_Evaluation.py", "app_pages/8_Cross_model.py"]
 
 
 @pytest.fixture(scope="module")

@@ -70,6 +70,12 @@ def build_hostile_workspace(tmp_path: Path) -> Path:
     for feature in range(8):
         project.set_explanation(feature, f"{HOSTILE_MULTILINE} {feature}", source="user")
     _hostile_candidates(ws)
+    # A second copy of the hostile anchor (same model here) and a feature map between the two, for the
+    # Cross-model page: its dataset names, explanations and pairs then carry hostile strings.
+    assert main(["encode", str(anchor), "--name", f"{ANCHOR_NAME}-b", "--label-field", "label", "--model",
+                 base.model, "--sae", base.sae, "--workspace", str(ws), "--device", "cpu"]) == 0
+    assert main(["match", "--from", ANCHOR_NAME, "--to", f"{ANCHOR_NAME}-b", "--out", "__EVIL-map__",
+                 "--workspace", str(ws)]) == 0
     save_evaluation(ws, replace(evaluation("__EVIL-eval__"), test=HOSTILE, model=HOSTILE, sae=HOSTILE,
                                 anchor=ANCHOR_NAME))
     return ws

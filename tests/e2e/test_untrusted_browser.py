@@ -16,7 +16,7 @@ from tests.e2e.server import app_server, wait_until_drawn
 
 pytestmark = pytest.mark.e2e
 PAGES = ["Home", "Coverage", "Feature explorer", "Feature map", "Missing features", "Synthesis", "Review",
-         "Evaluation"]
+         "Evaluation", "Cross-model"]
 LOCAL = ("data:", "blob:", "about:")
 
 

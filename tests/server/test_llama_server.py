@@ -36,14 +36,18 @@ def test_synthesize_against_llama_cpp_server(tmp_path: Path, capsys: pytest.Capt
     store = SynthesisStore(Project(ws))
     progress = store.progress(1)
     assert (progress.state, progress.features_done) == ("done", 2)
-    assert progress.candidates == 2 * (3 + 3)  # every sample asked for came back
-    candidates = store.candidates(1)  # the proposed ones
-    assert len(candidates) >= 1 and {c.generator for c in candidates} == {f"smollm2@{url}"}
+    # Outputs a real model leaves empty or malformed are counted in the feature notes, not stored.
+    notes = " ".join(store.feature_rows(1)["note"].astype(str))
+    malformed = sum(int(n) for n in re.findall(r"(\d+) empty or malformed outputs", notes))
+    assert progress.candidates >= 1 and progress.candidates + malformed <= 2 * (3 + 3), notes
+    candidates = store.candidates(1, proposed_only=False)
+    assert len(candidates) == progress.candidates and {c.generator for c in candidates} == {f"smollm2@{url}"}
     assert all(isinstance(c.text, str) for c in candidates)
-    # One request per sample (the server ignores n), each with the tokens the server counted.
+    # Every sample asked for was requested, one request per sample (the server ignores n), with the tokens the
+    # server counted.
     line = next(x for x in out.splitlines() if x.startswith(f"generator openai:smollm2@{url}: "))
     found = re.search(r": ([\d,]+) requests, ([\d,]+) prompt \+ ([\d,]+) completion tokens$", line)
     assert found is not None, line
     requests, prompt_tokens, completion_tokens = (int(g.replace(",", "")) for g in found.groups())
-    assert requests == progress.candidates and prompt_tokens > 0 and completion_tokens > 0
+    assert requests == 2 * (3 + 3) and prompt_tokens > 0 and completion_tokens > 0
     assert f"generator: {requests} requests" in progress.message
