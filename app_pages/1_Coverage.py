@@ -6,6 +6,7 @@ import streamlit as st
 
 from fac_app import coverage_data as data
 from fac_app import state
+from fac_app.columns import column_config
 from fac_app.components import explorer_picker, need_anchor_and_seed, open_in_explorer, page_link, threshold_slider
 from fac_app.markup import escape_inline, quoted
 from fac_app.navigation import app_pages
@@ -47,17 +48,7 @@ def fac_section(anchor: str, compared: list[str], delta: float) -> None:
             rows = [data.diversity(name, embed).to_json_dict() for name in table["dataset"]]
         extra = pd.DataFrame(rows).drop(columns=["n_texts", "n_tokens"])
         table = pd.concat([table, extra if embed else extra.drop(columns=["mean_cosine_distance"])], axis=1)
-    st.dataframe(table, hide_index=True, width="stretch", column_config={
-        "fac": st.column_config.NumberColumn("FAC", format="percent"),
-        "fac_freq": st.column_config.NumberColumn("FAC_freq", format="percent"),
-        "fac_magnitude": st.column_config.NumberColumn("FAC_magnitude", format="percent"),
-        "samples": st.column_config.NumberColumn("samples", format="localized"),
-        "distinct_1": st.column_config.NumberColumn("distinct-1", format="%.4f"),
-        "distinct_2": st.column_config.NumberColumn("distinct-2", format="%.4f"),
-        "entropy_1": st.column_config.NumberColumn("unigram entropy (bits)", format="%.3f"),
-        "entropy_2": st.column_config.NumberColumn("bigram entropy (bits)", format="%.3f"),
-        "mean_cosine_distance": st.column_config.NumberColumn("embedding cosine distance", format="%.4f"),
-    })
+    st.dataframe(table, hide_index=True, width="stretch", column_config=column_config(table.columns))
     st.caption("The paper finds that FAC tracks downstream quality (Pearson r = 0.95 on toxicity detection) "
                "while text-diversity metrics do not (distinct-1 r = -0.58, n-gram entropy 0.57). The anchor row is "
                "the reference: its FAC against itself is 100 % by definition.")

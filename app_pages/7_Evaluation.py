@@ -8,6 +8,7 @@ import streamlit as st
 
 from fac_app import evaluation_data as data
 from fac_app import state
+from fac_app.columns import column_config
 from fac_app.markup import escape_inline, inline_code, quoted
 from fac_engine.errors import FacError
 from fac_engine.evaluation import CalibrationResult, EvalResult, calibration_names, evaluation_names
@@ -46,24 +47,11 @@ def results_section(result: EvalResult) -> None:
                f"**{escape_inline(result.anchor)}** at δ = {cfg.fac_threshold:g} · {len(cfg.seeds)} seeds · model "
                f"{inline_code(result.model)} · SAE {inline_code(result.sae)} (layer {result.layer}) · "
                f"{escape_inline(result.created)}")
-    st.dataframe(evaluation_table(result), hide_index=True, width="stretch", column_config={
-        "set": st.column_config.TextColumn("set"),
-        "n_train": st.column_config.NumberColumn("n train", format="localized"),
-        "fac": st.column_config.NumberColumn("FAC", format="percent"),
-        "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
-        "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f"),
-        "roc_auc": st.column_config.NumberColumn("ROC-AUC", format="%.4f"),
-        "roc_auc_std": st.column_config.NumberColumn("ROC-AUC std", format="%.4f"),
-        "f1": st.column_config.NumberColumn("F1", format="%.4f"),
-        "f1_std": st.column_config.NumberColumn("F1 std", format="%.4f"),
-        "des": st.column_config.NumberColumn("DES", format="%.4f", help="data efficiency: AUPRC / log10(n train)"),
-        "des_std": st.column_config.NumberColumn("DES std", format="%.4f"),
-        "distinct_1": st.column_config.NumberColumn("distinct-1", format="%.4f"),
-        "distinct_2": st.column_config.NumberColumn("distinct-2", format="%.4f"),
-        "entropy_2": st.column_config.NumberColumn("bigram entropy", format="%.3f"),
-        "real": st.column_config.CheckboxColumn("real rows", help="the headroom arm: real anchor rows, an upper "
-                                                "reference, not synthetic data"),
-    })
+    table = evaluation_table(result)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=column_config(
+        table.columns, set=st.column_config.TextColumn("set"),
+        real=st.column_config.CheckboxColumn("real rows", help="the headroom arm: real anchor rows, an upper "
+                                             "reference, not synthetic data")))
     headroom_note(result)
     st.plotly_chart(fac_auprc_figure(result), key="eval_fac_auprc")
     st.caption(f"{r_text(result.pearson_fac_auprc, len(result.sets))}. Error bars: standard deviation over the "
@@ -101,12 +89,8 @@ def category_section(result: EvalResult) -> None:
                f"counts the rows scored at or above the decision threshold {result.config.threshold:g}; AUPRC ranks "
                "the category's rows among all negative rows. A low cell in the seed's row that is high in a "
                "synthesis row is a gap the synthesis repaired.")
-    st.dataframe(category_table(result), hide_index=True, width="stretch", column_config={
-        "n_positive": st.column_config.NumberColumn("positive rows", format="localized"),
-        "recall": st.column_config.NumberColumn("recall", format="%.4f"),
-        "recall_std": st.column_config.NumberColumn("recall std", format="%.4f"),
-        "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
-        "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f")})
+    categories = category_table(result)
+    st.dataframe(categories, hide_index=True, width="stretch", column_config=column_config(categories.columns))
 
 
 def calibration_section(anchor: str | None, seed: str | None) -> None:
@@ -130,16 +114,11 @@ def calibration_section(anchor: str | None, seed: str | None) -> None:
                f"seeds · {result.created}")
     left, right = st.columns([3, 2])
     left.plotly_chart(calibration_figure(result), key="eval_calibration_figure")
-    right.dataframe(correlation_choices(result), hide_index=True, width="stretch", column_config={
-        "pearson_r": st.column_config.NumberColumn("Pearson r", format="%.3f"),
-        "spearman_r": st.column_config.NumberColumn("Spearman r", format="%.3f")})
-    st.dataframe(calibration_table(result), hide_index=True, width="stretch", column_config={
-        "covers": st.column_config.NumberColumn("missing features covered"),
-        "fac": st.column_config.NumberColumn("FAC", format="percent"),
-        "fac_freq": st.column_config.NumberColumn("FAC freq", format="percent"),
-        "fac_magnitude": st.column_config.NumberColumn("FAC magnitude", format="percent"),
-        "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
-        "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f")})
+    choices = correlation_choices(result)
+    right.dataframe(choices, hide_index=True, width="stretch", column_config=column_config(choices.columns))
+    table = calibration_table(result)
+    st.dataframe(table, hide_index=True, width="stretch", column_config=column_config(
+        table.columns, covers=st.column_config.NumberColumn("missing features covered")))
 
 
 def report_section(project: str, evaluation: str | None) -> None:

@@ -6,6 +6,7 @@ import numpy as np
 import streamlit as st
 
 from fac_app import state
+from fac_app.columns import column_config
 from fac_app.components import page_link
 from fac_app.markup import escape_markdown
 from fac_app.navigation import app_pages
@@ -91,9 +92,6 @@ def evaluation_step() -> None:
     result = load_evaluation(state.workspace_root(), name)
     st.markdown(f"5. **Did it help?** The latest evaluation *{escape_markdown(name)}* trains a probe per set and "
                 f"scores it on *{escape_markdown(result.test)}*:")
-    st.dataframe(evaluation_table(result)[["set", "n_train", "fac", "auprc", "auprc_std"]], hide_index=True,
-                 column_config={"n_train": st.column_config.NumberColumn("n train", format="localized"),
-                                "fac": st.column_config.NumberColumn("FAC", format="percent"),
-                                "auprc": st.column_config.NumberColumn("AUPRC", format="%.4f"),
-                                "auprc_std": st.column_config.NumberColumn("AUPRC std", format="%.4f")})
+    table = evaluation_table(result)[["set", "n_train", "fac", "auprc", "auprc_std"]]
+    st.dataframe(table, hide_index=True, column_config=column_config(table.columns))
     page_link(app_pages().evaluation, "Open the evaluation and the report", icon=":material/monitoring:")

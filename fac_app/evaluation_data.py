@@ -20,16 +20,21 @@ REPORT_KEY = "eval_report"
 
 
 @st.cache_data(show_spinner=False, max_entries=32)
-def _evaluation(root: str, name: str, mtime: float) -> EvalResult:
-    del mtime  # cache key: a rerun of `fac evaluate` under the same name rewrites the file
-    return load_evaluation(Path(root), name)
+def _saved(kind: str, root: str, name: str, mtime: float) -> EvalResult | CalibrationResult:
+    del mtime  # cache key: a rerun of `fac evaluate` / `fac calibrate` under the same name rewrites the file
+    return (load_evaluation if kind == "evaluation" else load_calibration)(Path(root), name)
+
+
+def _mtime(path: Path) -> float:
+    return path.stat().st_mtime if path.is_file() else 0.0
 
 
 def evaluation(name: str) -> EvalResult:
     """A saved evaluation of the session's workspace (re-read when its file changes; FacError when unreadable)."""
     root = state.workspace_root()
-    path = evaluation_path(root, name)
-    return _evaluation(str(root), name, path.stat().st_mtime if path.is_file() else 0.0)
+    result = _saved("evaluation", str(root), name, _mtime(evaluation_path(root, name)))
+    assert isinstance(result, EvalResult)
+    return result
 
 
 def write_report(project: str, evaluation_name: str | None) -> None:
@@ -45,14 +50,9 @@ def written_report(project: str, evaluation_name: str | None) -> str | None:
     return str(built[2]) if built is not None and built[:2] == (project, evaluation_name) else None
 
 
-@st.cache_data(show_spinner=False, max_entries=32)
-def _calibration(root: str, name: str, mtime: float) -> CalibrationResult:
-    del mtime  # cache key: a rerun of `fac calibrate` under the same name rewrites the file
-    return load_calibration(Path(root), name)
-
-
 def calibration(name: str) -> CalibrationResult:
     """A saved calibration of the session's workspace (re-read when its file changes; FacError when unreadable)."""
     root = state.workspace_root()
-    path = calibration_path(root, name)
-    return _calibration(str(root), name, path.stat().st_mtime if path.is_file() else 0.0)
+    result = _saved("calibration", str(root), name, _mtime(calibration_path(root, name)))
+    assert isinstance(result, CalibrationResult)
+    return result

@@ -8,9 +8,11 @@ Model, generator and sampling flags come from ModelSpec, BackendSpec and Generat
 from __future__ import annotations
 
 import argparse
+import json
+from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fac_engine.assets import EMBEDDED_SAE_DIR
 from fac_engine.cli.flags import ConfigFlags
@@ -173,3 +175,22 @@ def prepare_named_with_bars(name: str, force: bool = False) -> Path:
     finally:
         for bar in bars.values():
             bar.close()
+
+
+class JsonResult(Protocol):
+    """A saved result that prints itself as JSON."""
+
+    def to_json_dict(self) -> dict[str, Any]: ...
+
+
+R = TypeVar("R", bound=JsonResult)
+
+
+def print_saved(result: R, path: Path, as_json: bool, table: Callable[[R], None]) -> int:
+    """Print a result the verb has saved at `path`: as one JSON line (`--json`), or as its table and where it is."""
+    if as_json:
+        print(json.dumps(result.to_json_dict()))
+    else:
+        table(result)
+        print(f"saved {path}")
+    return 0

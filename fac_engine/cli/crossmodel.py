@@ -7,7 +7,7 @@ import argparse
 import json
 from typing import TYPE_CHECKING, Any
 
-from fac_engine.cli.common import add_workspace_option, workspace_root
+from fac_engine.cli.common import add_workspace_option, print_saved, workspace_root
 from fac_engine.cli.flags import ConfigFlags, finite_float, non_negative_float, positive
 from fac_engine.errors import FacError
 
@@ -272,13 +272,7 @@ def run_agreement(args: argparse.Namespace) -> int:
     overrides = {s.sae: p for s, p in ((fmap.space_a, args.sae_a), (fmap.space_b, args.sae_b)) if p}
     result = measure_agreement(workspace, fmap, pairs[0], pairs[1:], cfg,
                                None if args.no_cka else SaeDecoders(overrides))
-    path = save_agreement(workspace.root, result)
-    if args.json:
-        print(json.dumps(result.to_json_dict()))
-        return 0
-    print_agreement(result)
-    print(f"saved {path}")
-    return 0
+    return print_saved(result, save_agreement(workspace.root, result), args.json, print_agreement)
 
 
 def _num(value: float | None, fmt: str = ".3f") -> str:

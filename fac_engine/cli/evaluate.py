@@ -5,13 +5,13 @@ decide)."""
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from fac_engine.cli.common import (
     add_model_options,
     add_workspace_option,
+    print_saved,
     workspace_root,
 )
 from fac_engine.cli.flags import ConfigFlags, count, floats, ints, positive
@@ -96,13 +96,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         result = evaluate_sets(workspace, args.anchor, args.test, sets, cfg, name=name, headroom=headroom,
                                load_model=lambda: load_model_of(args), token_budget=args.token_budget,
                                progress=bars.update, embed=embed)
-    path = save_evaluation(workspace.root, result)
-    if args.json:
-        print(json.dumps(result.to_json_dict()))
-        return 0
-    print_table(result)
-    print(f"saved {path}")
-    return 0
+    return print_saved(result, save_evaluation(workspace.root, result), args.json, print_table)
 
 
 def load_model_of(args: argparse.Namespace) -> LoadedModel:
@@ -239,13 +233,7 @@ def run_calibrate(args: argparse.Namespace) -> int:
         cfg = _calibration_flags().build(args, **fixed, relevant=relevant)
     result = calibrate(workspace, args.anchor, args.seed, args.test, cfg, name=args.name or f"calib-{args.seed}",
                        load_model=lambda: load_model_of(args), token_budget=args.token_budget)
-    path = save_calibration(workspace.root, result)
-    if args.json:
-        print(json.dumps(result.to_json_dict()))
-        return 0
-    print_calibration(result)
-    print(f"saved {path}")
-    return 0
+    return print_saved(result, save_calibration(workspace.root, result), args.json, print_calibration)
 
 
 def print_calibration(result: CalibrationResult) -> None:
