@@ -101,25 +101,27 @@ def resolve_pair(workspace: Workspace, a: str, b: str | None, space_a: FeatureSp
     `ref_a` / `ref_b` are datasets of each space whose encoding settings (pooling, template, length) the pair
     must share, when given.
     """
-    ma = workspace.open(a).manifest
-    if not space_a.holds(ma):
-        raise FacError(f"{a!r} is not encoded in space A ({space_a.label()}); it was encoded with {ma.model}, "
-                       f"SAE {ma.sae}, layer {ma.layer}.")
-    if ref_a is not None:
-        check_comparable(ref_a, ma)
+    ma = _manifest_in(workspace, a, space_a, "A", ref_a)
     if b is None:
         b = _counterpart(workspace, ma, space_b)
-    mb = workspace.open(b).manifest
-    if not space_b.holds(mb):
-        raise FacError(f"{b!r} is not encoded in space B ({space_b.label()}); it was encoded with {mb.model}, "
-                       f"SAE {mb.sae}, layer {mb.layer}.")
-    if ref_b is not None:
-        check_comparable(ref_b, mb)
+    mb = _manifest_in(workspace, b, space_b, "B", ref_b)
     if (ma.dataset_hash, ma.n_samples) != (mb.dataset_hash, mb.n_samples):
         raise FacError(f"{a!r} and {b!r} do not hold the same samples (dataset hash {ma.dataset_hash[:12]} with "
                        f"{ma.n_samples:,} samples vs {mb.dataset_hash[:12]} with {mb.n_samples:,}): encode the same "
                        "file with the same reading options in both spaces, so sample k is the same text on both sides.")
     return BridgePair(a, b)
+
+
+def _manifest_in(workspace: Workspace, name: str, space: FeatureSpace, which: str, ref: Manifest | None) -> Manifest:
+    """The manifest of dataset `name`, checked to be encoded in `space` (A or B: `which`) and, with `ref`, with
+    the same encoding settings."""
+    m = workspace.open(name).manifest
+    if not space.holds(m):
+        raise FacError(f"{name!r} is not encoded in space {which} ({space.label()}); it was encoded with {m.model}, "
+                       f"SAE {m.sae}, layer {m.layer}.")
+    if ref is not None:
+        check_comparable(ref, m)
+    return m
 
 
 def _counterpart(workspace: Workspace, ma: Manifest, space_b: FeatureSpace) -> str:
