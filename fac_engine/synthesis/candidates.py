@@ -5,15 +5,25 @@ it with its review state (`Candidate`), how it was made (`Provenance`), with the
 import json
 import sqlite3
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any, Literal, get_args
+from typing import Any, Literal, NamedTuple, get_args
 
 from fac_engine.synthesis.templates import TaskName
 
 ReviewStatus = Literal["pending", "accepted", "rejected", "edited"]
 """Where a proposed candidate stands: not decided yet, kept, dropped, or edited by a reviewer (and re-scored)."""
 STATUSES: tuple[ReviewStatus, ...] = get_args(ReviewStatus)
-PooledCodes = dict[str, list[Any]]
-"""{"features": [...], "values": [...]}: every feature a sample activates, JSON-shaped as it is stored."""
+
+
+class SampleCodes(NamedTuple):
+    """Every feature a sample activates and its pooled (max over content tokens) activation, as stored."""
+
+    features: list[int]
+    values: list[float]
+
+    def to_json(self) -> str:
+        """The stored form: {"features": [...], "values": [...]}."""
+        return json.dumps(self._asdict())
+
 SynthesisMode = Literal["prompt", "steer", "both"]
 """`prompt`: the two-step prompts; `steer`: the task alone, the generator steered along the feature's decoder
 direction; `both`: the two-step prompts and steering (docs/METHOD.md section 4.1)."""
@@ -87,7 +97,7 @@ class NewCandidate:
     tokens: list[str]
     activations: list[float]
     """The target feature's activation on each of `tokens`."""
-    pooled: PooledCodes
+    pooled: SampleCodes
     """Every feature the sample activates (what the live FAC adds)."""
     duplicate_of: str | None = None
     """`dataset:row` or `candidate:id` it nearly repeats, if any."""
@@ -124,12 +134,13 @@ class Candidate(NewCandidate):
             values[name] = None if values[name] is None else json.loads(values[name])
         values["proposed"], values["edited"] = bool(values["proposed"]), bool(values["edited"])
         values["provenance"] = Provenance.from_json(values["provenance"])
+        values["pooled"] = SampleCodes(**json.loads(values["pooled"]))
         return cls(**values)
 
 
 CANDIDATE_COLUMNS: tuple[str, ...] = tuple(f.name for f in fields(Candidate))
 """Columns of the candidates table, in `Candidate` field order."""
-JSON_COLUMNS = ("fields", "messages", "params", "tokens", "activations", "pooled")
+JSON_COLUMNS = ("fields", "messages", "params", "tokens", "activations")
 """Columns stored as JSON text."""
 
 
@@ -138,5 +149,5 @@ def insert_row(job_id: int, c: NewCandidate, stamp: str) -> tuple[Any, ...]:
     return (job_id, c.feature, c.step, c.task, c.label, c.text, json.dumps(c.fields),
             None if c.messages is None else json.dumps(c.messages), c.prompt, c.generator, json.dumps(c.params),
             float(c.g), float(c.threshold), c.span, json.dumps(c.tokens), json.dumps(c.activations),
-            json.dumps(c.pooled), c.duplicate_of, c.duplicate_similarity, c.rank, int(c.proposed),
+            c.pooled.to_json(), c.duplicate_of, c.duplicate_similarity, c.rank, int(c.proposed),
             c.provenance.to_json(), stamp, stamp)

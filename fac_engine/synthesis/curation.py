@@ -25,6 +25,7 @@ from fac_engine.synthesis.candidates import (
     Candidate,
     NewCandidate,
     ReviewStatus,
+    SampleCodes,
     insert_row,
 )
 from fac_engine.workspace.jobs import JobState
@@ -288,7 +289,7 @@ class SynthesisStore:
                                "nothing was decided.")
 
     def save_edit(self, cand_id: int, text: str, fields: dict[str, str], messages: list[list[str]] | None,
-                  g: float, span: str, tokens: list[str], activations: list[float], pooled: dict[str, list[Any]],
+                  g: float, span: str, tokens: list[str], activations: list[float], pooled: SampleCodes,
                   who: str | None = None) -> None:
         """Replace a candidate's text by the reviewer's edit with its new score; status becomes `edited`. The
         fluency guard's verdict was on the generated text, so it is cleared (mode and steering stay)."""
@@ -300,7 +301,7 @@ class SynthesisStore:
                        "duplicate_of = NULL, duplicate_similarity = NULL, provenance = ?, status = 'edited', "
                        "updated_at = ?, updated_by = ? WHERE cand_id = ?",
                        (text, json.dumps(fields), None if messages is None else json.dumps(messages), g, span,
-                        json.dumps(tokens), json.dumps(activations), json.dumps(pooled), made.to_json(), stamp, who,
+                        json.dumps(tokens), json.dumps(activations), pooled.to_json(), made.to_json(), stamp, who,
                         cand_id))
             db.execute("INSERT INTO events (at, who, cand_id, action, detail) VALUES (?, ?, ?, 'edit', ?)",
                        (stamp, who, cand_id, f"g={g:.3f}"))

@@ -19,7 +19,7 @@ from fac_engine.coverage.fac import (
     feature_support,
 )
 from fac_engine.errors import FacError
-from fac_engine.synthesis.candidates import Candidate, ReviewStatus
+from fac_engine.synthesis.candidates import Candidate, ReviewStatus, SampleCodes
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.templates import parse_edit
 
@@ -42,7 +42,7 @@ def edit_candidate(store: SynthesisStore, scorer: Scorer, cand_id: int, text: st
     score = scorer.score([sample], [cand.feature])[0]
     store.save_edit(cand_id, sample.text, sample.fields,
                     None if sample.messages is None else [list(m) for m in sample.messages], score.g, score.span,
-                    score.tokens, score.activations, {"features": score.pooled_features, "values": score.pooled_values},
+                    score.tokens, score.activations, SampleCodes(score.pooled_features, score.pooled_values),
                     who)
     return score.g
 
@@ -92,9 +92,9 @@ class LiveCoverage(NamedTuple):
 def pooled_of_candidates(candidates: Sequence[Candidate], d_sae: int) -> PooledArrays:
     """Candidates' stored pooled codes as PooledArrays (one sample per candidate)."""
     pooled = [c.pooled for c in candidates]
-    feature = np.array([f for p in pooled for f in p["features"]], dtype=np.int32)
-    value = np.array([v for p in pooled for v in p["values"]], dtype=np.float32)
-    sample = np.repeat(np.arange(len(pooled), dtype=np.int32), [len(p["features"]) for p in pooled])
+    feature = np.array([f for p in pooled for f in p.features], dtype=np.int32)
+    value = np.array([v for p in pooled for v in p.values], dtype=np.float32)
+    sample = np.repeat(np.arange(len(pooled), dtype=np.int32), [len(p.features) for p in pooled])
     return PooledArrays(sample, feature, value, len(pooled), d_sae)
 
 

@@ -21,7 +21,7 @@ from fac_engine.errors import FacError, check_threshold
 from fac_engine.llm.generators import GenerationConfig, Generator
 from fac_engine.llm.steering import SteeredGenerator, SteeringConfig
 from fac_engine.log import get_logger
-from fac_engine.synthesis.candidates import MODES, NewCandidate, Provenance, SynthesisMode
+from fac_engine.synthesis.candidates import MODES, NewCandidate, Provenance, SampleCodes, SynthesisMode
 from fac_engine.synthesis.dedup import ShingleIndex
 from fac_engine.synthesis.fluency import FluencyConfig
 from fac_engine.synthesis.sampled import Scored, choose_alpha, sample_step, step_alphas, usable
@@ -144,7 +144,7 @@ def new_candidate(feature: int, step: int, task: TaskName, label: str | None, sa
         messages=None if sample.messages is None else [list(m) for m in sample.messages], prompt=prompt,
         generator=generator, params=asdict(generation), g=score.g, threshold=threshold, span=score.span,
         tokens=score.tokens, activations=score.activations,
-        pooled={"features": score.pooled_features, "values": score.pooled_values},
+        pooled=SampleCodes(score.pooled_features, score.pooled_values),
         provenance=provenance or Provenance())
 
 

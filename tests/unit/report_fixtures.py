@@ -11,6 +11,7 @@ from pathlib import Path
 from fac_engine.coverage.diversity import DiversityResult
 from fac_engine.coverage.fac import CoverageResult
 from fac_engine.evaluation.results import EvalConfig, EvalResult, SeedScores, SetResult, save_evaluation
+from fac_engine.synthesis.candidates import SampleCodes
 from fac_engine.synthesis.curation import NewCandidate, SynthesisStore
 from fac_engine.workspace.project import Project
 
@@ -62,7 +63,7 @@ def accept(ws: Path, samples: Sequence[tuple[str, int, float]], project: str = "
         cands = [NewCandidate(feature=f, step=2, task="query", label="toxic", text=t, fields={"text": t},
                               messages=None, prompt="write", generator="phrase-bot", params={"temperature": 0.8},
                               g=g, threshold=0.0, span=f"<<{t}>>", tokens=t.split(), activations=[g] * len(t.split()),
-                              pooled={"features": [0, f], "values": [1.0, g]}, rank=0, proposed=True)
+                              pooled=SampleCodes([0, f], [1.0, g]), rank=0, proposed=True)
                  for t, f, g in samples if f == feature]
         store.finish_feature(job, feature, cands, pair={}, note="")
     store.decide([c.cand_id for c in store.candidates(job)], "accepted", who="tester")

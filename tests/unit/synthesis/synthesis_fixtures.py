@@ -14,7 +14,7 @@ from fac_engine.llm.generators import GenerationConfig
 from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
 from fac_engine.sae.load import load_sae
-from fac_engine.synthesis.candidates import NewCandidate
+from fac_engine.synthesis.candidates import NewCandidate, SampleCodes
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.job import JobSettings, run_job
 from fac_engine.synthesis.scoring import Scorer
@@ -77,7 +77,7 @@ def hand_candidate(feature: int, text: str, proposed: bool) -> NewCandidate:
     return NewCandidate(feature=feature, step=2 if proposed else 1, task="query", label="toxic", text=text,
                         fields={"text": text}, messages=None, prompt="write", generator="bot", params={"seed": 0},
                         g=2.0 if proposed else 0.5, threshold=1.0, span=f"<<{text}>>", tokens=[text],
-                        activations=[2.0], pooled={"features": [feature], "values": [2.0]},
+                        activations=[2.0], pooled=SampleCodes([feature], [2.0]),
                         rank=0 if proposed else None, proposed=proposed)
 
 

@@ -16,7 +16,7 @@ import pytest
 
 from fac_engine.atomic import CRASH_ENV
 from fac_engine.errors import FacError
-from fac_engine.synthesis.candidates import Candidate, Provenance
+from fac_engine.synthesis.candidates import Candidate, Provenance, SampleCodes
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.workspace.project import Project
 from tests.unit.synthesis.synthesis_fixtures import hand_candidate, hand_store
@@ -38,7 +38,7 @@ def test_candidates_are_typed(tmp_path: Path) -> None:
         (1, 2, "f2 c0", "pending", True), (3, 3, "f3 c0", "pending", True)]
     hidden = store.candidate(2)
     assert isinstance(hidden, Candidate) and (hidden.step, hidden.proposed, hidden.g) == (1, False, 0.5)
-    assert hidden.pooled == {"features": [2], "values": [2.0]} and hidden.fields == {"text": "f2 hidden"}
+    assert hidden.pooled == SampleCodes([2], [2.0]) and hidden.fields == {"text": "f2 hidden"}
     assert [c.cand_id for c in store.candidates(proposed_only=False, status=["pending"])] == [1, 2, 3, 4]
     with pytest.raises(FacError, match=r"^There is no candidate 99 in project 'default'\.$"):
         store.candidate(99)
@@ -52,7 +52,7 @@ def test_provenance_is_stored_and_an_edit_clears_the_fluency_verdict(tmp_path: P
     assert store.candidate(1).provenance == made
     assert made.describe() == "mode steer, steered at α 0.5 on layer 15 · perplexity 123.5, repeated 3-grams 25%"
     store.save_edit(1, "a dog", {"text": "a dog"}, None, 2.0, "a <<dog>>", ["a", "dog"], [0.0, 2.0],
-                    {"features": [2], "values": [2.0]})
+                    SampleCodes([2], [2.0]))
     assert store.candidate(1).provenance == Provenance("steer", 0.5, 15)
     assert Provenance().describe() == "mode prompt"
 

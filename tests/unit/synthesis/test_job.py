@@ -24,6 +24,7 @@ from fac_engine.errors import FacError
 from fac_engine.llm.backend import BackendSpec
 from fac_engine.llm.generators import GenerationConfig, TokenUsage
 from fac_engine.models.spec import ModelSpec
+from fac_engine.synthesis.candidates import SampleCodes
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
 from fac_engine.synthesis.fluency import FluencyConfig
@@ -79,7 +80,7 @@ def test_two_steps_propose_scored_candidates(ws: Path, scorer: Scorer) -> None:
     assert {c.feature: c.text for c in proposed}[6] == "hello world !"
     dog = next(c for c in proposed if c.feature == 2)
     assert dog.step == 2 and dog.span == "the <<dog>> !" and dog.generator == "phrase-bot"
-    assert dog.params["temperature"] == 0.8 and dog.pooled == {"features": [0, 2], "values": [1.0, 2.0]}
+    assert dog.params["temperature"] == 0.8 and dog.pooled == SampleCodes([0, 2], [1.0, 2.0])
     assert 'phrases: "the dog"' in dog.prompt and "A GOOD example" in dog.prompt
     # Texts of under 3 words compare as word sets: "the dog !" repeats the anchor's "the dog".
     assert {c.feature: c.duplicate_of for c in proposed} == {
