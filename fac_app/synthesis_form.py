@@ -67,7 +67,8 @@ def settings_form(proj: Project) -> JobSettings | None:
         c1, c2, c3 = st.columns(3)
         n1 = c1.number_input("Step-1 candidates per feature (n)", 1, 32, 4, key="syn_n1")
         m2 = c2.number_input("Step-2 candidates per feature (m)", 1, 32, 6, key="syn_m2")
-        propose = c3.number_input("Proposed for review per feature", 1, 10, 2, key="syn_propose")
+        propose = c3.number_input("Proposed for review per feature", 1, 10, SynthesisConfig.propose,
+                                     key="syn_propose", help="The paper keeps one sample per feature.")
         c1, c2, c3, c4 = st.columns(4)
         temperature = c1.number_input("Temperature", 0.05, 2.0, 0.8, step=0.05, key="syn_temp")
         top_p = c2.number_input("Top-p", 0.05, 1.0, 0.9, step=0.05, key="syn_top_p")

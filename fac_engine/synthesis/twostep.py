@@ -54,8 +54,8 @@ class SynthesisConfig:
     """Step-1 candidates per feature (for the contrastive pair)."""
     m_step2: int = 6
     """Step-2 candidates per feature."""
-    propose: int = 2
-    """Candidates proposed for review per feature (best g_i above delta); the paper keeps 1."""
+    propose: int = 1
+    """Candidates proposed for review per feature (best g_i above delta); 1 as in the paper, more is an option."""
     threshold: float = 0.0
     """delta: a candidate covers the feature when g_i > delta."""
     label: str = "auto"
