@@ -90,7 +90,8 @@ def neutral_prompt(task: TaskName, extra: str = "") -> str:
 def step2_prompt(task: TaskName, brief: FeatureBrief, good: Demo, bad: Demo, extra: str = "") -> str:
     """Step 2: description + the contrastive pair as labelled good / bad demonstrations."""
     demos = (f"A GOOD example (the concept is strong, score {good.score:.1f}, around {good.span!r}):\n{good.text}\n"
-             f"A BAD example (the concept is absent, score {bad.score:.1f}):\n{bad.text}\n"
+             f"A BAD example (the concept is absent, score {bad.score:.1f}"
+             f"{f', around {bad.span!r}' if bad.span else ', it never fires'}):\n{bad.text}\n"
              "Write a new one like the GOOD example and unlike the BAD one, on a different topic.")
     # The requirement comes after the demonstrations: small models follow the last instruction best.
     return "\n".join(p for p in (f"Write {_ASK[task]}.", demos, _concept(brief), extra.strip(), _FORMAT[task]) if p)

@@ -169,7 +169,11 @@ def _pair(target: FeatureTarget, step1: list[Scored], threshold: float) -> tuple
     else:
         good = _demo(ranked[0]) if ranked else Demo("(none)", 0.0, "")
         notes.append("no step-1 candidate activated the feature and it has no anchor sample")
-    bad = _demo(ranked[-1]) if ranked else Demo("(none)", 0.0, "")
+    # x- is the weakest candidate that is not x+ itself: a pair of one text teaches the generator nothing.
+    others = [p for p in ranked if p.sample.text != good.text]
+    bad = _demo(others[-1]) if others else Demo("(none)", 0.0, "")
+    if ranked and not others:
+        notes.append("one step-1 text only: no x- to contrast")
     return good, bad, "; ".join(notes)
 
 

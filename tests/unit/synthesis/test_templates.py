@@ -23,8 +23,10 @@ def test_step1_prompt_without_phrases_shows_spans() -> None:
 def test_step2_prompt_labels_the_pair() -> None:
     prompt = step2_prompt("instruction", BRIEF, Demo("my dog barks", 2.0, "my <<dog>>"), Demo("a cat", 0.0, ""))
     assert "A GOOD example (the concept is strong, score 2.0, around 'my <<dog>>'):\nmy dog barks" in prompt
-    assert "A BAD example (the concept is absent, score 0.0):\na cat" in prompt
+    assert "A BAD example (the concept is absent, score 0.0, it never fires):\na cat" in prompt
     assert "Instruction: <the instruction>" in prompt
+    weak = step2_prompt("query", BRIEF, Demo("my dog barks", 2.0, "my <<dog>>"), Demo("a dogma", 0.4, "a <<dogma>>"))
+    assert "A BAD example (the concept is absent, score 0.4, around 'a <<dogma>>'):\na dogma" in weak
 
 
 def test_query_output_is_cleaned() -> None:

@@ -18,8 +18,8 @@ from fac_engine.synthesis.job import JobSettings, run_job
 from fac_engine.synthesis.review import regenerate
 from fac_engine.synthesis.sampled import Scored, choose_alpha
 from fac_engine.synthesis.scoring import SampleScore, Scorer
-from fac_engine.synthesis.templates import Sample
-from fac_engine.synthesis.twostep import SynthesisConfig
+from fac_engine.synthesis.templates import Demo, Sample
+from fac_engine.synthesis.twostep import FeatureTarget, SynthesisConfig, _pair
 from fac_engine.workspace.datasets import Workspace
 from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
@@ -126,3 +126,17 @@ def test_config_round_trip_and_checks() -> None:
         SynthesisConfig(n_step1=2, mode="steer")
     with pytest.raises(ValueError, match="Unknown synthesis mode"):
         SynthesisConfig(mode="magic")  # type: ignore[arg-type]
+
+
+def test_the_pair_never_contrasts_a_text_with_itself() -> None:
+    target = FeatureTarget(brief=None, label="toxic", fallback=Demo("anchor top", 5.0, "<<top>>"))  # type: ignore[arg-type]
+    one = [_scored(3.0, None)._replace(sample=Sample("only one", None, {"text": "only one"}))]
+    good, bad, note = _pair(target, one, threshold=0.0)
+    assert (good.text, bad.text, note) == ("only one", "(none)", "one step-1 text only: no x- to contrast")
+    # Below delta the anchor's top sample is x+, so the lone candidate is x-.
+    good, bad, note = _pair(target, one, threshold=4.0)
+    assert (good.text, bad.text) == ("anchor top", "only one")
+    assert note == "no step-1 candidate activated the feature: x+ is the anchor's top sample"
+    two = [*one, _scored(1.0, None)._replace(sample=Sample("weaker", None, {"text": "weaker"}))]
+    assert _pair(target, two, threshold=0.0)[:2] == (Demo("only one", 3.0, one[0].score.span),
+                                                    Demo("weaker", 1.0, two[1].score.span))
