@@ -105,6 +105,9 @@ def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | Non
     if made.flagged:
         st.warning("The fluency guard flags this candidate as possible gibberish (perplexity "
                    f"{made.perplexity or 0.0:.0f}, repeated 3-grams {made.repetition or 0.0:.0%}).")
+    if made.kind != "sample":
+        st.warning("This text reads as " + ("a refusal" if made.kind == "refusal" else "meta-text about the task")
+                   + " rather than a sample: the generator stepped out of its role.")
     st.markdown(highlight_tokens(cand.tokens, cand.activations), unsafe_allow_html=True)
     st.caption(f"Activated span: {escape_markdown(cand.span or '–')}")
     st.caption(f"How it was made: {made.describe()}")

@@ -20,6 +20,7 @@ from fac_engine.synthesis import (
     SynthesisStore,
     TaskName,
     job_state,
+    role_breaks,
     start_background,
     stop_background,
 )
@@ -158,6 +159,11 @@ def progress_panel(store: SynthesisStore, job_id: int) -> bool:
               "Resume continues with the rest.")
     elif p.message:
         st.caption(escape_inline(p.message))
+    out_of_role = role_breaks(store, job_id)
+    if out_of_role.scored:
+        st.caption(f"Out of role: {out_of_role.refusals} refusals and {out_of_role.meta} meta-texts among "
+                   f"{out_of_role.scored} scored candidates ({out_of_role.share:.0%}); the generator's rate, to "
+                   "compare generators.")
     b1, b2, _ = st.columns([1, 1, 4])
     if running and b1.button("Stop", key=f"syn_stop_{job_id}"):
         if not stop_background(state.workspace_root(), store.project.name, job_id):

@@ -15,7 +15,14 @@ if TYPE_CHECKING:
         start_background,
         stop_background,
     )
-    from fac_engine.synthesis.review import accept_above, edit_candidate, live_coverage, regenerate
+    from fac_engine.synthesis.review import (
+        RoleBreaks,
+        accept_above,
+        edit_candidate,
+        live_coverage,
+        regenerate,
+        role_breaks,
+    )
     from fac_engine.synthesis.scoring import Scorer
     from fac_engine.synthesis.templates import TASKS, TaskName
     from fac_engine.synthesis.twostep import SynthesisConfig
@@ -39,6 +46,8 @@ _PUBLIC = {
     "job_state": "job",
     "live_coverage": "review",
     "regenerate": "review",
+    "role_breaks": "review",
+    "RoleBreaks": "review",
     "start_background": "job",
     "stop_background": "job",
     "with_seed": "export",
@@ -55,6 +64,7 @@ __all__ = [
     "JobProgress",
     "JobSettings",
     "ReviewStatus",
+    "RoleBreaks",
     "Scorer",
     "SynthesisConfig",
     "SynthesisStore",
@@ -65,6 +75,7 @@ __all__ = [
     "job_state",
     "live_coverage",
     "regenerate",
+    "role_breaks",
     "start_background",
     "stop_background",
     "with_seed",

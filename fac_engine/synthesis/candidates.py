@@ -7,7 +7,7 @@ import sqlite3
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal, NamedTuple, get_args
 
-from fac_engine.synthesis.templates import TaskName
+from fac_engine.synthesis.templates import TaskName, TextKind
 
 ReviewStatus = Literal["pending", "accepted", "rejected", "edited"]
 """Where a proposed candidate stands: not decided yet, kept, dropped, or edited by a reviewer (and re-scored)."""
@@ -47,6 +47,8 @@ class Provenance:
     """Share of its word 3-grams that repeat an earlier one; None when not measured."""
     flagged: bool = False
     """The fluency guard flags it as possible gibberish (perplexity or repetition above the job's limits)."""
+    kind: TextKind = "sample"
+    """What the text reads as: a sample, a refusal, or meta-text about the task (`templates.text_kind`)."""
 
     def describe(self) -> str:
         """`mode steer, steered at α 0.5 on layer 15 · perplexity 12.3, repeated 3-grams 0%`."""
@@ -55,6 +57,8 @@ class Provenance:
             line += f", steered at α {self.alpha:g} on layer {self.layer}"
         if self.perplexity is not None and self.repetition is not None:
             line += f" · perplexity {self.perplexity:.1f}, repeated 3-grams {self.repetition:.0%}"
+        if self.kind != "sample":
+            line += f" · reads as {'a refusal' if self.kind == 'refusal' else 'meta-text about the task'}"
         return line
 
     def to_json(self) -> str:

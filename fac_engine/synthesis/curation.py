@@ -28,6 +28,7 @@ from fac_engine.synthesis.candidates import (
     SampleCodes,
     insert_row,
 )
+from fac_engine.synthesis.templates import text_kind
 from fac_engine.workspace.jobs import JobState
 from fac_engine.workspace.project import Project
 
@@ -294,7 +295,8 @@ class SynthesisStore:
         """Replace a candidate's text by the reviewer's edit with its new score; status becomes `edited`. The
         fluency guard's verdict was on the generated text, so it is cleared (mode and steering stay)."""
         who, stamp = who or default_user(), now()
-        made = replace(self.candidate(cand_id).provenance, perplexity=None, repetition=None, flagged=False)
+        made = replace(self.candidate(cand_id).provenance, perplexity=None, repetition=None, flagged=False,
+                       kind=text_kind(text))
         with self.project.db() as db:
             db.execute("UPDATE candidates SET original_text = COALESCE(original_text, text), text = ?, fields = ?, "
                        "messages = ?, g = ?, span = ?, tokens = ?, activations = ?, pooled = ?, edited = 1, "

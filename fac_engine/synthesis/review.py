@@ -115,3 +115,22 @@ def live_coverage(store: SynthesisStore, seed: PooledArrays, anchor: FeatureSupp
     before = compute_coverage(feature_support(seed, cfg.threshold), anchor, cfg)
     after = compute_coverage(combined_support(seed, extra, cfg.threshold), anchor, cfg)
     return LiveCoverage(before, after, len(accepted))
+
+
+class RoleBreaks(NamedTuple):
+    """How often a job's generator stepped out of its role: refusals and meta-text among its scored candidates."""
+
+    scored: int
+    refusals: int
+    meta: int
+
+    @property
+    def share(self) -> float:
+        """(refusals + meta) / scored; 0 when nothing was scored."""
+        return (self.refusals + self.meta) / self.scored if self.scored else 0.0
+
+
+def role_breaks(store: SynthesisStore, job_id: int) -> RoleBreaks:
+    """Refusals and meta-text among every candidate a job scored (proposed or not)."""
+    kinds = [c.provenance.kind for c in store.candidates(job_id, proposed_only=False)]
+    return RoleBreaks(len(kinds), kinds.count("refusal"), kinds.count("meta"))

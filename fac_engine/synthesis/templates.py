@@ -153,6 +153,25 @@ def _parse_preference(raw: str) -> Sample | None:
     return _preference_sample(*(str(data.get(k) or "") for k in ("prompt", "chosen", "rejected")))
 
 
+TextKind = Literal["sample", "refusal", "meta"]
+"""What a parsed output reads as: a sample of the task, a refusal, or text about the task instead of a sample."""
+_REFUSAL = re.compile(r"^\W*(?:i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|i can(?:'|no)?t\b|i cannot\b|i won'?t\b|"
+                      r"i'?m (?:not able|unable)|i am (?:not able|unable)|as an ai\b|i must decline)", re.IGNORECASE)
+_META = re.compile(r"^\W*(?:here(?:'s| is| are)\b|sure\b|certainly\b|of course\b|this (?:query|example|text|sample|"
+                   r"instruction)\b|the (?:user|query|good example|bad example)\b|an? (?:good|bad) example\b|"
+                   r"you(?:'ll)? want\b|(?:the |a )?good example:|example:)", re.IGNORECASE)
+
+
+def text_kind(text: str) -> TextKind:
+    """Whether a generated text is a refusal ("I'm sorry, I can't..."), meta-text about the task ("Here's a
+    query...", "This example...") or a sample: instruct models often step out of the role the prompt gives."""
+    if _REFUSAL.match(text):
+        return "refusal"
+    if _META.match(text):
+        return "meta"
+    return "sample"
+
+
 def parse_output(task: TaskName, raw: str) -> Sample | None:
     """The sample in a generator's output, or None when it is empty or malformed."""
     if not raw or not raw.strip():

@@ -34,6 +34,7 @@ from fac_engine.synthesis.templates import (
     neutral_prompt,
     step1_prompt,
     step2_prompt,
+    text_kind,
 )
 
 log = get_logger(__name__)
@@ -151,7 +152,7 @@ def new_candidate(feature: int, step: int, task: TaskName, label: str | None, sa
 def provenance(item: Scored, mode: SynthesisMode, layer: int | None) -> Provenance:
     """How a candidate was made (mode, steering strength and layer) and the fluency guard's verdict on it."""
     return Provenance(mode, item.alpha, None if item.alpha is None else layer, item.fluency.perplexity,
-                      item.fluency.repetition, item.fluency.flagged)
+                      item.fluency.repetition, item.fluency.flagged, text_kind(item.sample.text))
 
 
 def _demo(item: Scored) -> Demo:

@@ -18,6 +18,7 @@ from fac_engine.atomic import CRASH_ENV
 from fac_engine.errors import FacError
 from fac_engine.synthesis.candidates import Candidate, Provenance, SampleCodes
 from fac_engine.synthesis.curation import SynthesisStore
+from fac_engine.synthesis.review import RoleBreaks, role_breaks
 from fac_engine.workspace.project import Project
 from tests.unit.synthesis.synthesis_fixtures import hand_candidate, hand_store
 
@@ -54,6 +55,10 @@ def test_provenance_is_stored_and_an_edit_clears_the_fluency_verdict(tmp_path: P
     store.save_edit(1, "a dog", {"text": "a dog"}, None, 2.0, "a <<dog>>", ["a", "dog"], [0.0, 2.0],
                     SampleCodes([2], [2.0]))
     assert store.candidate(1).provenance == Provenance("steer", 0.5, 15)
+    assert Provenance("prompt", kind="refusal").describe() == "mode prompt · reads as a refusal"
+    store.save_edit(1, "Here is a dog", {"text": "Here is a dog"}, None, 2.0, "a <<dog>>", ["a", "dog"], [0.0, 2.0],
+                    SampleCodes([2], [2.0]))
+    assert store.candidate(1).provenance == Provenance("steer", 0.5, 15, kind="meta")  # judged on the edited text
     assert Provenance().describe() == "mode prompt"
 
 
@@ -143,3 +148,14 @@ def test_concurrent_writers_with_one_killed(tmp_path: Path) -> None:
     assert by == {"ann": a, "bob": b}
     assert len({i for _, i, _, _ in events}) == len(events) == 20 + len(cy)  # one event per decided candidate
     assert not any(w == "dee" for w, _, _, _ in events)
+
+
+def test_role_breaks_count_refusals_and_meta_text_of_a_job(tmp_path: Path) -> None:
+    store = SynthesisStore(Project(tmp_path))
+    job = store.create_job({"settings": "none"}, [2])
+    texts = {"I'm sorry, I can't": "refusal", "Here is a query: hi": "meta", "hi there": "sample", "hey": "sample"}
+    store.finish_feature(job, 2, [replace(hand_candidate(2, t, i == 0), provenance=Provenance(kind=k))  # type: ignore[arg-type]
+                                  for i, (t, k) in enumerate(texts.items())], pair={}, note="")
+    breaks = role_breaks(store, job)
+    assert (breaks, breaks.share) == (RoleBreaks(4, 1, 1), 0.5)
+    assert role_breaks(store, store.create_job({"settings": "none"}, [3])).share == 0.0

@@ -2,8 +2,18 @@
 
 import json
 
+import pytest
+
 from fac_engine.data.schemas import Message
-from fac_engine.synthesis.templates import Demo, FeatureBrief, parse_edit, parse_output, step1_prompt, step2_prompt
+from fac_engine.synthesis.templates import (
+    Demo,
+    FeatureBrief,
+    parse_edit,
+    parse_output,
+    step1_prompt,
+    step2_prompt,
+    text_kind,
+)
 
 BRIEF = FeatureBrief(7, "the word dog", ("the <<dog>>",), ("the dog", "a dog"))
 
@@ -58,3 +68,19 @@ def test_preference_output() -> None:
     assert parse_output("preference", '{"prompt": "q", "chosen": "same", "rejected": "same"}') is None
     assert parse_output("preference", '{"prompt": "q", "chosen": "a"') is None
     assert parse_output("preference", "[1, 2]") is None
+
+
+@pytest.mark.parametrize(("text", "kind"), [
+    ("I'm sorry, but I can't help with that.", "refusal"),
+    ("I cannot write that.", "refusal"),
+    ("As an AI, I do not insult people.", "refusal"),
+    ("Here's a query that shows the concept: you are dumb", "meta"),
+    ("This example is too long and could use more descriptive language.", "meta"),
+    ("A GOOD example: the dog barks", "meta"),
+    ("Sure! That's exactly what I was going for", "meta"),
+    ("Where can I buy a dog?", "sample"),
+    ("you absolute idiot, sorry not sorry", "sample"),
+    ("The dog next door barks all night, what do I do?", "sample"),
+])
+def test_text_kind_tells_refusals_and_meta_text_from_samples(text: str, kind: str) -> None:
+    assert text_kind(text) == kind
