@@ -109,4 +109,4 @@ except FacError as exc:
 
 view.keyboard_shortcuts()
 st.subheader("All candidates in this view")
-st.dataframe(view.queue_table(cands), hide_index=True, width="stretch")
+st.dataframe(view.queue_table(store, cands), hide_index=True, width="stretch")

@@ -80,11 +80,16 @@ def queue(store: SynthesisStore, job: int | None, statuses: tuple[ReviewStatus, 
     return [c for c in store.candidates(job, status=statuses) if c.g > min_g]
 
 
-def queue_table(cands: list[Candidate]) -> pd.DataFrame:
-    """The queue as a table: id, feature, g, label, status, edited, near duplicate, mode, fluency flag, text."""
-    columns = ["cand_id", "feature", "g", "label", "status", "edited", "duplicate_of", "mode", "flagged", "text"]
+def queue_table(store: SynthesisStore, cands: list[Candidate]) -> pd.DataFrame:
+    """The queue as a table: id, feature, g, label, status, edited, near duplicate, mode, fluency flag, whether
+    step 2's x+ was the anchor's top sample (no step-1 candidate activated the feature), text."""
+    fallbacks = {(job, f) for job in {c.job_id for c in cands} for f in store.anchor_fallbacks(job)}
+    columns = ["cand_id", "feature", "g", "label", "status", "edited", "duplicate_of", "mode", "flagged",
+               "x+ from anchor", "text"]
     return pd.DataFrame([[c.cand_id, c.feature, c.g, c.label, c.status, c.edited, c.duplicate_of, c.provenance.mode,
-                          c.provenance.flagged, c.text] for c in cands], columns=columns)
+                          c.provenance.flagged, (c.job_id, c.feature) in fallbacks, c.text]
+                         for c in cands], columns=columns)
+
 
 
 def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | None) -> None:
@@ -115,7 +120,9 @@ def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | Non
         with st.expander("Contrastive pair used in step 2"):
             for key, title in (("x_plus", "x+ (good)"), ("x_minus", "x- (bad)")):
                 demo = pair.get(key) or {}
-                st.markdown(f"**{title}**, g = {float(demo.get('g', 0.0)):.2f}")
+                origin = " · the anchor's top sample (no step-1 candidate activated the feature)" \
+                    if demo.get("source") == "anchor" else ""
+                st.markdown(f"**{title}**, g = {float(demo.get('g', 0.0)):.2f}{origin}")
                 st.text(str(demo.get("text", "")))
     with st.expander("Provenance"):
         st.json({"candidate": cand.cand_id, "job": cand.job_id, "step": cand.step, "generator": cand.generator,

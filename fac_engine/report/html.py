@@ -110,8 +110,11 @@ def samples_section(data: ReportData) -> str:
             for r in frame.head(SAMPLES_SHOWN).to_dict("records")]
     html_table = table(["sample", "label", "feature", "g", "span (feature fires on <<...>>)"], rows,
                        [False, False, True, True, False]).replace("<td>", '<td class="sample">')
+    fallback = int(frame["x_plus_from_anchor"].sum())
+    note = (f" {fallback:,} of them were written from a step-2 pair whose good example is the anchor's top sample "
+            "(no step-1 candidate activated the feature)." if fallback else "")
     return (f"<h2>Accepted synthetic samples</h2><p>{min(len(frame), SAMPLES_SHOWN)} of {len(frame):,} accepted "
-            "samples, with the feature each was written for and its activation g.</p>" + html_table)
+            f"samples, with the feature each was written for and its activation g.{note}</p>" + html_table)
 
 
 def evaluation_section(data: ReportData, figures: Mapping[str, go.Figure]) -> str:

@@ -21,17 +21,21 @@ from fac_engine.workspace.datasets import EncodedDataset
 ExportFormat = Literal["jsonl", "csv", "parquet"]
 FORMATS: dict[str, ExportFormat] = {".jsonl": "jsonl", ".json": "jsonl", ".csv": "csv", ".parquet": "parquet"}
 PROVENANCE = ["source", "feature", "step", "g", "threshold", "span", "generator", "sampling", "made", "gen_prompt",
-              "candidate_id", "job_id", "edited", "reviewed_by", "reviewed_at"]
+              "x_plus_from_anchor", "candidate_id", "job_id", "edited", "reviewed_by", "reviewed_at"]
 
 
 def accepted_frame(store: SynthesisStore, job_id: int | None = None) -> pd.DataFrame:
-    """The accepted samples with their sample columns, label and provenance."""
+    """The accepted samples with their sample columns, label and provenance (`x_plus_from_anchor`: its step-2
+    pair took x+ from the anchor, the step-1 fallback, because no step-1 candidate activated the feature)."""
+    accepted = store.candidates(job_id, status=DECIDED_KEEP)
+    fallbacks = {(job, f) for job in {c.job_id for c in accepted} for f in store.anchor_fallbacks(job)}
     rows: list[dict[str, object]] = [
         {**c.fields, "label": c.label, "source": "fac-synthesis", "feature": c.feature, "step": c.step, "g": c.g,
          "threshold": c.threshold, "span": c.span, "generator": c.generator, "sampling": json.dumps(c.params),
-         "made": c.provenance.to_json(), "gen_prompt": c.prompt, "candidate_id": c.cand_id, "job_id": c.job_id,
+         "made": c.provenance.to_json(), "gen_prompt": c.prompt,
+         "x_plus_from_anchor": (c.job_id, c.feature) in fallbacks, "candidate_id": c.cand_id, "job_id": c.job_id,
          "edited": c.edited, "reviewed_by": c.updated_by, "reviewed_at": c.updated_at}
-        for c in store.candidates(job_id, status=DECIDED_KEEP)]
+        for c in accepted]
     return pd.DataFrame(rows, columns=_columns(rows))
 
 

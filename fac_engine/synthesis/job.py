@@ -85,7 +85,7 @@ def feature_targets(anchor: EncodedDataset, features: Sequence[int], explanation
         phrases = tuple(dict.fromkeys(p for p in (peak_phrase(e.tokens.tokens[e.tokens.content_start:],
                                                                 e.tokens.activations[e.tokens.content_start:], sep)
                                                     for e in tops) if p))[:MAX_PHRASES]
-        fallback = Demo(tops[0].text, tops[0].value, spans[0]) if tops else None
+        fallback = Demo(tops[0].text, tops[0].value, spans[0], source="anchor") if tops else None
         label = majority_label([e.label for e in tops]) if cfg.label == "auto" else cfg.label
         out.append(FeatureTarget(FeatureBrief(feature, explanations.get(feature, ""), spans, phrases), label, fallback))
     return out

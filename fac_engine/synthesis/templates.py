@@ -37,6 +37,8 @@ class Demo(NamedTuple):
     """g_i of the demonstration."""
     span: str
     """The activated span (tokens around the max)."""
+    source: str = "step 1"
+    """Where it comes from: a step-1 candidate, or (x+ fallback) the `anchor`'s top sample."""
 
 
 @dataclass(frozen=True)

@@ -260,4 +260,4 @@ def _outcome(target: FeatureTarget, pair: tuple[Demo, Demo, str], step1: list[Sc
 
 def asdict_demo(demo: Demo) -> dict[str, Any]:
     """A demonstration as JSON."""
-    return {"text": demo.text, "g": demo.score, "span": demo.span}
+    return {"text": demo.text, "g": demo.score, "span": demo.span, "source": demo.source}

@@ -66,7 +66,11 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
 
 def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
     store, ids = scripted_job(app_workspace)
+    with store.project.db() as db:  # as if no step-1 candidate had activated feature 7: x+ came from the anchor
+        db.execute("UPDATE synth_features SET pair = json_set(pair, '$.x_plus.source', 'anchor') WHERE feature = 7")
     at = _page("app_pages/6_Review.py")
+    queue = at.dataframe[-1].value
+    assert dict(zip(queue["feature"], queue["x+ from anchor"], strict=True)) == {2: False, 3: False, 6: False, 7: True}
     assert _metric(at, "FAC of the seed") == "42.86%" and _metric(at, "FAC of seed + accepted") == "42.86%"
     assert any("Candidate 1 of 4" in m.value for m in at.markdown)
     # The word model is random beyond its embeddings, so every text is unlikely under it: flagged.

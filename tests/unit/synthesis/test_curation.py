@@ -18,6 +18,7 @@ from fac_engine.atomic import CRASH_ENV
 from fac_engine.errors import FacError
 from fac_engine.synthesis.candidates import Candidate, Provenance, SampleCodes
 from fac_engine.synthesis.curation import SynthesisStore
+from fac_engine.synthesis.export import accepted_frame
 from fac_engine.synthesis.review import RoleBreaks, role_breaks
 from fac_engine.workspace.project import Project
 from tests.unit.synthesis.synthesis_fixtures import hand_candidate, hand_store
@@ -159,3 +160,16 @@ def test_role_breaks_count_refusals_and_meta_text_of_a_job(tmp_path: Path) -> No
     breaks = role_breaks(store, job)
     assert (breaks, breaks.share) == (RoleBreaks(4, 1, 1), 0.5)
     assert role_breaks(store, store.create_job({"settings": "none"}, [3])).share == 0.0
+
+
+def test_anchor_fallbacks_are_kept_apart_in_the_export(tmp_path: Path) -> None:
+    store = SynthesisStore(Project(tmp_path))
+    job = store.create_job({"settings": "none"}, [2, 3])
+    store.finish_feature(job, 2, [hand_candidate(2, "a dog", True)], note="",
+                         pair={"x_plus": {"text": "top", "g": 3.0, "span": "", "source": "anchor"}, "x_minus": {}})
+    store.finish_feature(job, 3, [hand_candidate(3, "a cat", True)], note="",
+                         pair={"x_plus": {"text": "cat", "g": 2.0, "span": "", "source": "step 1"}, "x_minus": {}})
+    assert store.anchor_fallbacks(job) == {2}
+    store.decide([1, 2], "accepted")
+    frame = accepted_frame(store)
+    assert dict(zip(frame["feature"], frame["x_plus_from_anchor"], strict=True)) == {2: True, 3: False}

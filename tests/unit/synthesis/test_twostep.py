@@ -129,13 +129,14 @@ def test_config_round_trip_and_checks() -> None:
 
 
 def test_the_pair_never_contrasts_a_text_with_itself() -> None:
-    target = FeatureTarget(brief=None, label="toxic", fallback=Demo("anchor top", 5.0, "<<top>>"))  # type: ignore[arg-type]
+    top = Demo("anchor top", 5.0, "<<top>>", source="anchor")
+    target = FeatureTarget(brief=None, label="toxic", fallback=top)  # type: ignore[arg-type]
     one = [_scored(3.0, None)._replace(sample=Sample("only one", None, {"text": "only one"}))]
     good, bad, note = _pair(target, one, threshold=0.0)
     assert (good.text, bad.text, note) == ("only one", "(none)", "one step-1 text only: no x- to contrast")
     # Below delta the anchor's top sample is x+, so the lone candidate is x-.
     good, bad, note = _pair(target, one, threshold=4.0)
-    assert (good.text, bad.text) == ("anchor top", "only one")
+    assert (good, bad.text, bad.source) == (top, "only one", "step 1")
     assert note == "no step-1 candidate activated the feature: x+ is the anchor's top sample"
     two = [*one, _scored(1.0, None)._replace(sample=Sample("weaker", None, {"text": "weaker"}))]
     assert _pair(target, two, threshold=0.0)[:2] == (Demo("only one", 3.0, one[0].score.span),
