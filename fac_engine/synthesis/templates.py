@@ -160,8 +160,10 @@ TextKind = Literal["sample", "refusal", "meta"]
 _REFUSAL = re.compile(r"^\W*(?:i'?m sorry|i am sorry|sorry\b|i apologi[sz]e|i can(?:'|no)?t\b|i cannot\b|i won'?t\b|"
                       r"i'?m (?:not able|unable)|i am (?:not able|unable)|as an ai\b|i must decline)", re.IGNORECASE)
 _META = re.compile(r"^\W*(?:here(?:'s| is| are)\b|sure\b|certainly\b|of course\b|this (?:query|example|text|sample|"
-                   r"instruction)\b|the (?:user|query|good example|bad example)\b|an? (?:good|bad) example\b|"
-                   r"you(?:'ll)? want\b|(?:the |a )?good example:|example:)", re.IGNORECASE)
+                   r"instruction|response|question|scenario|version|rewrite)\b|the (?:user|query|good example|"
+                   r"bad example)\b|an? (?:good|bad) example\b|you(?:'ll)? want\b|your (?:request|query|text)\b|"
+                   r"i'?m (?:ready|happy|glad|here) to help\b|i can help\b|(?:let me|i'll) (?:help|write|create)\b|"
+                   r"(?:the |a )?good example:|example:)", re.IGNORECASE)
 
 
 def text_kind(text: str) -> TextKind:
