@@ -64,7 +64,8 @@ def category_heatmap(result: EvalResult, metric: CategoryMetric = "recall") -> g
     std = table.pivot(index="set", columns="category", values=f"{metric}_std")
     sets, names = [s.name for s in result.sets], [c.name for c in result.categories]
     z, std = z.loc[sets, names], std.loc[sets, names]
-    columns = [f"{html.escape(c.name)} ({c.n_positive:,})" for c in result.categories]
+    labels = [f"{c.name} ({c.n_positive:,})" for c in result.categories]
+    columns = [html.escape(label) for label in labels]
     rows = [html.escape(n) for n in sets]
     text = [[f"{m:.2f} ± {d:.2f}" for m, d in zip(zr, dr, strict=True)]
             for zr, dr in zip(z.to_numpy(), std.to_numpy(), strict=True)]
@@ -76,9 +77,15 @@ def category_heatmap(result: EvalResult, metric: CategoryMetric = "recall") -> g
     fig.update_layout(title=f"Per test category: {CATEGORY_METRICS[metric]} of its {positive} rows",
                       height=max(260, 90 + 46 * len(sets)),
                       margin={"l": 10, "r": 10, "t": 60, "b": 10},
-                      xaxis={"title": f"{html.escape(str(result.config.category))} (positive test rows)"},
+                      xaxis={"title": f"{html.escape(str(result.config.category))} (positive test rows)",
+                             "tickvals": columns, "ticktext": [html.escape(_short(label)) for label in labels]},
                       yaxis={"autorange": "reversed"})
     return fig
+
+
+def _short(label: str, limit: int = 28) -> str:
+    """A tick label cut to `limit` characters (the hover keeps the whole name)."""
+    return label if len(label) <= limit else label[: limit - 1] + "…"
 
 
 def correlation_table(result: EvalResult) -> pd.DataFrame:

@@ -2,6 +2,7 @@
 (tests/unit/category_fixtures.py gives the numbers)."""
 
 import math
+from dataclasses import replace
 
 import pytest
 
@@ -38,6 +39,22 @@ def test_category_heatmap_sets_by_categories() -> None:
     assert heat.text[0][1] == "0.25 ± 0.35" and (heat.zmin, heat.zmax) == (0.0, 1.0)
     assert fig.layout.title.text == "Per test category: recall at the decision threshold of its toxic rows"
     assert category_heatmap(categorised(), "auprc").data[0].z[0][1] == 0.625
+    assert list(fig.layout.xaxis.ticktext) == list(heat.x)  # short names stay whole
+
+
+def test_long_category_names_are_cut_on_the_axis_only() -> None:
+    long = "discrimination_exclusion_toxicity_hateful_offensive"
+    result = categorised()
+
+    scores = [tuple(replace(c, category=long) if c.category == "insult" else c for c in r.categories)
+              for s in result.sets for r in s.runs]
+    runs = iter(scores)
+    sets = tuple(replace(s, runs=tuple(replace(r, categories=next(runs)) for r in s.runs)) for s in result.sets)
+    counts = tuple(replace(c, name=long) if c.name == "insult" else c for c in result.categories)
+    fig = category_heatmap(replace(result, sets=sets, categories=counts), "recall")
+    assert fig.data[0].z[0][0] == 0.75
+    assert fig.data[0].x[0] == f"{long} (4)"  # the hover names it whole
+    assert fig.layout.xaxis.ticktext[0] == "discrimination_exclusion_to…"
 
 
 def test_the_real_arm_is_an_open_diamond() -> None:
