@@ -157,7 +157,8 @@ class SynthesisStore:
         """Record a job's state (and its process id while it runs)."""
         with self.project.db() as db:
             db.execute("UPDATE synth_jobs SET state = ?, message = ?, pid = COALESCE(?, pid), "
-                       "started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END, "
+                       # a running job reports progress as 'running' again: its start stays the first one
+                       "started_at = CASE WHEN ? = 'running' AND state != 'running' THEN ? ELSE started_at END, "
                        "finished_at = CASE WHEN ? IN ('done', 'failed', 'stopped') THEN ? ELSE NULL END "
                        "WHERE job_id = ?", (state, message, pid, state, now(), state, now(), job_id))
 

@@ -173,3 +173,18 @@ def test_anchor_fallbacks_are_kept_apart_in_the_export(tmp_path: Path) -> None:
     store.decide([1, 2], "accepted")
     frame = accepted_frame(store)
     assert dict(zip(frame["feature"], frame["x_plus_from_anchor"], strict=True)) == {2: True, 3: False}
+
+
+def test_progress_updates_keep_the_start_of_a_running_job(tmp_path: Path) -> None:
+    store = SynthesisStore(Project(tmp_path))
+    job = store.create_job({"settings": "none"}, [2])
+    store.set_job_state(job, "running", "starting")
+    with store.project.db() as db:
+        db.execute("UPDATE synth_jobs SET started_at = '2026-01-01T00:00:00+00:00' WHERE job_id = ?", (job,))
+    store.set_job_state(job, "running", "1 of 2 features done")
+    store.set_job_state(job, "done", "2 of 2 features done")
+    with store.project.db() as db:
+        started, = db.execute("SELECT started_at FROM synth_jobs WHERE job_id = ?", (job,)).fetchone()
+    assert started == "2026-01-01T00:00:00+00:00" and store.progress(job).elapsed_s > 3600
+    store.set_job_state(job, "running", "resumed")  # a resumed job starts a new run
+    assert store.progress(job).elapsed_s < 3600
