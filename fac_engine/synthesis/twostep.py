@@ -228,8 +228,10 @@ def _outcome(target: FeatureTarget, pair: tuple[Demo, Demo, str], step1: list[Sc
     # When step 2 finds nothing usable, step-1 candidates that are usable are proposed rather than none.
     step, kept = (2, above2) if above2 or not step1 else (1, kept_of(step1))
     matches = [duplicates.closest(item.sample.text) for item in kept]
-    # Fluent before flagged, unique before near duplicates; a proposed one keeps its warnings.
-    order = sorted(range(len(kept)), key=lambda i: (kept[i].fluency.flagged, matches[i] is not None, i))
+    # In role before refusals and meta-text, fluent before flagged, unique before near duplicates; a proposed one
+    # keeps its warnings.
+    order = sorted(range(len(kept)), key=lambda i: (text_kind(kept[i].sample.text) != "sample",
+                                                    kept[i].fluency.flagged, matches[i] is not None, i))
     chosen = set(order[: cfg.propose])
     cands = []
     for rank, (item, match) in enumerate(zip(kept, matches, strict=True)):
