@@ -59,7 +59,7 @@ settings = JobSettings.from_json_dict(store.job_config(cand.job_id))
 st.markdown(f"**Candidate {pos + 1} of {len(cands)}** (#{cand_id}) · keys: **a** accept · **r** reject · "
             "**e** edit · **n** next")
 view.candidate_card(cand, proj.explanations().get(cand.feature, ""),
-                    view.pairs_by_feature(store, cand.job_id).get(cand.feature))
+                    store.pairs(cand.job_id).get(cand.feature))
 
 
 def decide(status: ReviewStatus) -> None:

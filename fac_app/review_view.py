@@ -131,10 +131,6 @@ def candidate_card(cand: Candidate, explanation: str, pair: dict[str, Any] | Non
         st.text(cand.prompt)
 
 
-def pairs_by_feature(store: SynthesisStore, job_id: int) -> dict[int, dict[str, Any]]:
-    """Each finished feature's contrastive pair in a job."""
-    rows = store.feature_rows(job_id)
-    return {int(f): json.loads(p) for f, p in zip(rows["feature"], rows["pair"], strict=True) if p}
 
 
 EXPORTS_DIR = ".exports"

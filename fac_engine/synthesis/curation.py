@@ -193,11 +193,14 @@ class SynthesisStore:
             return pd.read_sql_query("SELECT feature, state, pair, note, generated, kept FROM synth_features "
                                      "WHERE job_id = ? ORDER BY position", db, params=(job_id,))
 
+    def pairs(self, job_id: int) -> dict[int, dict[str, Any]]:
+        """Each finished feature's contrastive pair in a job (x_plus, x_minus: text, g, span, source)."""
+        rows = self.feature_rows(job_id)
+        return {int(f): json.loads(p) for f, p in zip(rows["feature"], rows["pair"], strict=True) if p}
+
     def anchor_fallbacks(self, job_id: int) -> set[int]:
         """Features of a job whose step-2 pair took x+ from the anchor (no step-1 candidate activated them)."""
-        rows = self.feature_rows(job_id)
-        return {int(f) for f, p in zip(rows["feature"], rows["pair"], strict=True)
-                if p and (json.loads(p).get("x_plus") or {}).get("source") == "anchor"}
+        return {f for f, pair in self.pairs(job_id).items() if (pair.get("x_plus") or {}).get("source") == "anchor"}
 
     def progress(self, job_id: int) -> JobProgress:
         """How far a job is."""
