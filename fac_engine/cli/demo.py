@@ -36,6 +36,9 @@ def add_demo_data(p: argparse.ArgumentParser) -> None:
 
 def add_demo(p: argparse.ArgumentParser) -> None:
     """`fac demo`."""
+    p.add_argument("--sae", default=None,
+                   help="SAE of the embedded model to build the demo on (default: the embedded SAE); the demo sets "
+                        "are encoded again when they were encoded with another SAE")
     add_workspace_option(p)
     p.set_defaults(run=run_demo)
 
@@ -92,26 +95,34 @@ def run_demo(args: argparse.Namespace) -> int:
     from fac_engine.features.explain import ExplainConfig
     from fac_engine.models.spec import ModelSpec
     from fac_engine.models.template import POOLING_POLICY
+    from fac_engine.sae.identity import sae_identity
+    from fac_engine.sae.load import load_sae
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
+    sae_path = str(args.sae or EMBEDDED_SAE_DIR)
+    _check_project_sae(Project(root), sae_path, root)
     demo_data(None, seed=0, force=False)
     paths = demo_paths()
     workspace = Workspace(root)
+    identity = sae_identity(load_sae(sae_path))
     todo = [name for name in DEMO_DATASETS
-            if (m := workspace.manifest(name)) is None or m.status != "complete" or m.pooling != POOLING_POLICY]
+            if (m := workspace.manifest(name)) is None or m.status != "complete" or m.pooling != POOLING_POLICY
+            or m.sae != identity]
     if todo:  # one model load for every set left
-        lm, sae = load_spec_and_sae(ModelSpec(), str(EMBEDDED_SAE_DIR), None)
-        for name in todo:  # overwrite: the same inputs resume; other data (a rebuilt demo) or policy start again
-            encode_with_bar(workspace, getattr(paths, DEMO_DATASETS[name]), lm, sae, str(EMBEDDED_SAE_DIR),
+        lm, sae = load_spec_and_sae(ModelSpec(), sae_path, None)
+        for name in todo:  # overwrite: the same inputs resume; other data, SAE or policy start again
+            encode_with_bar(workspace, getattr(paths, DEMO_DATASETS[name]), lm, sae, sae_path,
                             EncodeConfig(name=name, overwrite=True), DatasetConfig(label_field="label"))
     project = Project(root)
+    if project.config.sae != sae_path:  # a project without features of its own yet (checked above)
+        project.update(model="embedded", sae=sae_path, layer=None)
     if project.config.anchor is None or project.config.seed is None:
         project.update(anchor="demo-anchor", seed="demo-seed")
     if not project.explanations():
         explain_offline(workspace.open("demo-anchor"), project, ExplainConfig())
-    demo_feature_map(str(EMBEDDED_SAE_DIR))
+    demo_feature_map(sae_path)
     if not project.relevance_marks("contrast"):
         relevant = _mark_relevant(workspace, project)
         project.update(relevant_only=True)
@@ -125,6 +136,19 @@ def run_demo(args: argparse.Namespace) -> int:
               f"'{target}'")
     print(f"demo project ready in {root}: anchor demo-anchor, seed demo-seed (project '{project.name}')")
     return 0
+
+
+def _check_project_sae(project: Project, sae_path: str, root: Path) -> None:
+    """Refuse to move a project that already holds explanations, marks or lists onto another SAE: its feature
+    numbers would then name other features."""
+    from fac_engine.errors import FacError
+
+    if project.config.sae == sae_path:
+        return
+    if project.explanations() or project.relevance_marks("contrast") or project.features_in(project.config.target_list):
+        raise FacError(f"The project in {root} is built on the SAE {project.config.sae}; its explanations and "
+                       f"feature lists do not apply to {sae_path}. Build this demo in a new workspace "
+                       "(--workspace DIR), or run `fac demo` with the project's own SAE.")
 
 
 def demo_feature_map(sae_path: str) -> None:

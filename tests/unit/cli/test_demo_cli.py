@@ -49,7 +49,7 @@ def test_demo_encodes_each_set_once_and_sets_up_the_project(tmp_path: Path, monk
     monkeypatch.setattr(corpora_demo, "demo_paths", lambda: DemoPaths(**files, manifest=tmp_path / "m.json"))
     monkeypatch.setattr(common, "load_spec_and_sae", word_model_and_sae)
     ws = tmp_path / "ws"
-    assert main(["demo", "--workspace", str(ws)]) == 0
+    assert main(["demo", "--workspace", str(ws), "--sae", str(sae)]) == 0
     out = capsys.readouterr().out.splitlines()
     assert [line.split()[:4] for line in out[:3]] == [["encoded", "5", "samples", "(27"], ["encoded", "2", "samples",
                                                       "(10"], ["encoded", "2", "samples", "(10"]]
@@ -60,8 +60,24 @@ def test_demo_encodes_each_set_once_and_sets_up_the_project(tmp_path: Path, monk
                         "put the seed's 4 missing task-relevant features into the synthesis target list 'selected'",
                         f"demo project ready in {ws}: anchor demo-anchor, seed demo-seed (project 'default')"]
     project = Project(ws)
-    assert (project.config.anchor, project.config.seed) == ("demo-anchor", "demo-seed")
+    assert (project.config.anchor, project.config.seed, project.config.sae) == ("demo-anchor", "demo-seed", str(sae))
     assert project.features_in("selected") == [2, 3, 6, 7] and project.explanations()[2] == 'fires on "dog"'
     assert Workspace(ws).names() == ["demo-anchor", "demo-seed", "demo-test"] and loads == ["loaded"]
-    assert main(["demo", "--workspace", str(ws)]) == 0  # every step done: no model load, nothing encoded
+    # every step done: no model load, nothing encoded
+    assert main(["demo", "--workspace", str(ws), "--sae", str(sae)]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("demo project ready") and loads == ["loaded"]
+
+
+def test_demo_refuses_to_move_a_built_project_onto_another_sae(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    ws = build_app_workspace(tmp_path, anchor="demo-anchor", seed="demo-seed")
+    project = Project(ws)
+    project.set_explanation(2, 'fires on "dog"', "user")
+    other = build_word_sae(tmp_path / "other-sae")
+    capsys.readouterr()  # the fixtures' own progress output
+    assert main(["demo", "--workspace", str(ws), "--sae", str(other)]) == 2
+    assert capsys.readouterr().err == (
+        f"error: The project in {ws} is built on the SAE {project.config.sae}; its explanations and feature lists "
+        f"do not apply to {other}. Build this demo in a new workspace (--workspace DIR), or run `fac demo` with the "
+        "project's own SAE.\n")
+    assert Project(ws).config.sae == project.config.sae
