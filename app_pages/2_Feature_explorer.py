@@ -48,5 +48,5 @@ with right:
 writes = st.container()
 if rep.n_active:
     view.examples(rep, dataset)
-with writes:  # filled last: it may load the model, and everything above is already on screen
+with writes:  # filled last: it reads the model's unembedding and the SAE, and everything above is already on screen
     view.decoder_views(config, proj, current, state.open_dataset(dataset).manifest.sae)

@@ -188,14 +188,14 @@ def examples(rep: FeatureReport, name: str) -> None:
 
 
 def decoder_views(cfg: ProjectConfig, proj: Project, feature: int, dataset_sae: str) -> None:
-    """Promoted / suppressed tokens and nearest features (loads the project's model and SAE)."""
+    """Promoted / suppressed tokens and nearest features (reads the model's unembedding and loads the SAE)."""
     st.subheader("What the feature writes")
     st.caption("Its decoder direction read straight through the unembedding (W_dec[f] @ W_Uᵀ): the tokens whose "
                "logits it raises and lowers most, ignoring the layers after the SAE's. Nearest features: the "
                "highest cosine between decoder directions.")
     with_norm = st.toggle("Apply the final norm's weight first", value=True, key="explorer_with_norm")
     try:
-        with st.spinner("Loading the model and the SAE..."):
+        with st.spinner("Reading the model's unembedding and loading the SAE..."):
             effects = fd.token_effects(cfg, feature, with_norm)
             near = fd.nearest(cfg, feature)
             if fd.sae_identity_of(cfg) != dataset_sae:

@@ -13,7 +13,7 @@ import pandas as pd
 import streamlit as st
 import torch
 
-from fac_app.resources import cached_sae, model_and_sae
+from fac_app.resources import cached_sae, head_and_sae, model_and_sae
 from fac_engine.encoding import feature_activations, probe_text
 from fac_engine.errors import FacError
 from fac_engine.features import (
@@ -21,7 +21,6 @@ from fac_engine.features import (
     NearFeatures,
     decoder_norms,
     logit_effects,
-    model_unembedding,
     nearest_features,
 )
 from fac_engine.features import map as fmap
@@ -69,8 +68,8 @@ def _identity(sae_path: str, layer: int | None, device: str) -> str:
 
 def sae_identity_of(cfg: ProjectConfig) -> str:
     """Content identity of the project's SAE as the explorer loads it (compare with a manifest's `sae`)."""
-    lm, _ = model_and_sae(cfg.model, DEVICE, DTYPE, cfg.sae, cfg.layer)
-    return _identity(cfg.sae, cfg.layer, str(lm.device))
+    head, _ = head_and_sae(cfg.model, DEVICE, DTYPE, cfg.sae, cfg.layer)
+    return _identity(cfg.sae, cfg.layer, str(head.device))
 
 
 @st.cache_resource(show_spinner=False)
@@ -80,8 +79,8 @@ def _norms(sae_path: str, layer: int | None, device: str) -> np.ndarray:
 
 @st.cache_data(show_spinner=False, max_entries=512)
 def _nearest(model: str, sae_path: str, layer: int | None, feature: int, k: int) -> NearFeatures:
-    lm, sae = model_and_sae(model, DEVICE, DTYPE, sae_path, layer)
-    norms = torch.from_numpy(_norms(sae_path, layer, str(lm.device))).to(sae.device)
+    head, sae = head_and_sae(model, DEVICE, DTYPE, sae_path, layer)
+    norms = torch.from_numpy(_norms(sae_path, layer, str(head.device))).to(sae.device)
     return nearest_features(sae.W_dec, feature, k, norms)
 
 
@@ -103,12 +102,12 @@ class TokenEffects(NamedTuple):
 @st.cache_data(show_spinner=False, max_entries=512)
 def _token_effects(model: str, sae_path: str, layer: int | None, feature: int, with_norm: bool,
                    k: int) -> TokenEffects:
-    lm, sae = model_and_sae(model, DEVICE, DTYPE, sae_path, layer)
+    head, sae = head_and_sae(model, DEVICE, DTYPE, sae_path, layer)
     if not 0 <= feature < sae.cfg.d_sae:
         raise FacError(f"Feature {feature} does not exist; the project's SAE has features 0..{sae.cfg.d_sae - 1}.")
-    unembed = model_unembedding(lm.model)
+    unembed = head.unembedding
     effects = logit_effects(sae.W_dec[feature], unembed.W_U_VD, unembed.norm_weight if with_norm else None, k)
-    decode = lm.tokenizer.decode
+    decode = head.tokenizer.decode
     return TokenEffects(effects, [str(decode([int(i)])) for i in effects.promoted],
                         [str(decode([int(i)])) for i in effects.suppressed])
 

@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from fac_engine.models import LoadedModel, ModelSpec, load_model
+from fac_engine.models import LoadedModel, ModelSpec, OutputHead, load_model, output_head
 from fac_engine.sae import SparseAutoencoder, check_sae_fits_model, load_sae
 
 
@@ -26,3 +26,24 @@ def model_and_sae(
     sae = cached_sae(sae_path, layer, str(lm.device))
     check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
     return lm, sae
+
+
+def _cached_full_model(spec: ModelSpec) -> LoadedModel:
+    return cached_model(spec.source, spec.device, spec.dtype)
+
+
+@st.cache_resource(show_spinner="Reading the model's unembedding and tokenizer...")
+def cached_head(source: str, device: str, dtype: str) -> OutputHead:
+    """The model's unembedding and tokenizer, read without loading the model where the weight files allow
+    (otherwise from the cached full model)."""
+    return output_head(ModelSpec(source=source, device=device, dtype=dtype), full_model=_cached_full_model)
+
+
+def head_and_sae(
+    source: str, device: str, dtype: str, sae_path: str, layer: int | None
+) -> tuple[OutputHead, SparseAutoencoder]:
+    """The model's output head and the SAE, checked to fit each other (FacError otherwise)."""
+    head = cached_head(source, device, dtype)
+    sae = cached_sae(sae_path, layer, str(head.device))
+    check_sae_fits_model(sae, head.hidden_size, head.num_layers)
+    return head, sae

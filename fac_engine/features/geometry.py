@@ -6,9 +6,12 @@ from typing import NamedTuple
 
 import numpy as np
 import torch
-from torch import nn
 
 from fac_engine.errors import FacError
+from fac_engine.models.unembedding import Unembedding, model_unembedding
+
+__all__ = ["LogitEffects", "NearFeatures", "Unembedding", "decoder_norms", "logit_effects", "model_unembedding",
+           "nearest_features"]
 
 NORM_EPS = 1e-12
 """Decoder rows with a smaller norm (dead latents) get cosine 0 with everything."""
@@ -34,15 +37,6 @@ class LogitEffects(NamedTuple):
     """int64[k] token ids with the most negative change, most negative first."""
     suppressed_scores: np.ndarray
     """float32[k] their logit changes."""
-
-
-class Unembedding(NamedTuple):
-    """What a decoder direction goes through on its way to the logits."""
-
-    W_U_VD: torch.Tensor
-    """[vocab, d_model] output embedding (lm_head) weights."""
-    norm_weight: torch.Tensor | None
-    """[d_model] elementwise weight of the final norm, None when the model has none we recognise."""
 
 
 def _top(scores: np.ndarray, k: int) -> np.ndarray:
@@ -98,15 +92,3 @@ def logit_effects(
     scores = (W_U_VD.detach().float() @ vector).cpu().numpy()
     up, down = _top(scores, k), _top(-scores, k)
     return LogitEffects(up, scores[up].astype(np.float32), down, scores[down].astype(np.float32))
-
-
-def model_unembedding(model: nn.Module) -> Unembedding:
-    """The output embedding and final-norm weight of a transformers causal LM (Llama-like or GPT-2-like)."""
-    get_output = getattr(model, "get_output_embeddings", None)
-    head = get_output() if callable(get_output) else None
-    if head is None or getattr(head, "weight", None) is None:
-        raise FacError(f"{type(model).__name__} has no output embedding; cannot read its unembedding.")
-    base = getattr(model, "base_model", model)
-    norm = next((getattr(base, n) for n in ("norm", "final_layernorm", "ln_f") if hasattr(base, n)), None)
-    weight = getattr(norm, "weight", None) if norm is not None else None
-    return Unembedding(head.weight.detach(), weight.detach() if isinstance(weight, torch.Tensor) else None)

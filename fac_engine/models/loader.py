@@ -67,15 +67,15 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     """Load the model a spec names, offline, in eval mode; user-caused failures raise FacError."""
     placement = resolve_placement(spec.device, spec.dtype)
     start = time.perf_counter()
-    if spec.kind == "embedded":
-        loaded = load_folder(prepare_embedded(), placement, name=EMBEDDED_NAME)
-    elif spec.kind == "named":
-        loaded = load_folder(prepare_named(spec.source), placement, name=named_model(spec.source).display)
-    elif spec.kind == "gguf":
+    folder = model_folder(spec)
+    if folder is None:
         loaded = load_gguf(Path(spec.source).expanduser(), placement)
+    elif spec.kind == "embedded":
+        loaded = load_folder(folder, placement, name=EMBEDDED_NAME)
+    elif spec.kind == "named":
+        loaded = load_folder(folder, placement, name=named_model(spec.source).display)
     else:
-        path = Path(spec.source).expanduser()
-        loaded = load_folder(path, placement, name=path.name)
+        loaded = load_folder(folder, placement, name=folder.name)
     log.info(
         "Loaded %s (%d layers, hidden %d) on %s as %s in %.1f s",
         loaded.identity,
@@ -88,12 +88,29 @@ def load_model(spec: ModelSpec) -> LoadedModel:
     return loaded
 
 
-def load_folder(folder: Path, placement: Placement, name: str) -> LoadedModel:
-    """Load a folder written by `save_pretrained` (config.json, weights, tokenizer files)."""
+def model_folder(spec: ModelSpec) -> Path | None:
+    """The transformers folder a spec loads from (the embedded and named models are converted once into
+    one); None for a GGUF file."""
+    if spec.kind == "embedded":
+        return prepare_embedded()
+    if spec.kind == "named":
+        return prepare_named(spec.source)
+    if spec.kind == "gguf":
+        return None
+    return Path(spec.source).expanduser()
+
+
+def check_model_folder(folder: Path) -> None:
+    """FacError unless `folder` looks like a folder written by `save_pretrained` (it has a config.json)."""
     if not folder.is_dir():
         raise FacError(f"Model folder {folder} does not exist; expected a transformers folder or a .gguf file.")
     if not (folder / "config.json").is_file():
         raise FacError(f"{folder} has no config.json; expected a transformers model folder (save_pretrained).")
+
+
+def load_folder(folder: Path, placement: Placement, name: str) -> LoadedModel:
+    """Load a folder written by `save_pretrained` (config.json, weights, tokenizer files)."""
+    check_model_folder(folder)
     model = pretrained_model(folder, placement)
     tokenizer = pretrained_tokenizer(folder)
     return _loaded(model, tokenizer, name, folder_identity(name, folder), placement)

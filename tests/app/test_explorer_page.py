@@ -4,9 +4,12 @@ WORDS[f] with activation 1 + f/2; the anchor has 5 samples, one of them a `<scri
 from pathlib import Path
 
 import pandas as pd
+import pytest
 from streamlit.testing.v1 import AppTest
 
+from fac_app import resources
 from fac_app.state import FEATURE_KEY
+from fac_engine.models import ModelSpec
 from fac_engine.workspace.project import Project
 
 PAGE = str(Path(__file__).resolve().parents[2] / "app_pages" / "2_Feature_explorer.py")
@@ -64,6 +67,17 @@ def test_decoder_views_promoted_token_and_neighbours(app_workspace: Path) -> Non
     assert near["feature"].tolist() == [1, 2, 3, 4, 5, 6, 7]  # one-hot decoder rows: all orthogonal
     assert near["cosine"].tolist() == [0.0] * 7
     assert not at.warning  # the project's SAE is the one the dataset was encoded with
+
+
+def test_decoder_views_never_load_the_full_model(app_workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_full_load(spec: ModelSpec) -> None:
+        raise AssertionError(f"loaded the whole model {spec.source}")
+
+    monkeypatch.setattr(resources, "load_model", no_full_load)  # W_U and the norm come from the weight files
+    at = _page(feature=1)
+    promoted = _frame_with(at, "token")
+    assert promoted["token"].iloc[0] == "cat" and promoted["logit change"].iloc[0] == 1.5
+    assert _frame_with(at, "cosine")["feature"].tolist() == [0, 2, 3, 4, 5, 6, 7]
 
 
 def test_saving_an_explanation_persists_and_is_searchable(app_workspace: Path) -> None:
