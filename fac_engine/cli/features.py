@@ -51,13 +51,17 @@ def run_features(args: argparse.Namespace) -> int:
     data = Workspace(workspace_root(args)).open(args.name)
     if args.feature is None:
         frame = feature_stats_frame(data)
+        n_features = len(frame)
+        # Density: the features a sample activates (max over its content tokens > 0), on average.
+        per_sample = float(frame["n_active"].sum()) / max(data.manifest.n_samples, 1)
         if args.top is not None:
             frame = frame.head(args.top)
         if args.json:
             print(json.dumps(frame.to_dict(orient="records")))
         else:
-            print(f"{len(frame):,} active features of {data.manifest.d_sae:,} in {args.name} "
-                  f"({data.manifest.n_samples:,} samples)")
+            print(f"{n_features:,} active features of {data.manifest.d_sae:,} in {args.name} "
+                  f"({data.manifest.n_samples:,} samples; {per_sample:,.1f} active per sample on average, "
+                  f"{per_sample / data.manifest.d_sae:.2%} of the SAE)")
             print(frame.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
         return 0
     report = feature_report(data, args.feature, top=10 if args.top is None else args.top)

@@ -131,3 +131,10 @@ def test_an_old_spelling_runs_like_the_new_one(ws: Path, capsys: pytest.CaptureF
     assert old.out == new.out and new.err == ""
     assert old.err.splitlines() == ["warning: `fac relevance --anchor A --label L` is deprecated and goes in the "
                                     "next release; use `fac relevance contrast --anchor A --label L`."]
+
+
+def test_features_table_reports_the_density_of_the_codes(ws: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # anchor: "the cat sat" 3 features, "hello world" 2, "the dog" 2, "dog dog mat" 2, "<script>... the" 1 -> 10 / 5
+    assert main(["features", "anchor", "--top", "1", "--workspace", str(ws)]) == 0
+    assert capsys.readouterr().out.splitlines()[0] == (
+        "7 active features of 8 in anchor (5 samples; 2.0 active per sample on average, 25.00% of the SAE)")
