@@ -101,8 +101,7 @@ def run_demo(args: argparse.Namespace) -> int:
     from fac_engine.workspace.project import Project
 
     root = workspace_root(args)
-    sae_path = str(args.sae or EMBEDDED_SAE_DIR)
-    _check_project_sae(Project(root), sae_path, root)
+    sae_path = _demo_sae(Project(root), args.sae, str(EMBEDDED_SAE_DIR), root)
     demo_data(None, seed=0, force=False)
     paths = demo_paths()
     workspace = Workspace(root)
@@ -138,17 +137,24 @@ def run_demo(args: argparse.Namespace) -> int:
     return 0
 
 
-def _check_project_sae(project: Project, sae_path: str, root: Path) -> None:
-    """Refuse to move a project that already holds explanations, marks or lists onto another SAE: its feature
-    numbers would then name other features."""
+def _demo_sae(project: Project, asked: str | None, default: str, root: Path) -> str:
+    """The SAE the demo is built on: `asked`, else the project's own once it holds explanations, marks or lists
+    (a demo built before the embedded default changed stays on its SAE), else the embedded default. A project
+    with features of its own is never moved onto another SAE: its feature numbers would name other features."""
     from fac_engine.errors import FacError
 
-    if project.config.sae == sae_path:
-        return
-    if project.explanations() or project.relevance_marks("contrast") or project.features_in(project.config.target_list):
-        raise FacError(f"The project in {root} is built on the SAE {project.config.sae}; its explanations and "
-                       f"feature lists do not apply to {sae_path}. Build this demo in a new workspace "
-                       "(--workspace DIR), or run `fac demo` with the project's own SAE.")
+    cfg = project.config
+    built = bool(project.explanations() or project.relevance_marks("contrast") or project.features_in(cfg.target_list))
+    if asked is None:
+        if built and cfg.sae != default:
+            print(f"the demo project in {root} is built on the SAE {cfg.sae}; a new workspace (--workspace DIR) "
+                  "gets the embedded default")
+        return cfg.sae if built else default
+    if built and cfg.sae != asked:
+        raise FacError(f"The project in {root} is built on the SAE {cfg.sae}; its explanations and feature lists "
+                       f"do not apply to {asked}. Build this demo in a new workspace (--workspace DIR), or run "
+                       "`fac demo` with the project's own SAE.")
+    return asked
 
 
 def demo_feature_map(sae_path: str) -> None:

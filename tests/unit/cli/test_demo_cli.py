@@ -81,3 +81,14 @@ def test_demo_refuses_to_move_a_built_project_onto_another_sae(tmp_path: Path,
         f"do not apply to {other}. Build this demo in a new workspace (--workspace DIR), or run `fac demo` with the "
         "project's own SAE.\n")
     assert Project(ws).config.sae == project.config.sae
+
+
+def test_demo_without_sae_keeps_a_built_project_on_its_own_sae(tmp_path: Path) -> None:
+    ws = build_app_workspace(tmp_path, anchor="demo-anchor", seed="demo-seed")
+    fresh = Project(tmp_path / "fresh")
+    assert demo_cli._demo_sae(fresh, None, "embedded-sae", tmp_path / "fresh") == "embedded-sae"
+    assert demo_cli._demo_sae(fresh, "mine", "embedded-sae", tmp_path / "fresh") == "mine"
+    project = Project(ws)
+    assert demo_cli._demo_sae(project, None, "embedded-sae", ws) == "embedded-sae"  # nothing of its own yet
+    project.add_to_list("selected", [2])
+    assert demo_cli._demo_sae(project, None, "embedded-sae", ws) == str(tmp_path / "sae")
