@@ -133,10 +133,14 @@ def _clean(text: str) -> str:
     return text.strip().strip(_QUOTES).strip()
 
 
+_NEXT_FIELD = re.compile(r"\n\s*(?:query|instruction|response|answer|reply)\s*:", re.IGNORECASE)
+
+
 def _parse_query(raw: str) -> Sample | None:
-    # The label goes before the split: a pre-filled "Query:" may be followed by a blank line, then the query.
+    # The label goes before the split: a pre-filled "Query:" may be followed by a blank line, then the query. A
+    # model that goes on with a labelled field ("Response: ...") has finished the query there.
     paragraphs = [p for p in re.split(r"\n\s*\n", _PREFIX.sub("", raw.strip())) if p.strip()]
-    text = _clean(paragraphs[0]) if paragraphs else ""
+    text = _clean(_NEXT_FIELD.split(paragraphs[0], maxsplit=1)[0]) if paragraphs else ""
     return Sample(text, None, {"text": text}) if text else None
 
 

@@ -85,6 +85,7 @@ def test_query_output_is_cleaned() -> None:
 @pytest.mark.parametrize(("task", "continuation", "fields"), [
     ("query", " Why is my dog so loud?\n\nThis query asks about dogs.", {"text": "Why is my dog so loud?"}),
     ("query", "\n\nWhy is my dog so loud?", {"text": "Why is my dog so loud?"}),
+    ("query", " Why is my dog so loud?\nResponse: It wants a walk.", {"text": "Why is my dog so loud?"}),
     ("instruction", " Name a dog breed.\nResponse: A beagle.", {"instruction": "Name a dog breed.",
                                                                 "response": "A beagle."}),
     ("preference", 'Is a dog a pet?", "chosen": "Yes.", "rejected": "No, a fish."}',
