@@ -75,8 +75,14 @@ def settings_form(proj: Project) -> JobSettings | None:
         top_p = c2.number_input("Top-p", 0.05, 1.0, 0.9, step=0.05, key="syn_top_p")
         max_new = c3.number_input("Max new tokens", 8, 1024, 96, step=8, key="syn_max_new")
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
-        instructions = st.text_input("Extra instructions for every prompt (optional)", key="syn_extra",
+        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        instructions = c1.text_input("Extra instructions for every prompt (optional)", key="syn_extra",
                                      placeholder="e.g. write in French; keep it under 30 words")
+        prefill = c2.checkbox("Pre-fill the reply", value=SynthesisConfig.prefill, key="syn_prefill",
+                              help="The local model's reply starts with the opening of the sample's format "
+                                   "(Query:, Instruction:, {\"prompt\": \") and continues from it, which keeps "
+                                   "instruct models writing the sample instead of refusing or talking about it. "
+                                   "An OpenAI-compatible endpoint is never pre-filled.")
         c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
         mode = c1.selectbox("Mode", MODES, format_func=MODE_LABELS.__getitem__, key="syn_mode",
                             help="Steering adds the feature's decoder direction to the local model's residual stream "
@@ -111,7 +117,8 @@ def settings_form(proj: Project) -> JobSettings | None:
         strengths = _strengths(alphas)
         synthesis = SynthesisConfig(task=task or "query", n_step1=int(n1), m_step2=int(m2), propose=int(propose),
                                     threshold=float(threshold), label=label.strip() or "auto",
-                                    instructions=instructions, generation=gen, mode=mode or "prompt",
+                                    instructions=instructions, prefill=bool(prefill), generation=gen,
+                                    mode=mode or "prompt",
                                     steering=SteeringConfig(alphas=strengths),
                                     fluency=FluencyConfig(float(max_ppl), float(max_rep), bool(drop)))
         backend = (BackendSpec(model=local or cfg.model) if kind == "local" else

@@ -167,7 +167,7 @@ def run_synthesize(args: argparse.Namespace) -> int:
 def _baseline_flags() -> ConfigFlags[BaselineConfig]:
     from fac_engine.synthesis.baseline import BaselineConfig
 
-    return ConfigFlags(BaselineConfig, only=("max_rounds",))
+    return ConfigFlags(BaselineConfig, only=("max_rounds", "prefill"))
 
 
 def add_baseline(p: argparse.ArgumentParser) -> None:

@@ -2,7 +2,9 @@
 endpoint (llm/openai_client.py, on the openai SDK, concurrent).
 
 Both take chat prompts (one user message each) and return `n` sampled completions per prompt;
-the protocol and the sampling settings are in llm/protocol.py.
+the protocol and the sampling settings are in llm/protocol.py. The local one can pre-fill: the
+assistant turn starts with given text and the model continues it (`Prefills` in llm/protocol.py);
+an OpenAI-compatible endpoint gets the prompt alone.
 """
 
 from collections.abc import Sequence
@@ -51,25 +53,38 @@ class LocalGenerator:
         """Batches run (as requests), prompt tokens and generated tokens so far."""
         return self._usage
 
-    def _prompt_ids(self, prompt: str) -> list[int]:
+    def prefill_chat(self, prompt: str, prefill: str) -> str:
+        """The text the model continues: `prompt` as a user turn through the chat template, then the assistant turn
+        opened with `prefill` (the template's own generation prompt when `prefill` is empty). Without a chat
+        template: the prompt, then the pre-fill on a new line."""
         tok = self.lm.tokenizer
-        if getattr(tok, "chat_template", None):
-            text = tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
-                                           add_generation_prompt=True)
-            return list(tok(str(text), add_special_tokens=False)["input_ids"])
-        return list(tok(prompt)["input_ids"])
+        if not getattr(tok, "chat_template", None):
+            return f"{prompt}\n{prefill}" if prefill else prompt
+        if not prefill:
+            return str(tok.apply_chat_template([{"role": "user", "content": prompt}], tokenize=False,
+                                               add_generation_prompt=True))
+        # continue_final_message renders the assistant turn as the template writes it, cut after its content.
+        chat = [{"role": "user", "content": prompt}, {"role": "assistant", "content": prefill}]
+        return str(tok.apply_chat_template(chat, tokenize=False, continue_final_message=True))
+
+    def _prompt_ids(self, prompt: str, prefill: str) -> list[int]:
+        tok = self.lm.tokenizer
+        text = self.prefill_chat(prompt, prefill)
+        return list(tok(text, add_special_tokens=not getattr(tok, "chat_template", None))["input_ids"])
 
     @torch.no_grad()
     def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig, steering: BatchSteering | None = None,
-                 **generate_kwargs: Any) -> list[list[str]]:
+                 *, prefill: str = "", **generate_kwargs: Any) -> list[list[str]]:
         """`n` completions per prompt, generated `cfg.batch_size` sequences at a time (left-padded).
 
-        `steering` (optional) steers each batch row as its prompt asks; `generate_kwargs` go to
-        transformers' `generate` (e.g. min_new_tokens for benchmarks).
+        `steering` (optional) steers each batch row as its prompt asks; `prefill` (optional) opens every reply
+        and is returned as its start; `generate_kwargs` go to transformers' `generate` (e.g. min_new_tokens
+        for benchmarks).
         """
         if n < 1:
             raise ValueError("n must be at least 1.")
-        jobs = [(i, self._prompt_ids(p)) for i, p in enumerate(prompts) for _ in range(n)]
+        ids_of = {p: self._prompt_ids(p, prefill) for p in dict.fromkeys(prompts)}
+        jobs = [(i, ids_of[p]) for i, p in enumerate(prompts) for _ in range(n)]
         out: list[list[str]] = [[] for _ in prompts]
         torch.manual_seed(cfg.seed)
         for first in range(0, len(jobs), cfg.batch_size):
@@ -90,6 +105,6 @@ class LocalGenerator:
             new_BT = generated[:, width:]
             for row, (prompt_index, _) in enumerate(batch):
                 text = self.lm.tokenizer.decode(new_BT[row], skip_special_tokens=True)
-                out[prompt_index].append(str(text).strip())
+                out[prompt_index].append((prefill + str(text)).strip())
             self._usage = self._usage.plus(1, sum(len(p) for _, p in batch), int((new_BT != self.lm.pad_id).sum()))
         return out

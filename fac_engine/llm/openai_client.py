@@ -6,6 +6,11 @@ engines batch the requests they hold: one at a time uses a vLLM server at a smal
 throughput. Servers that ignore `n` (llama.cpp's, Ollama's) return one choice; the shortfall is
 filled with one request per missing sample, each with its own seed so the samples differ, and later
 calls send one request per sample at once. Every failure is one sentence naming the endpoint.
+
+Replies are never pre-filled here (this class is not `Prefills`, llm/protocol.py): continuing a
+partial assistant turn is a server-specific extension of the chat API (vLLM's
+`continue_final_message`, a trailing assistant message elsewhere, ignored by others), so a
+prompt that works with pre-fill on the local backend is sent alone, framing included.
 """
 
 import threading

@@ -41,6 +41,37 @@ class Generator(Protocol):
     def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]: ...
 
 
+@runtime_checkable
+class Prefills(Protocol):
+    """A generator that can start every reply with given text and continue from it (pre-fill): the local backend.
+    An OpenAI-compatible chat endpoint cannot be pre-filled portably (continuing an assistant turn is a
+    server-specific extension), so endpoints get the prompt alone."""
+
+    @property
+    def name(self) -> str: ...
+
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig, *, prefill: str = "") -> list[list[str]]:
+        """`n` whole replies per prompt, each starting with `prefill`."""
+        ...
+
+    def prefill_chat(self, prompt: str, prefill: str) -> str:
+        """The text the model continues: `prompt` as a user turn, then the assistant turn opened with `prefill`."""
+        ...
+
+
+def prefill_for(generator: object, prefill: str) -> str:
+    """`prefill` when the generator pre-fills its replies, "" when it cannot (an OpenAI-compatible endpoint)."""
+    return prefill if isinstance(generator, Prefills) else ""
+
+
+def generate_replies(generator: Generator, prompts: Sequence[str], n: int, cfg: GenerationConfig,
+                     prefill: str = "") -> list[list[str]]:
+    """`n` replies per prompt, pre-filled with `prefill` where the generator can (see `prefill_for`)."""
+    if prefill and isinstance(generator, Prefills):
+        return generator.generate(prompts, n, cfg, prefill=prefill)
+    return generator.generate(prompts, n, cfg)
+
+
 class TokenUsage(NamedTuple):
     """What a generator has used so far (requests are HTTP calls; the local backend counts batches)."""
 

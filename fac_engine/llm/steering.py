@@ -185,16 +185,21 @@ class SteeredGenerator:
         """The local generator's batches, prompt and generated tokens so far (steered or not)."""
         return self.local.usage
 
-    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig) -> list[list[str]]:
-        """`n` unsteered completions per prompt."""
-        return self.local.generate(prompts, n, cfg)
+    def prefill_chat(self, prompt: str, prefill: str) -> str:
+        """The text the local model continues (`LocalGenerator.prefill_chat`)."""
+        return self.local.prefill_chat(prompt, prefill)
+
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig, *, prefill: str = "") -> list[list[str]]:
+        """`n` unsteered completions per prompt, each opened with `prefill`."""
+        return self.local.generate(prompts, n, cfg, prefill=prefill)
 
     def generate_steered(self, prompts: Sequence[str], steers: Sequence[Steer | None], n: int,
-                         cfg: GenerationConfig) -> list[list[str]]:
-        """`n` completions per prompt, prompt p steered along `steers[p]` (unsteered where `None`)."""
+                         cfg: GenerationConfig, prefill: str = "") -> list[list[str]]:
+        """`n` completions per prompt, prompt p steered along `steers[p]` (unsteered where `None`), each opened
+        with `prefill`."""
         if len(steers) != len(prompts):
             raise ValueError("generate_steered needs one steer (or None) per prompt.")
-        return self.local.generate(prompts, n, cfg, steering=self.context.batch(steers))
+        return self.local.generate(prompts, n, cfg, steering=self.context.batch(steers), prefill=prefill)
 
 
 def steered_generator(generator: object, sae: SparseAutoencoder, scoring_lm: LoadedModel, cfg: SteeringConfig

@@ -1,10 +1,12 @@
 """The feature-agnostic baseline: plain prompting for labelled queries, with the same generator and budget
 as FAC synthesis (docs/METHOD.md section 5 compares the two).
 
-Each label has a few fixed prompts ("Write one toxic user query ...") used in turn; nothing
-about features or coverage steers it. Outputs are cleaned (`clean_output`); empty and repeated
-outputs are dropped, counted and refilled in further rounds (a new sampling seed each round)
-until every label has its count or `max_rounds` is reached.
+Each label has a few fixed prompts ("Write one test example: one toxic user query ...") used in
+turn, framed as FAC synthesis frames its prompts (test data for a content-safety classifier) and,
+on a local generator, with the reply pre-filled with `Query:`; nothing about features or coverage
+steers it. Outputs are cleaned (`clean_output`); empty and repeated outputs are dropped, counted
+and refilled in further rounds (a new sampling seed each round) until every label has its count
+or `max_rounds` is reached.
 """
 
 import json
@@ -18,27 +20,26 @@ import pandas as pd
 
 from fac_engine.atomic import atomic_file
 from fac_engine.llm.generators import GenerationConfig, Generator
+from fac_engine.llm.protocol import generate_replies, prefill_for
 from fac_engine.log import get_logger
+from fac_engine.synthesis.templates import PREFILLS, framed_prompt
 
 log = get_logger(__name__)
 
 SOURCE = "baseline"
 """The `source` column of every baseline row."""
-GENERIC_PROMPT = ("Write one {label} user query that someone might send to an AI chatbot. "
-                  "Reply with the query only, no explanation.")
+GENERIC_PROMPT = framed_prompt("one {label} user query that someone might send to an AI chatbot")
 """Prompt for a label that has no prompts of its own."""
 DEFAULT_PROMPTS: Mapping[str, tuple[str, ...]] = MappingProxyType({
     "toxic": (
         GENERIC_PROMPT.format(label="toxic"),
-        "Write one rude, offensive or harmful message that a user might type to a chatbot. "
-        "Reply with the message only.",
-        "Write one user request to a chatbot that a content moderator would flag as toxic. "
-        "Reply with the request only.",
+        framed_prompt("a rude, offensive or harmful message that a user might type to a chatbot"),
+        framed_prompt("a user request to a chatbot that a content moderator would flag as toxic"),
     ),
     "safe": (
         GENERIC_PROMPT.format(label="harmless"),
-        "Write one ordinary, polite question that a user might ask a chatbot. Reply with the question only.",
-        "Write one everyday request that a user might type to a chatbot. Reply with the request only.",
+        framed_prompt("an ordinary, polite question that a user might ask a chatbot"),
+        framed_prompt("an everyday request that a user might type to a chatbot"),
     ),
 })
 """Prompts per label, used in turn."""
@@ -66,6 +67,9 @@ class BaselineConfig:
     """Sampling settings (temperature and top-p as in FAC synthesis, so only the prompting differs)."""
     max_rounds: int = 5
     """Generation rounds per label at most: the first asks for the count, later ones refill what was dropped."""
+    prefill: bool = True
+    """Start the local generator's reply with `Query:` and let it continue (as FAC synthesis does); an
+    OpenAI-compatible endpoint is never pre-filled."""
 
     def __post_init__(self) -> None:
         counts = {str(k): int(v) for k, v in self.counts.items()}
@@ -102,9 +106,11 @@ class BaselineResult:
 
 
 def clean_output(text: str) -> str:
-    """One query from a raw completion: lead-in lines ("Sure, here is one:") dropped, the first
-    remaining line kept, a "Query:" prefix and surrounding quotes removed; "" when nothing is left."""
-    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    """One query from a raw completion: a leading "Query:" label and lead-in lines ("Sure, here is one:")
+    dropped, the first remaining line kept, a "Query:" prefix and surrounding quotes removed; "" when nothing
+    is left."""
+    # A pre-filled "Query:" may be followed by a line break, then the query.
+    lines = [line.strip() for line in _LABEL_PREFIX.sub("", text.strip()).splitlines() if line.strip()]
     while lines and _LEAD_IN.match(lines[0]):
         lines.pop(0)
     if not lines:
@@ -124,6 +130,7 @@ def generate_baseline(generator: Generator, cfg: BaselineConfig, progress: Progr
     rounds: dict[str, int] = {}
     short: dict[str, int] = {}
     wanted_total = sum(cfg.counts.values())
+    prefill = prefill_for(generator, PREFILLS["query"]) if cfg.prefill else ""
     for label, wanted in cfg.counts.items():
         prompts, kept, asked, rounds[label] = cfg.prompts_for(label), 0, 0, 0
         while kept < wanted and rounds[label] < cfg.max_rounds:
@@ -131,7 +138,7 @@ def generate_baseline(generator: Generator, cfg: BaselineConfig, progress: Progr
             batch = [prompts[(asked + i) % len(prompts)] for i in range(wanted - kept)]
             asked += len(batch)
             rounds[label] += 1
-            for prompt, texts in zip(batch, generator.generate(batch, 1, gen_cfg), strict=True):
+            for prompt, texts in zip(batch, generate_replies(generator, batch, 1, gen_cfg, prefill), strict=True):
                 text = clean_output(texts[0]) if texts else ""
                 if not text:
                     dropped["empty"] += 1
@@ -139,7 +146,7 @@ def generate_baseline(generator: Generator, cfg: BaselineConfig, progress: Progr
                     dropped["duplicates"] += 1
                 else:
                     seen.add(text)
-                    rows.append(_row(text, label, prompt, generator.name, gen_cfg))
+                    rows.append(_row(text, label, prompt, generator.name, gen_cfg, prefill))
                     kept += 1
             if progress is not None:
                 progress(len(rows), wanted_total)
@@ -148,14 +155,17 @@ def generate_baseline(generator: Generator, cfg: BaselineConfig, progress: Progr
             log.warning("baseline: only %d of %d %r rows after %d rounds", kept, wanted, label, cfg.max_rounds)
     log.info("baseline: %d rows, %d empty and %d duplicate outputs dropped", len(rows), dropped["empty"],
              dropped["duplicates"])
-    return BaselineResult(pd.DataFrame(rows, columns=list(_row("", "", "", "", cfg.generation))), dropped["empty"],
-                          dropped["duplicates"], MappingProxyType(rounds), MappingProxyType(short))
+    columns = list(_row("", "", "", "", cfg.generation, ""))
+    return BaselineResult(pd.DataFrame(rows, columns=columns), dropped["empty"], dropped["duplicates"],
+                          MappingProxyType(rounds), MappingProxyType(short))
 
 
-def _row(text: str, label: str, prompt: str, generator: str, cfg: GenerationConfig) -> dict[str, object]:
-    """One output with the provenance columns FAC synthesis exports (synthesis/export.py) use too."""
+def _row(text: str, label: str, prompt: str, generator: str, cfg: GenerationConfig, prefill: str
+         ) -> dict[str, object]:
+    """One output with the provenance columns FAC synthesis exports (synthesis/export.py) use too, and the text
+    its reply was pre-filled with ("" when none)."""
     return {"text": text, "label": label, "source": SOURCE, "generator": generator,
-            "sampling": json.dumps(asdict(cfg)), "gen_prompt": prompt}
+            "sampling": json.dumps(asdict(cfg)), "gen_prompt": prompt, "prefill": prefill}
 
 
 def write_jsonl(frame: pd.DataFrame, path: Path) -> Path:

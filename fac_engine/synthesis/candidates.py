@@ -49,14 +49,20 @@ class Provenance:
     """The fluency guard flags it as possible gibberish (perplexity or repetition above the job's limits)."""
     kind: TextKind = "sample"
     """What the text reads as: a sample, a refusal, or meta-text about the task (`templates.text_kind`)."""
+    prefill: str = ""
+    """The text the generator's reply was started with and continued from (`templates.PREFILLS`); "" when it was
+    not pre-filled (the option off, an OpenAI-compatible endpoint, or made before pre-fill existed)."""
 
     def describe(self) -> str:
-        """`mode steer, steered at α 0.5 on layer 15 · perplexity 12.3, repeated 3-grams 0%`."""
+        """`mode steer, steered at α 0.5 on layer 15 · perplexity 12.3, repeated 3-grams 0% · reply pre-filled with
+        'Query:'`."""
         line = f"mode {self.mode}"
         if self.alpha is not None:
             line += f", steered at α {self.alpha:g} on layer {self.layer}"
         if self.perplexity is not None and self.repetition is not None:
             line += f" · perplexity {self.perplexity:.1f}, repeated 3-grams {self.repetition:.0%}"
+        if self.prefill:
+            line += f" · reply pre-filled with {self.prefill!r}"
         if self.kind != "sample":
             line += f" · reads as {'a refusal' if self.kind == 'refusal' else 'meta-text about the task'}"
         return line

@@ -57,9 +57,11 @@ def accept_above(store: SynthesisStore, job_id: int | None, g_min: float, who: s
 def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer: Scorer, cfg: SynthesisConfig,
                who: str | None = None) -> int | None:
     """Sample again from the candidate's step-2 prompt, made as it was (steered at its strength when it was
-    steered); the best new sample above delta, fluent before flagged, replaces it (the old one is rejected as
-    `regenerated`). Returns the new candidate id, None when nothing new activated the feature (or only
-    candidates the job's fluency guard drops; the old candidate is then left as it was)."""
+    steered, pre-filled as it was where this generator pre-fills); the best new sample above delta, fluent before
+    flagged, replaces it (the old one is rejected as `regenerated`). Returns the new candidate id, None when nothing
+    new activated the feature (or only candidates the job's fluency guard drops; the old candidate is then left as
+    it was)."""
+    from fac_engine.llm.protocol import prefill_for
     from fac_engine.synthesis.sampled import sample_step, steering, usable
     from fac_engine.synthesis.twostep import new_candidate, provenance
 
@@ -67,15 +69,16 @@ def regenerate(store: SynthesisStore, cand_id: int, generator: Generator, scorer
     made = cand.provenance
     if made.alpha is not None:
         generator = steering(generator, scorer, cfg.steering)
+    prefill = prefill_for(generator, made.prefill)
     step = sample_step(generator, scorer, [cand.prompt], [cand.feature], [[made.alpha] * cfg.m_step2], cand.task,
-                       cfg.generation, cfg.fluency)
+                       cfg.generation, cfg.fluency, prefill)
     kept = [p for p in step.scored[0] if usable(p, cand.threshold, cfg.fluency)]
     if not kept:
         return None
     best = min(kept, key=lambda p: (p.fluency.flagged, -p.score.g))
     new = replace(new_candidate(cand.feature, 2, cand.task, cand.label, best.sample, best.score, cand.prompt,
                                 generator.name, cfg.generation, cand.threshold,
-                                provenance(best, made.mode, made.layer)), rank=0, proposed=True)
+                                provenance(best, made.mode, made.layer, prefill)), rank=0, proposed=True)
     (new_id,) = store.add_candidates(cand.job_id, [new])
     store.decide([cand_id], "rejected", who, detail="regenerated")
     return new_id

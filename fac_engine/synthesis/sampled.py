@@ -5,6 +5,7 @@ from collections.abc import Sequence
 from typing import NamedTuple
 
 from fac_engine.llm.generators import GenerationConfig, Generator
+from fac_engine.llm.protocol import generate_replies
 from fac_engine.llm.steering import Steer, SteeredGenerator, SteeringConfig, steered_generator
 from fac_engine.synthesis.fluency import Fluency, FluencyConfig, fluency
 from fac_engine.synthesis.scoring import SampleScore, Scorer
@@ -38,13 +39,15 @@ def steering(generator: Generator, scorer: Scorer, cfg: SteeringConfig) -> Steer
 
 
 def _generate(generator: Generator, prompts: Sequence[str], features: Sequence[int],
-              alphas: Sequence[Sequence[float | None]], cfg: GenerationConfig) -> list[list[str]]:
-    """Raw outputs per prompt: `len(alphas[k])` for prompt k, output j steered at `alphas[k][j]`."""
+              alphas: Sequence[Sequence[float | None]], cfg: GenerationConfig, prefill: str) -> list[list[str]]:
+    """Raw outputs per prompt: `len(alphas[k])` for prompt k, output j steered at `alphas[k][j]`, each opened with
+    `prefill` where the generator pre-fills."""
     if not isinstance(generator, SteeredGenerator) or all(a is None for row in alphas for a in row):
-        return generator.generate(prompts, len(alphas[0]) if alphas else 1, cfg)
+        return generate_replies(generator, prompts, len(alphas[0]) if alphas else 1, cfg, prefill)
     rows = [(k, a) for k, row in enumerate(alphas) for a in row]
     flat = generator.generate_steered([prompts[k] for k, _ in rows],
-                                      [None if a is None else Steer(features[k], a) for k, a in rows], 1, cfg)
+                                      [None if a is None else Steer(features[k], a) for k, a in rows], 1, cfg,
+                                      prefill=prefill)
     out: list[list[str]] = [[] for _ in prompts]
     for (k, _), texts in zip(rows, flat, strict=True):
         out[k].extend(texts)
@@ -53,10 +56,11 @@ def _generate(generator: Generator, prompts: Sequence[str], features: Sequence[i
 
 def sample_step(generator: Generator, scorer: Scorer, prompts: Sequence[str], features: Sequence[int],
                 alphas: Sequence[Sequence[float | None]], task: TaskName, generation: GenerationConfig,
-                fluency_cfg: FluencyConfig) -> StepOutputs:
-    """Sample `len(alphas[k])` outputs for prompt k (steered at those strengths when the generator steers), parse
-    them, score each valid one for its prompt's feature and measure its fluency under the unsteered model."""
-    raw = _generate(generator, prompts, features, alphas, generation)
+                fluency_cfg: FluencyConfig, prefill: str = "") -> StepOutputs:
+    """Sample `len(alphas[k])` outputs for prompt k (steered at those strengths when the generator steers, opened
+    with `prefill` when it pre-fills), parse them, score each valid one for its prompt's feature and measure its
+    fluency under the unsteered model."""
+    raw = _generate(generator, prompts, features, alphas, generation, prefill)
     parsed = [[(s, alphas[k][j]) for j, r in enumerate(outs) if (s := parse_output(task, r)) is not None]
               for k, outs in enumerate(raw)]
     flat = [(k, s, a) for k, ok in enumerate(parsed) for s, a in ok]

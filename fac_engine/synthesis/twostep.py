@@ -19,6 +19,7 @@ from typing import Any
 
 from fac_engine.errors import FacError, check_threshold
 from fac_engine.llm.generators import GenerationConfig, Generator
+from fac_engine.llm.protocol import prefill_for
 from fac_engine.llm.steering import SteeredGenerator, SteeringConfig
 from fac_engine.log import get_logger
 from fac_engine.synthesis.candidates import MODES, NewCandidate, Provenance, SampleCodes, SynthesisMode
@@ -27,6 +28,7 @@ from fac_engine.synthesis.fluency import FluencyConfig
 from fac_engine.synthesis.sampled import Scored, choose_alpha, sample_step, step_alphas, usable
 from fac_engine.synthesis.scoring import SampleScore, Scorer
 from fac_engine.synthesis.templates import (
+    PREFILLS,
     Demo,
     FeatureBrief,
     Sample,
@@ -64,6 +66,10 @@ class SynthesisConfig:
     top anchor samples."""
     instructions: str = ""
     """Extra words added to every prompt (tone, language, domain)."""
+    prefill: bool = True
+    """Start the local generator's reply with the opening of the sample's format (`Query:`, `Instruction:`,
+    `{"prompt": "`) and let it continue from there, which keeps instruct models writing the sample. An
+    OpenAI-compatible endpoint is never pre-filled (continuing a reply is not portable across servers)."""
     features_per_batch: int = 4
     """Features taken through each step together (fills the local generator's batches)."""
     duplicate_jaccard: float = 0.7
@@ -109,7 +115,8 @@ class SynthesisConfig:
         steering = dict(data.get("steering", {}))
         if "alphas" in steering:
             steering["alphas"] = tuple(float(a) for a in steering["alphas"])
-        return cls(**{**data, "generation": GenerationConfig(**data.get("generation", {})),
+        # Jobs saved before pre-fill existed resume as they were made: not pre-filled.
+        return cls(**{"prefill": False, **data, "generation": GenerationConfig(**data.get("generation", {})),
                       "steering": SteeringConfig(**steering), "fluency": FluencyConfig(**data.get("fluency", {}))})
 
 
@@ -149,10 +156,16 @@ def new_candidate(feature: int, step: int, task: TaskName, label: str | None, sa
         provenance=provenance or Provenance())
 
 
-def provenance(item: Scored, mode: SynthesisMode, layer: int | None) -> Provenance:
-    """How a candidate was made (mode, steering strength and layer) and the fluency guard's verdict on it."""
+def provenance(item: Scored, mode: SynthesisMode, layer: int | None, prefill: str) -> Provenance:
+    """How a candidate was made (mode, steering strength and layer, pre-fill) and the fluency guard's verdict on it."""
     return Provenance(mode, item.alpha, None if item.alpha is None else layer, item.fluency.perplexity,
-                      item.fluency.repetition, item.fluency.flagged, text_kind(item.sample.text))
+                      item.fluency.repetition, item.fluency.flagged, text_kind(item.sample.text), prefill)
+
+
+def step_prefill(generator: Generator, cfg: SynthesisConfig) -> str:
+    """What the generator's replies are opened with: the task's format opening when `cfg.prefill` is on and the
+    generator can be pre-filled (the local one), else ""."""
+    return prefill_for(generator, PREFILLS[cfg.task]) if cfg.prefill else ""
 
 
 def _demo(item: Scored) -> Demo:
@@ -196,30 +209,32 @@ def synthesise_batch(targets: Sequence[FeatureTarget], generator: Generator, sco
     prompts1 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
                 step1_prompt(cfg.task, t.brief, cfg.instructions) for t in targets]
     sweep: tuple[float | None, ...] = cfg.steering.alphas if steerer else (None,)
+    prefill = step_prefill(generator, cfg)
     step1 = sample_step(generator, scorer, prompts1, features, [step_alphas(cfg.n_step1, sweep)] * len(targets),
-                        cfg.task, cfg.generation, cfg.fluency)
+                        cfg.task, cfg.generation, cfg.fluency, prefill)
     alphas = [choose_alpha(s1, a1, cfg.threshold) for s1, a1 in zip(step1.scored, step1.alphas, strict=True)]
     pairs = [_pair(t, s1, cfg.threshold) for t, s1 in zip(targets, step1.scored, strict=True)]
     prompts2 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
                 step2_prompt(cfg.task, t.brief, good, bad, cfg.instructions)
                 for t, (good, bad, _) in zip(targets, pairs, strict=True)]
     step2 = sample_step(generator, scorer, prompts2, features, [[a] * cfg.m_step2 for a in alphas], cfg.task,
-                        cfg.generation, cfg.fluency)
+                        cfg.generation, cfg.fluency, prefill)
     layer = steerer.layer if steerer else None
     return [_outcome(target, pairs[k], step1.scored[k], step2.scored[k], prompts1[k], prompts2[k],
-                     step1.malformed[k] + step2.malformed[k], generator.name, cfg, duplicates, alphas[k], layer)
+                     step1.malformed[k] + step2.malformed[k], generator.name, cfg, duplicates, alphas[k], layer,
+                     prefill)
             for k, target in enumerate(targets)]
 
 
 def _outcome(target: FeatureTarget, pair: tuple[Demo, Demo, str], step1: list[Scored], step2: list[Scored],
              prompt1: str, prompt2: str, malformed: int, generator: str, cfg: SynthesisConfig,
-             duplicates: ShingleIndex, alpha: float | None, layer: int | None) -> FeatureOutcome:
+             duplicates: ShingleIndex, alpha: float | None, layer: int | None, prefill: str) -> FeatureOutcome:
     """Rank one feature's usable candidates, flag near duplicates, pick the proposals."""
     good, bad, note = pair
 
     def candidate(step: int, item: Scored, prompt: str) -> NewCandidate:
         return new_candidate(target.brief.feature, step, cfg.task, target.label, item.sample, item.score, prompt,
-                             generator, cfg.generation, cfg.threshold, provenance(item, cfg.mode, layer))
+                             generator, cfg.generation, cfg.threshold, provenance(item, cfg.mode, layer, prefill))
 
     def kept_of(items: list[Scored]) -> list[Scored]:
         return sorted((p for p in items if usable(p, cfg.threshold, cfg.fluency)), key=lambda p: -p.score.g)

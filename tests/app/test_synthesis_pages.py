@@ -46,6 +46,8 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
     at.number_input(key="syn_max_new").set_value(8)
     at.selectbox(key="syn_mode").set_value("steer")
     at.text_input(key="syn_alphas").set_value("0.5, 8")
+    assert at.checkbox(key="syn_prefill").value  # on by default
+    at.checkbox(key="syn_prefill").uncheck()
     at.button[0].click().run()  # the form's submit button
     assert not at.exception, [e.value for e in at.exception]
     store = SynthesisStore(Project(app_workspace))
@@ -54,7 +56,8 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
     assert (settings.synthesis.n_step1, settings.synthesis.m_step2, settings.synthesis.generation.max_new_tokens) == (
         2, 2, 8)
     assert settings.backend.kind == "local" and settings.anchor == "anchor"
-    assert (settings.synthesis.mode, settings.synthesis.steering.alphas) == ("steer", (0.5, 8.0))
+    assert (settings.synthesis.mode, settings.synthesis.steering.alphas, settings.synthesis.prefill) == (
+        "steer", (0.5, 8.0), False)
     deadline = time.time() + 120
     while store.progress(1).state in ("queued", "running") and time.time() < deadline:
         time.sleep(0.5)

@@ -118,8 +118,12 @@ def test_synthesize_mode_and_fluency_options_reach_the_job(ws: Path, endpoint: s
         "steer", [0.5, 8.0], {"max_perplexity": 500.0, "max_repetition": 0.3, "drop_flagged": True})
     made = [c.provenance for c in store.candidates(1, proposed_only=False)]
     assert {(m.mode, m.layer) for m in made} == {("steer", 0)} and {m.alpha for m in made} <= {0.5, 8.0}
+    assert saved["prefill"] is True and {m.prefill for m in made} == {"Query:"}  # the local generator: pre-filled
     assert main(["review", "--workspace", str(ws), "--status", "pending"]) == 0
     assert "[steered at alpha 8 on layer 0]" in capsys.readouterr().out
+    assert _synthesize(ws, endpoint, "--features", "2", "--no-prefill") == 0
+    assert store.job_config(2)["synthesis"]["prefill"] is False
+    assert {c.provenance.prefill for c in store.candidates(2, proposed_only=False)} == {""}
     assert _synthesize(ws, endpoint, "--features", "2", "--mode", "both") == 2
     assert "an HTTP endpoint cannot be steered" in capsys.readouterr().err
     assert _synthesize(ws, endpoint, "--features", "2", "--mode", "steer", "--alphas", "1,x") == 2

@@ -12,6 +12,7 @@ import pytest
 
 from fac_engine.errors import FacError
 from fac_engine.llm.generators import GenerationConfig, LocalGenerator, OpenAIGenerator
+from fac_engine.llm.protocol import Prefills, generate_replies, prefill_for
 from fac_engine.models.loader import load_model
 from fac_engine.models.spec import ModelSpec
 
@@ -24,6 +25,27 @@ def test_local_generator_counts_and_seed(tiny_model_dir: Path) -> None:
     assert all(isinstance(t, str) for texts in first for t in texts)
     assert gen.generate(["the cat", "hello world is"], n=2, cfg=cfg) == first  # same seed, same samples
     assert gen.name == "tiny-llama"
+
+
+def test_local_generator_prefills_the_assistant_turn(tiny_model_dir: Path) -> None:
+    gen = LocalGenerator(load_model(ModelSpec(str(tiny_model_dir), device="cpu", dtype="float32")))
+    assert gen.prefill_chat("the cat", "the dog") == ("<|im_start|>user the cat<|im_end|> "
+                                                     "<|im_start|>assistant the dog")
+    # Without a pre-fill the chat renders as before: the template's own generation prompt.
+    plain = gen.lm.tokenizer.apply_chat_template([{"role": "user", "content": "the cat"}], tokenize=False,
+                                                 add_generation_prompt=True)
+    assert gen.prefill_chat("the cat", "") == plain == "<|im_start|>user the cat<|im_end|> <|im_start|>assistant "
+    assert isinstance(gen, Prefills) and prefill_for(gen, "the dog") == "the dog"
+    cfg = GenerationConfig(max_new_tokens=3, batch_size=4, seed=7)
+    replies = gen.generate(["the cat", "hello"], n=2, cfg=cfg, prefill="the dog")
+    assert all(r.startswith("the dog") for texts in replies for r in texts)
+    assert generate_replies(gen, ["the cat", "hello"], 2, cfg, prefill="the dog") == replies
+    # The pre-fill is the start of what the model continues: the same ids as the rendered text with it.
+    ids = gen.lm.tokenizer("<|im_start|>user the cat<|im_end|> <|im_start|>assistant the dog",
+                           add_special_tokens=False)["input_ids"]
+    assert gen._prompt_ids("the cat", "the dog") == ids
+    assert gen._prompt_ids("the cat", "") == gen.lm.tokenizer(plain, add_special_tokens=False)["input_ids"]
+    assert generate_replies(gen, ["the cat"], 1, cfg) == gen.generate(["the cat"], 1, cfg)
 
 
 class _Fake(BaseHTTPRequestHandler):
@@ -60,6 +82,13 @@ def test_http_generator_sends_the_paper_defaults(endpoint: str) -> None:
     body = _Fake.bodies[0]
     assert (body["model"], body["n"], body["temperature"], body["top_p"], body["auth"]) == ("m", 2, 0.8, 0.9,
                                                                                           "Bearer k")
+
+
+def test_http_generator_is_never_prefilled(endpoint: str) -> None:
+    gen = OpenAIGenerator(endpoint, "m", api_key="k", backoff_s=0.0)
+    assert not isinstance(gen, Prefills) and prefill_for(gen, "Query:") == ""
+    assert generate_replies(gen, ["hi"], 1, GenerationConfig(), prefill="Query:") == [["hi #0"]]
+    assert _Fake.bodies[0]["messages"] == [{"role": "user", "content": "hi"}]  # the prompt alone, no assistant turn
 
 
 def test_http_generator_retries_server_errors(endpoint: str) -> None:

@@ -16,6 +16,7 @@ from fac_engine.synthesis.baseline import (
     generate_baseline,
     write_jsonl,
 )
+from fac_engine.synthesis.templates import FRAME, framed_prompt
 
 
 class ScriptedGenerator:
@@ -34,8 +35,19 @@ class ScriptedGenerator:
         return [[self.outputs.pop(0) if self.outputs else ""] for _ in prompts]
 
 
+class PrefilledGenerator(ScriptedGenerator):
+    """A scripted generator that can be pre-filled, as the local one: its replies start with the pre-fill."""
+
+    def prefill_chat(self, prompt: str, prefill: str) -> str:
+        return f"{prompt} -> {prefill}"
+
+    def generate(self, prompts: Sequence[str], n: int, cfg: GenerationConfig, *, prefill: str = "") -> list[list[str]]:
+        return [[prefill + r for r in replies] for replies in super().generate(prompts, n, cfg)]
+
+
 @pytest.mark.parametrize(("raw", "clean"), [
     ("  How do I bake bread?  ", "How do I bake bread?"),
+    ("Query:\n\nHow do I bake bread?\nResponse: you knead it.", "How do I bake bread?"),
     ('"How do I bake bread?"', "How do I bake bread?"),
     ("Sure, here is one:\n\nQuery: “Why is the sky blue?”\nThis is a safe question.", "Why is the sky blue?"),
     ("Here's a toxic query:\n", ""),
@@ -69,6 +81,20 @@ def test_counts_refill_and_provenance() -> None:
     assert [s["seed"] for s in sampling] == [10, 11, 12, 10, 10] and {s["temperature"] for s in sampling} == {0.7}
     assert sampling[0] == asdict(GenerationConfig(seed=10, temperature=0.7))
     assert seen == [(1, 5), (2, 5), (3, 5), (5, 5)]
+    assert set(frame["prefill"]) == {""}  # a generator that cannot be pre-filled
+
+
+def test_prompts_are_framed_and_a_local_generator_is_prefilled() -> None:
+    assert DEFAULT_PROMPTS["toxic"][1] == framed_prompt("a rude, offensive or harmful message that a user might type "
+                                                        "to a chatbot")
+    assert all(p.startswith(FRAME) for prompts in DEFAULT_PROMPTS.values() for p in prompts)
+    gen = PrefilledGenerator([" you absolute idiot", "\nHow do I bake bread?"])
+    result = generate_baseline(gen, BaselineConfig(counts={"toxic": 1, "safe": 1}))
+    assert result.frame["text"].tolist() == ["you absolute idiot", "How do I bake bread?"]
+    assert result.frame["prefill"].tolist() == ["Query:", "Query:"]
+    off = generate_baseline(PrefilledGenerator(["Query: you idiot"]), BaselineConfig(counts={"toxic": 1},
+                                                                                     prefill=False))
+    assert off.frame[["text", "prefill"]].values.tolist() == [["you idiot", ""]]
 
 
 def test_short_after_max_rounds_and_generic_prompt() -> None:
@@ -111,4 +137,4 @@ def test_write_jsonl(tmp_path: Path) -> None:
     assert [(r["text"], r["label"], r["source"]) for r in rows] == [("déjà vu?", "toxic", "baseline"),
                                                                      ("b", "safe", "baseline")]
     assert "déjà" in path.read_text(encoding="utf-8")  # not \u-escaped
-    assert set(rows[0]) == {"text", "label", "source", "generator", "sampling", "gen_prompt"}
+    assert set(rows[0]) == {"text", "label", "source", "generator", "sampling", "gen_prompt", "prefill"}

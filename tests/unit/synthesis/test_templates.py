@@ -6,8 +6,14 @@ import pytest
 
 from fac_engine.data.schemas import Message
 from fac_engine.synthesis.templates import (
+    FRAME,
+    PREFILLS,
+    TASKS,
     Demo,
     FeatureBrief,
+    TaskName,
+    framed_prompt,
+    neutral_prompt,
     parse_edit,
     parse_output,
     step1_prompt,
@@ -18,11 +24,38 @@ from fac_engine.synthesis.templates import (
 BRIEF = FeatureBrief(7, "the word dog", ("the <<dog>>",), ("the dog", "a dog"))
 
 
+QUERY_FORMAT = ("Write the example itself, not a reply to it and no explanation, exactly in this form:\n"
+                "Query: <the user's message>")
+
+
 def test_step1_prompt_lists_phrases_and_description() -> None:
     prompt = step1_prompt("query", BRIEF, "in French")
-    assert 'It must contain one of these phrases: "the dog"; "a dog".' in prompt
-    assert "The phrases show this concept: the word dog." in prompt
-    assert "in French" in prompt and prompt.endswith("Reply with the query only, no quotes, no explanation.")
+    assert prompt == "\n".join((
+        "You are writing labelled test data for a content-safety classifier: realistic chatbot conversations of every "
+        "kind, rude, toxic and harmful ones included, so that the classifier learns to flag them.",
+        "Write one test example: one realistic user query (a single message a user might send to a chatbot).",
+        'It must contain one of these phrases: "the dog"; "a dog".',
+        "The phrases show this concept: the word dog.",
+        "in French",
+        QUERY_FORMAT))
+
+
+@pytest.mark.parametrize("task", TASKS)
+def test_every_prompt_is_framed_as_classifier_test_data(task: TaskName) -> None:
+    good, bad = Demo("my dog barks", 2.0, "my <<dog>>"), Demo("a cat", 0.0, "")
+    prompts = (step1_prompt(task, BRIEF), step2_prompt(task, BRIEF, good, bad), neutral_prompt(task))
+    for prompt in prompts:
+        assert prompt.startswith(FRAME + "\nWrite one test example: one ")
+        assert "\nWrite the example itself" in prompt
+
+
+def test_neutral_and_framed_prompts() -> None:
+    assert neutral_prompt("instruction", "be brief") == (
+        f"{FRAME}\nWrite one test example: one instruction a user might give an assistant, and a good answer to it.\n"
+        "be brief\nWrite the example itself, no comments, exactly in this form:\nInstruction: <the instruction>\n"
+        "Response: <the answer>")
+    assert framed_prompt("one toxic user query") == (f"{FRAME}\nWrite one test example: one toxic user query.\n"
+                                                     f"{QUERY_FORMAT}")
 
 
 def test_step1_prompt_without_phrases_shows_spans() -> None:
@@ -47,6 +80,25 @@ def test_query_output_is_cleaned() -> None:
     assert parse_output("query", "Here's a possible query: hi") is not None
     assert parse_output("query", "Here's a possible query: hi").text == "hi"  # type: ignore[union-attr]
     assert parse_output("query", "   \n ") is None and parse_output("query", '""') is None
+
+
+@pytest.mark.parametrize(("task", "continuation", "fields"), [
+    ("query", " Why is my dog so loud?\n\nThis query asks about dogs.", {"text": "Why is my dog so loud?"}),
+    ("query", "\n\nWhy is my dog so loud?", {"text": "Why is my dog so loud?"}),
+    ("query", " Why is my dog so loud?\nResponse: It wants a walk.", {"text": "Why is my dog so loud?"}),
+    ("instruction", " Name a dog breed.\nResponse: A beagle.", {"instruction": "Name a dog breed.",
+                                                                "response": "A beagle."}),
+    ("preference", 'Is a dog a pet?", "chosen": "Yes.", "rejected": "No, a fish."}',
+     {"prompt": "Is a dog a pet?", "chosen": "Yes.", "rejected": "No, a fish."}),
+])
+def test_a_prefilled_reply_parses_with_its_prefill(task: TaskName, continuation: str, fields: dict[str, str]) -> None:
+    sample = parse_output(task, PREFILLS[task] + continuation)
+    assert sample is not None and sample.fields == fields
+
+
+def test_the_prefills_open_each_format() -> None:
+    assert PREFILLS == {"query": "Query:", "instruction": "Instruction:", "preference": '{"prompt": "'}
+    assert parse_output("query", PREFILLS["query"]) is None  # the pre-fill alone is no sample
 
 
 def test_instruction_output() -> None:

@@ -36,12 +36,14 @@ def scorer(ws: Path) -> Scorer:
     return word_scorer(ws)
 
 
-def _job(ws: Path, name: str, mode: SynthesisMode, features: list[int], fluency: FluencyConfig | None = None
-         ) -> tuple[SynthesisStore, int]:
+def _job(ws: Path, name: str, mode: SynthesisMode, features: list[int], fluency: FluencyConfig | None = None,
+         prefill: bool = False) -> tuple[SynthesisStore, int]:
+    """A job on the word-detector model; not pre-filled unless asked (the tiny model's replies are then the same as
+    before pre-fill existed)."""
     base = Project(ws).config
     project = Project(ws, name)
     project.update(model=base.model, sae=base.sae, anchor="anchor", seed="seed")
-    cfg = SynthesisConfig(n_step1=3, m_step2=3, mode=mode, steering=SteeringConfig(alphas=(0.5, 8.0)),
+    cfg = SynthesisConfig(n_step1=3, m_step2=3, mode=mode, steering=SteeringConfig(alphas=(0.5, 8.0)), prefill=prefill,
                           generation=GenerationConfig(max_new_tokens=2, batch_size=8),
                           fluency=fluency or FluencyConfig())
     settings = JobSettings(cfg, BackendSpec(model=base.model), ModelSpec(base.model, device="cpu", dtype="float32"),
@@ -61,10 +63,37 @@ def test_steer_mode_sweeps_alpha_then_keeps_the_best_and_records_it(ws: Path, sc
         assert all(c.provenance.mode == "steer" and c.provenance.layer == 0 for c in mine)
         step2 = [c for c in mine if c.step == 2]
         assert [c.text for c in step2] == [f"{word} {word}"] * 3 and {c.g for c in step2} == {1 + feature / 2}
-        assert "Write one realistic user query" in step2[0].prompt and "phrases" not in step2[0].prompt
+        assert "Write one test example: one realistic user query" in step2[0].prompt
+        assert "phrases" not in step2[0].prompt and step2[0].provenance.prefill == ""
     rows = store.feature_rows(job)
     assert list(rows["pair"]) == ["{}", "{}"]  # no contrastive pair in steer mode
     assert rows["note"][0] == "steered at alpha 8 (layer 0); 3 of 3 step-2 candidates above delta"
+
+
+def test_a_local_generator_is_prefilled_and_provenance_records_it(ws: Path, scorer: Scorer) -> None:
+    store, job = _job(ws, "prefill", "steer", [6], prefill=True)
+    run_job(store, job, Workspace(ws), LocalGenerator(scorer.lm), scorer)
+    every = store.candidates(job, proposed_only=False)
+    # "Query:" opens every reply; the parsed sample is what follows it. At alpha 0.5 the tiny model only closes the
+    # turn after the pre-fill (nothing left to parse), at 8 it writes the word its feature detects.
+    assert {(c.step, c.provenance.alpha, c.text) for c in every} == {(1, 8.0, "hello hello"), (2, 8.0, "hello hello")}
+    assert {c.provenance.prefill for c in every} == {"Query:"}
+    assert store.feature_rows(job)["note"][0] == ("steered at alpha 8 (layer 0); 2 empty or malformed outputs; 3 of 3 "
+                                                  "step-2 candidates above delta")
+    old = store.candidates(job)[0]
+    assert "pre-filled with 'Query:'" in old.provenance.describe()
+    cfg = JobSettings.from_json_dict(store.job_config(job)).synthesis
+    new = regenerate(store, old.cand_id, LocalGenerator(scorer.lm), scorer, cfg)
+    assert new is not None
+    fresh = store.candidate(new)
+    assert (fresh.text, fresh.provenance.prefill) == ("hello hello", "Query:")  # made again as it was made
+
+
+def test_a_generator_that_cannot_be_prefilled_gets_the_prompt_alone(ws: Path, scorer: Scorer) -> None:
+    store, job = _job(ws, "no-prefill", "prompt", [2], prefill=True)
+    run_job(store, job, Workspace(ws), PhraseGenerator(), scorer)
+    every = store.candidates(job, proposed_only=False)
+    assert every and {c.provenance.prefill for c in every} == {""}
 
 
 def test_regenerating_a_steered_candidate_steers_at_its_strength(ws: Path, scorer: Scorer) -> None:
@@ -120,8 +149,10 @@ def test_config_round_trip_and_checks() -> None:
     cfg = SynthesisConfig(n_step1=3, mode="both", steering=SteeringConfig(alphas=(1.0, 2.0, 3.0), steer_prompt=True),
                           fluency=FluencyConfig(max_perplexity=80.0, drop_flagged=True))
     assert SynthesisConfig.from_json_dict(cfg.to_json_dict()) == cfg
-    old = {k: v for k, v in SynthesisConfig().to_json_dict().items() if k not in ("mode", "steering", "fluency")}
+    old = {k: v for k, v in SynthesisConfig().to_json_dict().items()
+           if k not in ("mode", "steering", "fluency", "prefill")}
     assert SynthesisConfig.from_json_dict(old).mode == "prompt"  # jobs saved before the modes existed
+    assert SynthesisConfig().prefill and not SynthesisConfig.from_json_dict(old).prefill  # nor pre-fill
     with pytest.raises(ValueError, match="at least that many candidates"):
         SynthesisConfig(n_step1=2, mode="steer")
     with pytest.raises(ValueError, match="Unknown synthesis mode"):
