@@ -23,9 +23,7 @@ def model_and_sae(
 ) -> tuple[LoadedModel, SparseAutoencoder]:
     """Both, checked to fit each other (FacError otherwise)."""
     lm = cached_model(source, device, dtype)
-    sae = cached_sae(sae_path, layer, str(lm.device))
-    check_sae_fits_model(sae, lm.hidden_size, lm.num_layers)
-    return lm, sae
+    return lm, _fitting_sae(sae_path, layer, lm)
 
 
 def _cached_full_model(spec: ModelSpec) -> LoadedModel:
@@ -44,6 +42,11 @@ def head_and_sae(
 ) -> tuple[OutputHead, SparseAutoencoder]:
     """The model's output head and the SAE, checked to fit each other (FacError otherwise)."""
     head = cached_head(source, device, dtype)
-    sae = cached_sae(sae_path, layer, str(head.device))
-    check_sae_fits_model(sae, head.hidden_size, head.num_layers)
-    return head, sae
+    return head, _fitting_sae(sae_path, layer, head)
+
+
+def _fitting_sae(sae_path: str, layer: int | None, model: LoadedModel | OutputHead) -> SparseAutoencoder:
+    """The cached SAE on the model's device, checked against its hidden size and layer count."""
+    sae = cached_sae(sae_path, layer, str(model.device))
+    check_sae_fits_model(sae, model.hidden_size, model.num_layers)
+    return sae
