@@ -153,13 +153,29 @@ def main(argv: Sequence[str] | None = None) -> int:
     warning = None
     try:
         argv, warning = modernise(sys.argv[1:] if argv is None else argv)
-        return _run(argv)
+        code = _run(argv)
+        sys.stdout.flush()  # a closed pipe surfaces here, not in the interpreter's exit
+        return code
     except FacError as exc:
         print(_one_line(exc), file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        return _reader_gone()
     finally:
         if warning is not None:
             print(warning, file=sys.stderr)
+
+
+def _reader_gone() -> int:
+    """`fac features NAME | head`: the reader closed the pipe. Stop quietly, as other Unix tools do.
+
+    Python would flush the unwritten output again at exit and print a second error, so stdout is
+    pointed at the null device first; the exit code is the shell's for a SIGPIPE death (128 + 13).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
+    return 141
 
 
 def _run(argv: list[str]) -> int:

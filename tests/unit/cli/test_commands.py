@@ -138,3 +138,18 @@ def test_features_table_reports_the_density_of_the_codes(ws: Path, capsys: pytes
     assert main(["features", "anchor", "--top", "1", "--workspace", str(ws)]) == 0
     assert capsys.readouterr().out.splitlines()[0] == (
         "7 active features of 8 in anchor (5 samples; 2.0 active per sample on average, 25.00% of the SAE)")
+
+
+def test_a_reader_that_closes_the_pipe_ends_the_command_quietly(ws: Path) -> None:
+    # `fac features anchor | head -0`: the pipe's reading end is closed before fac writes, so its first write
+    # (the flush of the table) fails with EPIPE, deterministically. Python ignores SIGPIPE, so this is the
+    # BrokenPipeError path, which must print no traceback and exit as a SIGPIPE death would (141).
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        done = subprocess.run([sys.executable, "-m", "fac_engine.cli", "features", "anchor", "--workspace", str(ws)],
+                              stdout=write_end, stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                              env={**os.environ, "PYTHONPATH": str(ROOT)})
+    finally:
+        os.close(write_end)
+    assert (done.returncode, done.stderr) == (141, "")
