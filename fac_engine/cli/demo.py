@@ -19,6 +19,7 @@ from fac_engine.cli.common import add_workspace_option, workspace_root
 
 if TYPE_CHECKING:
     from fac_engine.data.corpora.demo import DemoSummary
+    from fac_engine.sae.model import SparseAutoencoder
     from fac_engine.workspace.datasets import Workspace
     from fac_engine.workspace.project import Project
 
@@ -105,7 +106,8 @@ def run_demo(args: argparse.Namespace) -> int:
     demo_data(None, seed=0, force=False)
     paths = demo_paths()
     workspace = Workspace(root)
-    identity = sae_identity(load_sae(sae_path))
+    demo_sae = load_sae(sae_path)
+    identity = sae_identity(demo_sae)
     todo = [name for name in DEMO_DATASETS
             if (m := workspace.manifest(name)) is None or m.status != "complete" or m.pooling != POOLING_POLICY
             or m.sae != identity]
@@ -121,7 +123,7 @@ def run_demo(args: argparse.Namespace) -> int:
         project.update(anchor="demo-anchor", seed="demo-seed")
     if not project.explanations():
         explain_offline(workspace.open("demo-anchor"), project, ExplainConfig())
-    demo_feature_map(sae_path)
+    demo_feature_map(demo_sae, identity)
     if not project.relevance_marks("contrast"):
         relevant = _mark_relevant(workspace, project)
         project.update(relevant_only=True)
@@ -157,17 +159,14 @@ def _demo_sae(project: Project, asked: str | None, default: str, root: Path) -> 
     return asked
 
 
-def demo_feature_map(sae_path: str) -> None:
+def demo_feature_map(sae: SparseAutoencoder, identity: str) -> None:
     """Compute the SAE's feature map once, into the cache the Feature map page reads, so a stakeholder's first
-    visit to that page does not wait for UMAP (about a minute on a laptop CPU)."""
+    visit to that page does not wait for UMAP (about a minute on a laptop CPU). `identity` is the SAE's hash
+    (fac_engine/sae/identity.py), computed once by the caller."""
     from tqdm import tqdm
 
     from fac_engine.features.map import MapConfig, feature_map, feature_map_path, read_cached_map
-    from fac_engine.sae.identity import sae_identity
-    from fac_engine.sae.load import load_sae
 
-    sae = load_sae(sae_path)
-    identity = sae_identity(sae)
     if read_cached_map(feature_map_path(identity), MapConfig(), sae.cfg.d_sae) is not None:
         return
     with tqdm(total=100, desc=f"feature map of {sae.cfg.d_sae:,} features", unit="%") as bar:
