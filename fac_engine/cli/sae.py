@@ -96,7 +96,8 @@ def _harvest_shards(lm: LoadedModel, texts: list[str], layer: int, tokens: int, 
     from fac_engine.models.activation_cache import ShardedActivations
     from fac_engine.models.harvest import harvest_to_shards
 
-    key = {**_data_key(args, lm, layer, len(texts)), "tokens": str(tokens), "shard_tokens": str(args.shard_tokens)}
+    # --tokens is not part of the key: a store of more tokens serves a smaller --tokens, a stopped one continues.
+    key = {**_data_key(args, lm, layer, len(texts)), "shard_tokens": str(args.shard_tokens)}
     store = ShardedActivations(args.cache / what, key)
     with _bar(what, tokens, min(store.rows, tokens)) as bar:
         return harvest_to_shards(lm, texts, store, layer=layer, max_tokens=tokens, shard_rows=args.shard_tokens,
@@ -129,9 +130,11 @@ def _check_options(args: argparse.Namespace) -> None:
         raise FacError("--resume, --harvest-only and --stop-after need --cache (where the run is kept).")
 
 
-def _checkpoint_dir(cache: Path, cfg: TrainConfig) -> Path:
-    """`<cache>/checkpoint-<digest of the training options>` (the device is not an option of the run)."""
-    options = json.dumps({k: v for k, v in asdict(cfg).items() if k != "device"}, sort_keys=True)
+def _checkpoint_dir(cache: Path, cfg: TrainConfig, tokens: int) -> Path:
+    """`<cache>/checkpoint-<digest of the training options and --tokens>` (the device is not an option of the
+    run; the cached harvest serves every --tokens, so the token count names the run)."""
+    options = json.dumps({**{k: v for k, v in asdict(cfg).items() if k != "device"}, "tokens": tokens},
+                         sort_keys=True)
     return cache / f"{CHECKPOINT_PREFIX}{hashlib.sha256(options.encode()).hexdigest()[:12]}"
 
 
@@ -178,7 +181,7 @@ def run_train_sae(args: argparse.Namespace) -> int:
     from fac_engine.sae.checkpoint import has_checkpoint
 
     train_cfg = _train_flags().build(args, device=args.device)
-    checkpoint_dir = None if args.cache is None else _checkpoint_dir(args.cache, train_cfg)
+    checkpoint_dir = None if args.cache is None else _checkpoint_dir(args.cache, train_cfg, args.tokens)
     if checkpoint_dir is not None and has_checkpoint(checkpoint_dir) and not args.resume:
         raise FacError(f"{checkpoint_dir} already holds a checkpoint of this run; resume it (--resume), or delete "
                        "it to start over")

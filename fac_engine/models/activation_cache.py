@@ -6,7 +6,7 @@ that a long harvest fills over several sittings (`ShardedActivations`).
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import torch
@@ -83,6 +83,10 @@ class ShardedActivations:
         self.folder, self.key = Path(folder), dict(key)
         self.shards: list[Shard] = []
         self.complete = False
+        self.target: int | None = None
+        """Rows the harvest was asked for (None: not recorded); a complete store with fewer ran out of texts."""
+        self.cut = False
+        """The store is read as a shorter harvest (`fit_to`): the folder holds more than these shards say."""
         manifest = self.folder / MANIFEST
         if manifest.is_file():
             self._read(manifest)
@@ -95,6 +99,10 @@ class ShardedActivations:
             found = {str(k): str(v) for k, v in raw["key"].items()}
             shards = [Shard(str(s["file"]), int(s["rows"]), int(s["texts_end"])) for s in raw["shards"]]
             complete = bool(raw["complete"])
+            target = raw.get("target")
+            if "tokens" in found and "tokens" not in self.key:  # stores of fac 0.6 kept the target in the key
+                target = found.pop("tokens")
+            self.target = None if target is None else int(target)
         except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
             raise FacError(f"{manifest} is unreadable ({exc}); delete {self.folder} to harvest again") from exc
         if found != self.key:
@@ -127,7 +135,10 @@ class ShardedActivations:
         except (SafetensorError, OSError, KeyError) as exc:
             raise FacError(f"activation shard {path} is unreadable ({exc}); delete {self.folder} to harvest again"
                            ) from exc
-        if tensor.shape[0] != self.shards[index].rows:
+        rows = self.shards[index].rows
+        if self.cut and index == len(self.shards) - 1 and tensor.shape[0] > rows:
+            return tensor[:rows]  # the shard where the shorter harvest ends
+        if tensor.shape[0] != rows:
             raise FacError(f"activation shard {path} has {tensor.shape[0]} rows, the manifest says "
                            f"{self.shards[index].rows}; delete {self.folder} to harvest again")
         return tensor
@@ -135,6 +146,30 @@ class ShardedActivations:
     def load_all(self) -> torch.Tensor:
         """Every shard concatenated (for small stores, e.g. the held-out activations)."""
         return torch.cat([self.load(i) for i in range(len(self.shards))])
+
+    def fit_to(self, target: int) -> None:
+        """Read the store as the harvest of `target` rows from scratch would have made it.
+
+        More rows than `target`: the shards up to the one holding row `target`, that one cut there, all of it
+        complete; the folder keeps everything (a later run with the larger target finds it again). Fewer: a
+        harvest stopped early continues; one that ended at a smaller target drops its last shard (cut mid-chunk
+        there) so that the harvest continues from a chunk boundary, exactly as an uninterrupted run. A store that
+        ran out of texts stays complete.
+        """
+        if target == self.target or not self.shards:
+            self.target = target
+            return
+        if self.rows >= target:
+            kept, total = [], 0
+            for shard in self.shards:
+                kept.append(replace(shard, rows=min(shard.rows, target - total)))
+                total += kept[-1].rows
+                if total >= target:
+                    break
+            self.shards, self.complete, self.cut = kept, True, True
+        elif self.complete and self.target is not None and self.rows >= self.target:
+            self.shards, self.complete = self.shards[:-1], False
+        self.target = target
 
     def append(self, acts_ND: torch.Tensor, texts_end: int) -> None:
         """Write one more shard (bf16), then list it in the manifest."""
@@ -150,7 +185,9 @@ class ShardedActivations:
         self._write()
 
     def _write(self) -> None:
-        manifest = {"format": MANIFEST_FORMAT, "key": self.key, "complete": self.complete,
+        if self.cut:
+            raise RuntimeError("a store read as a shorter harvest is never written")
+        manifest = {"format": MANIFEST_FORMAT, "key": self.key, "complete": self.complete, "target": self.target,
                     "shards": [asdict(s) for s in self.shards]}
         with atomic_file(self.folder / MANIFEST) as tmp:
             tmp.write_text(json.dumps(manifest, indent=1) + "\n", encoding="utf-8")

@@ -114,9 +114,12 @@ def harvest_to_shards(
     A shard holds whole chunks of TEXTS_PER_CHUNK texts (at least `shard_rows` rows, the last
     one fewer), so a resumed harvest batches every chunk as an uninterrupted one would and the
     shards come out identical. `stop()` is asked after each shard: True leaves the store
-    incomplete, to be continued by a later call with the same store.
+    incomplete, to be continued by a later call with the same store. A later call may ask for
+    fewer or more tokens: the store is read, or continued, as that target's harvest from scratch
+    (`ShardedActivations.fit_to`).
     """
     budget = default_token_budget(lm.device) if token_budget is None else token_budget
+    store.fit_to(max_tokens)
     filled, start = store.rows, store.texts_done
     if store.complete:
         return store

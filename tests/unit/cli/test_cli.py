@@ -199,11 +199,18 @@ def test_cache_is_reused_and_bound_to_its_inputs(data: Path, tiny_model_dir: Pat
     # Other hyper-parameters: a run of their own, on the same activations.
     assert train(data, tiny_model_dir, tmp_path / "other", "--cache", str(cache), "--lr", "0.01") == 0
     assert len(list(cache.glob("checkpoint-*"))) == 2
-    # A different token count needs other activations: the cache refuses to mix them.
+    # Fewer tokens are read from the cached harvest (nothing harvested) and give the SAE a fresh run on as many
+    # tokens gives; other inputs (here the layer) are refused rather than mixed.
+    assert train(data, tiny_model_dir, tmp_path / "third", "--cache", str(cache), "--tokens", "120") == 0
     capsys.readouterr()
-    code = train(data, tiny_model_dir, tmp_path / "third", "--cache", str(cache), "--tokens", "120", "--resume")
-    assert_user_error(capsys, code, "holds activations of other inputs (different tokens)")
-    assert not (tmp_path / "third").exists()
+    code = train(data, tiny_model_dir, tmp_path / "fourth", "--cache", str(cache), "--layer", "0", "--resume")
+    assert_user_error(capsys, code, "holds activations of other inputs (different layer)")
+    assert not (tmp_path / "fourth").exists()
+    monkeypatch.undo()
+    assert train(data, tiny_model_dir, tmp_path / "fresh", "--cache", str(tmp_path / "c2"), "--tokens", "120") == 0
+    third, fresh = load_sae(tmp_path / "third"), load_sae(tmp_path / "fresh")
+    for name, tensor in fresh.tensors().items():
+        assert torch.equal(tensor, third.tensors()[name]), name
 
 
 def test_a_run_paused_again_and_again_gives_the_uninterrupted_sae(data: Path, tiny_model_dir: Path, tmp_path: Path,

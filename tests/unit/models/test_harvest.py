@@ -202,3 +202,55 @@ def test_max_tokens_cuts_the_sharded_run(lm: LoadedModel, tmp_path: Path) -> Non
     store = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=45, shard_rows=20)
     assert store.complete and store.rows == 45
     assert torch.equal(store.load_all(), harvest_activations(lm, MANY, layer=1, max_tokens=45))
+
+
+def _same_shards(a: ShardedActivations, b: ShardedActivations) -> bool:
+    return a.shard_rows == b.shard_rows and all(torch.equal(a.load(i), b.load(i)) for i in range(len(a.shards)))
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_larger_harvest_serves_a_smaller_target_and_keeps_its_rows(lm: LoadedModel, tmp_path: Path) -> None:
+    harvest_to_shards(lm, MANY, _store(tmp_path / "big"), layer=1, max_tokens=45, shard_rows=20)
+    scratch = harvest_to_shards(lm, MANY, _store(tmp_path / "scratch"), layer=1, max_tokens=30, shard_rows=20)
+    small = harvest_to_shards(lm, MANY, _store(tmp_path / "big"), layer=1, max_tokens=30, shard_rows=20)
+    assert (small.complete, small.rows, scratch.rows) == (True, 30, 30)
+    assert _same_shards(small, scratch)
+    assert torch.equal(small.load_all(), harvest_activations(lm, MANY, layer=1, max_tokens=30))
+    # The folder still holds the 45 rows: asking for them again reads them, nothing is harvested.
+    again = harvest_to_shards(lm, MANY, _store(tmp_path / "big"), layer=1, max_tokens=45, shard_rows=20)
+    assert again.rows == 45 and not again.cut
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_harvest_that_ended_at_a_smaller_target_continues_exactly(lm: LoadedModel, tmp_path: Path) -> None:
+    first = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=30, shard_rows=20)
+    assert first.complete and first.target == 30
+    more = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=45, shard_rows=20)
+    scratch = harvest_to_shards(lm, MANY, _store(tmp_path / "scratch"), layer=1, max_tokens=45, shard_rows=20)
+    assert more.complete and more.shards == scratch.shards and _same_shards(more, scratch)
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_stopped_harvest_with_more_rows_than_a_new_target_is_read_cut(lm: LoadedModel, tmp_path: Path) -> None:
+    part = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=10_000, shard_rows=20,
+                             stop=lambda: True)
+    assert not part.complete and part.rows >= 20
+    cut = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=15, shard_rows=20)
+    assert (cut.complete, cut.shard_rows) == (True, [15])
+    assert torch.equal(cut.load_all(), harvest_activations(lm, MANY, layer=1, max_tokens=15))
+
+
+@pytest.mark.usefixtures("small_chunks")
+def test_a_store_that_ran_out_of_texts_stays_complete(lm: LoadedModel, tmp_path: Path) -> None:
+    whole = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=10_000, shard_rows=20)
+    rows = whole.rows
+    more = harvest_to_shards(lm, MANY, _store(tmp_path / "acts"), layer=1, max_tokens=20_000, shard_rows=20)
+    assert (more.complete, more.rows, more.shards) == (True, rows, whole.shards)
+
+
+def test_a_store_that_kept_its_target_in_the_key_opens_under_the_key_without_it(tmp_path: Path) -> None:
+    folder = tmp_path / "acts"
+    old = ShardedActivations(folder, {"model": "tiny@0", "layer": "1", "tokens": "45"})
+    old.append(torch.ones(3, 2), texts_end=4)
+    reopened = _store(folder)
+    assert (reopened.target, reopened.rows, reopened.shard_rows) == (45, 3, [3])
