@@ -36,10 +36,22 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     MODEL_FLAGS.add(parser)
 
 
-def add_sae_options(parser: argparse.ArgumentParser) -> None:
-    """--sae and --layer."""
-    parser.add_argument("--sae", default=str(EMBEDDED_SAE_DIR), help="SAE folder or file (any supported format)")
+def add_sae_options(parser: argparse.ArgumentParser, of_project: bool = False) -> None:
+    """--sae and --layer; `of_project`: the verb works on a project, whose SAE is the default (`project_sae`)."""
+    if of_project:
+        parser.add_argument("--sae", default=None,
+                            help="SAE folder or file (any supported format; default: the project's SAE)")
+    else:
+        parser.add_argument("--sae", default=str(EMBEDDED_SAE_DIR), help="SAE folder or file (any supported format)")
     parser.add_argument("--layer", type=int, default=None, help="hook layer, where the SAE format does not say")
+
+
+def project_sae(args: argparse.Namespace, project: Project) -> None:
+    """Fill --sae (and --layer, when neither was given) from the project: its features are that SAE's."""
+    if args.sae is None:
+        args.sae = project.config.sae
+        if args.layer is None:
+            args.layer = project.config.layer
 
 
 def model_spec(args: argparse.Namespace) -> ModelSpec:

@@ -14,6 +14,7 @@ from fac_engine.cli.common import (
     add_sae_options,
     add_workspace_option,
     open_project,
+    project_sae,
     workspace_root,
 )
 from fac_engine.cli.flags import non_negative_float
@@ -48,7 +49,7 @@ def add_export(p: argparse.ArgumentParser) -> None:
     p.add_argument("--encode-as", default=None, metavar="NAME",
                    help="also encode the file into the workspace under this name")
     add_model_options(p)
-    add_sae_options(p)
+    add_sae_options(p, of_project=True)
     add_workspace_option(p)
     p.set_defaults(run=run_export)
 
@@ -137,6 +138,7 @@ def run_export(args: argparse.Namespace) -> int:
     fmt = write_export(frame, out)
     print(f"wrote {len(frame):,} rows ({n_accepted:,} accepted samples) to {out} as {fmt}")
     if args.encode_as:
+        project_sae(args, store.project)
         encode_labelled(args, out, args.encode_as, overwrite=True)
         print(f"compare it with `fac coverage --anchor ANCHOR --seed {args.encode_as}`")
     return 0

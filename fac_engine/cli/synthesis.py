@@ -16,6 +16,7 @@ from fac_engine.cli.common import (
     add_sampling_options,
     add_workspace_option,
     open_project,
+    project_sae,
     workspace_root,
 )
 from fac_engine.cli.flags import ConfigFlags, count, floats
@@ -76,7 +77,7 @@ def add_synthesize(p: argparse.ArgumentParser) -> None:
     _fluency_flags().add(p)
     add_sampling_options(p, SYNTHESIS_GENERATION)
     add_model_options(p)
-    add_sae_options(p)
+    add_sae_options(p, of_project=True)
     add_generator_options(p)
     add_workspace_option(p)
     p.set_defaults(run=run_synthesize)
@@ -95,6 +96,7 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
         generation=generation_config(args, SYNTHESIS_GENERATION),
         steering=_steering_flags().build(args, alphas=args.alphas), fluency=_fluency_flags().build(args))
     references = tuple(n for n in (config.seed, config.anchor) if n)
+    project_sae(args, project)
     return JobSettings(synthesis, backend_spec(args), model_spec(args), args.sae, args.layer, config.anchor,
                        references)
 
@@ -182,7 +184,7 @@ def add_baseline(p: argparse.ArgumentParser) -> None:
     _baseline_flags().add(p)
     add_sampling_options(p, BASELINE_GENERATION)
     add_model_options(p)
-    add_sae_options(p)
+    add_sae_options(p, of_project=True)
     add_generator_options(p)
     add_workspace_option(p)
     p.set_defaults(run=run_baseline)
@@ -214,6 +216,9 @@ def run_baseline(args: argparse.Namespace) -> int:
         print(f"warning: {missing:,} {label} queries short after {cfg.max_rounds} rounds")
     if args.encode_as is not None:
         del generator  # frees the generating model before the encoding model loads
+        from fac_engine.workspace.project import Project
+
+        project_sae(args, Project(workspace_root(args)))
         encode_labelled(args, args.out, args.encode_as, overwrite=False)
     return 0
 

@@ -15,6 +15,7 @@ from fac_engine.encoding.budget import encode_budget
 from fac_engine.encoding.encode import DEFAULT_MAX_LENGTH
 from fac_engine.encoding.pooling import pool_max_entries
 from fac_engine.encoding.sparse_batches import RowCodes, sparse_codes_by_batch
+from fac_engine.errors import FacError
 from fac_engine.features.spans import mark_span, token_separator
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.template import EncodedText, encode_messages, encode_text
@@ -59,9 +60,20 @@ class Scorer:
     @classmethod
     def like(cls, lm: LoadedModel, sae: SparseAutoencoder, manifest: Manifest | None) -> "Scorer":
         """A scorer that wraps, pools and truncates exactly as `manifest`'s dataset was encoded (the defaults of
-        dataset encoding when there is no dataset yet), so a candidate's g_i is what coverage will see."""
+        dataset encoding when there is no dataset yet), so a candidate's g_i is what coverage will see.
+
+        FacError when `lm` or `sae` is not what that dataset was encoded with: feature i of another SAE is
+        another feature, so its scores would say nothing about the dataset's coverage."""
         if manifest is None:
             return cls(lm, sae)
+        from fac_engine.sae.identity import sae_identity
+
+        for what, ours, theirs in (("model", lm.identity, manifest.model), ("SAE", sae_identity(sae), manifest.sae),
+                                   ("layer", sae.cfg.hook_layer, manifest.layer)):
+            if ours != theirs:
+                raise FacError(f"{manifest.name!r} was encoded with another {what} ({theirs}, SAE {manifest.sae_path}) "
+                               f"than the one given to score with ({ours}); score with the model and SAE it was "
+                               "encoded with.")
         return cls(lm, sae, chat=manifest.t0_policy != "plain", max_length=manifest.max_length)
 
     def encode(self, sample: Sample) -> EncodedText:

@@ -22,6 +22,9 @@ from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.workspace.datasets import Workspace
 from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
+from tests.conftest import TINY_HIDDEN
+from tests.unit.cli.test_cli import assert_user_error
+from tests.unit.encode_fixtures import FIRST_ID, WORDS, build_detector_sae
 from tests.unit.synthesis.synthesis_fixtures import scripted_outputs
 
 
@@ -128,3 +131,29 @@ def test_synthesize_mode_and_fluency_options_reach_the_job(ws: Path, endpoint: s
     assert "an HTTP endpoint cannot be steered" in capsys.readouterr().err
     assert _synthesize(ws, endpoint, "--features", "2", "--mode", "steer", "--alphas", "1,x") == 2
     assert "argument --alphas: '1,x' is not a comma-separated list of numbers" in capsys.readouterr().err
+
+
+def test_synthesize_and_export_score_with_the_projects_sae_by_default(ws: Path, endpoint: str, tmp_path: Path,
+                                                                      capsys: pytest.CaptureFixture[str]) -> None:
+    # No --sae: the project's SAE (the word detector), not the embedded one, whose features are other features.
+    cfg = Project(ws).config
+    no_sae = ["--workspace", str(ws), "--model", cfg.model, "--device", "cpu"]
+    assert main(["synthesize", "--backend", "openai", "--base-url", endpoint, "--gen-model", "m", "--n-step1", "3",
+                 "--m-step2", "3", "--features", "2,3,6,7", *no_sae]) == 0
+    assert "job 1 done: 4 features, 16 candidates scored, 4 proposed for review" in capsys.readouterr().out
+    assert SynthesisStore(Project(ws)).job_config(1)["sae"] == cfg.sae
+    assert main(["review", "--workspace", str(ws), "--accept-above", "2.2"]) == 0
+    assert main(["export", str(tmp_path / "a.jsonl"), "--encode-as", "after", *no_sae]) == 0
+    assert Workspace(ws).manifest("after").sae == Workspace(ws).manifest("anchor").sae
+
+
+def test_scoring_with_another_sae_than_the_anchors_is_refused(ws: Path, endpoint: str, tmp_path: Path,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    # Same model and width, other weights: feature i of this SAE is not the anchor's feature i.
+    other = build_detector_sae(tmp_path / "other-sae", TINY_HIDDEN, [[FIRST_ID + f] for f in range(len(WORDS))],
+                               [1.0] * len(WORDS))
+    cfg = Project(ws).config
+    code = main(["synthesize", "--backend", "openai", "--base-url", endpoint, "--gen-model", "m", "--features", "2",
+                 "--workspace", str(ws), "--model", cfg.model, "--sae", str(other), "--device", "cpu"])
+    assert_user_error(capsys, code, "'anchor' was encoded with another SAE", f"SAE {cfg.sae})",
+                      "score with the model and SAE it was encoded with")
