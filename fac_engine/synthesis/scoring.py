@@ -19,6 +19,7 @@ from fac_engine.errors import FacError
 from fac_engine.features.spans import mark_span, token_separator
 from fac_engine.models.loader import LoadedModel
 from fac_engine.models.template import EncodedText, encode_messages, encode_text
+from fac_engine.sae.identity import sae_identity
 from fac_engine.sae.model import SparseAutoencoder
 from fac_engine.synthesis.templates import Sample
 from fac_engine.workspace.datasets import Manifest
@@ -66,8 +67,6 @@ class Scorer:
         another feature, so its scores would say nothing about the dataset's coverage."""
         if manifest is None:
             return cls(lm, sae)
-        from fac_engine.sae.identity import sae_identity
-
         for what, ours, theirs in (("model", lm.identity, manifest.model), ("SAE", sae_identity(sae), manifest.sae),
                                    ("layer", sae.cfg.hook_layer, manifest.layer)):
             if ours != theirs:

@@ -25,6 +25,7 @@ from fac_engine.sae.formats.fac import save_sae
 from fac_engine.sae.load import load_sae
 from fac_engine.sae.model import SparseAutoencoder
 from tests.conftest import TINY_HIDDEN, TINY_LAYERS, TINY_WORDS
+from tests.unit.cli.user_errors import assert_user_error
 
 N_TEXTS, EVAL_TEXTS, EVAL_CONTENT_TOKENS, TRAIN_TOKENS = 40, 8, 43, 150
 TRAIN_ARGS = ["--device", "cpu", "--dtype", "float32", "--layer", "2", "--tokens", str(TRAIN_TOKENS),
@@ -58,19 +59,6 @@ def data(tmp_path: Path) -> Path:
 
 def train(data: Path, model: Path, out: Path, *extra: str) -> int:
     return main(["train-sae", str(data), "--out", str(out), "--model", str(model), *TRAIN_ARGS, *extra])
-
-
-def assert_user_error(capsys: pytest.CaptureFixture[str], code: int, *fragments: str) -> str:
-    """Exit code 2 and exactly one stderr line, `error: ...` holding each fragment; returns it."""
-    out, err = capsys.readouterr()
-    assert code == 2
-    lines = err.splitlines()
-    assert len(lines) == 1, f"expected one stderr line, got: {err!r}"
-    assert lines[0].startswith("error: ")
-    assert "Traceback" not in err and out == ""
-    for fragment in fragments:
-        assert fragment in lines[0]
-    return lines[0]
 
 
 # info and prepare

@@ -23,7 +23,7 @@ from fac_engine.workspace.datasets import Workspace
 from fac_engine.workspace.project import Project
 from tests.app.conftest import build_app_workspace
 from tests.conftest import TINY_HIDDEN
-from tests.unit.cli.test_cli import assert_user_error
+from tests.unit.cli.user_errors import assert_user_error
 from tests.unit.encode_fixtures import FIRST_ID, WORDS, build_detector_sae
 from tests.unit.synthesis.synthesis_fixtures import scripted_outputs
 
