@@ -85,8 +85,11 @@ def settings_form(proj: Project) -> JobSettings | None:
                                    "An OpenAI-compatible endpoint is never pre-filled.")
         c1, c2, c3, c4, c5 = st.columns([2, 1, 1, 1, 1])
         mode = c1.selectbox("Mode", MODES, format_func=MODE_LABELS.__getitem__, key="syn_mode",
+                            index=MODES.index(cfg.synthesis_mode) if cfg.synthesis_mode in MODES else 0,
                             help="Steering adds the feature's decoder direction to the local model's residual stream "
-                                 "at the SAE's layer while it generates (the local model must be the SAE's).")
+                                 "at the SAE's layer while it generates (the local model must be the SAE's). The "
+                                 "project's default is preselected (the demo's is Both: it reached the most target "
+                                 "features at acceptable fluency).")
         alphas = c2.text_input("Steering strengths", value=", ".join(f"{a:g}" for a in SteeringConfig.alphas),
                                key="syn_alphas", help="Swept per feature in step 1, in units of the layer's median "
                                                       "residual norm; the best by g and fluency is kept.")
@@ -126,6 +129,9 @@ def settings_form(proj: Project) -> JobSettings | None:
                                api_key_env=key_env.strip()))
     except ValueError as exc:
         raise FacError(str(exc)) from exc
+    if synthesis.steered and (kind != "local" or backend.model != cfg.model):
+        raise FacError(f"Mode {MODE_LABELS[synthesis.mode]} steers the SAE's own model, so the generator must be the "
+                       f"project's local model ({cfg.model}); choose it, or the mode Prompt (two-step).")
     if kind == "openai" and key_env.strip() and key_env.strip() not in os.environ:
         st.warning(f"{inline_code('$' + key_env.strip())} is not set on the server: requests go without an API key.")
     assert cfg.anchor is not None

@@ -119,8 +119,8 @@ def run_demo(args: argparse.Namespace) -> int:
     project = Project(root)
     if project.config.sae != sae_path:  # a project without features of its own yet (checked above)
         project.update(model="embedded", sae=sae_path, layer=None)
-    if project.config.anchor is None or project.config.seed is None:
-        project.update(anchor="demo-anchor", seed="demo-seed")
+    if project.config.anchor is None or project.config.seed is None:  # `both`: docs/RESULTS.md "Steered synthesis"
+        project.update(anchor="demo-anchor", seed="demo-seed", synthesis_mode="both")
     if not project.explanations():
         explain_offline(workspace.open("demo-anchor"), project, ExplainConfig())
     demo_feature_map(demo_sae, identity)

@@ -24,7 +24,9 @@ from fac_engine.cli.selection import add_feature_selection
 from fac_engine.errors import FacError
 
 if TYPE_CHECKING:
+    from fac_engine.llm.backend import BackendSpec
     from fac_engine.llm.steering import SteeringConfig
+    from fac_engine.models.spec import ModelSpec
     from fac_engine.synthesis.baseline import BaselineConfig
     from fac_engine.synthesis.fluency import FluencyConfig
     from fac_engine.synthesis.job import JobSettings
@@ -35,9 +37,13 @@ if TYPE_CHECKING:
 def _synthesis_flags() -> ConfigFlags[SynthesisConfig]:
     from fac_engine.synthesis.twostep import SynthesisConfig
 
-    return ConfigFlags(SynthesisConfig, title="synthesis", defaults={"threshold": None},
+    return ConfigFlags(SynthesisConfig, title="synthesis", defaults={"threshold": None, "mode": None},
                        helps={"threshold": "delta: a candidate covers the feature when g > delta (default: the "
-                                           "project's)"})
+                                           "project's)",
+                              "mode": "prompt: the two-step prompts; steer: the task prompt and steering along the "
+                                      "feature's decoder direction; both: the two-step prompts and steering. Default: "
+                                      "the project's mode (the demo's is both), or prompt when the generator is not "
+                                      "the SAE's local model"})
 
 
 def _steering_flags() -> ConfigFlags[SteeringConfig]:
@@ -91,14 +97,28 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
     config = project.config
     if config.anchor is None:
         raise FacError(f"Project '{project.name}' has no anchor dataset; set it on the home page or run `fac demo`.")
+    backend, scoring = backend_spec(args), model_spec(args)
     synthesis = _synthesis_flags().build(
         args, threshold=config.threshold if args.threshold is None else args.threshold,
+        mode=_project_mode(project, backend, scoring) if args.mode is None else args.mode,
         generation=generation_config(args, SYNTHESIS_GENERATION),
         steering=_steering_flags().build(args, alphas=args.alphas), fluency=_fluency_flags().build(args))
     references = tuple(n for n in (config.seed, config.anchor) if n)
     project_sae(args, project)
-    return JobSettings(synthesis, backend_spec(args), model_spec(args), args.sae, args.layer, config.anchor,
-                       references)
+    return JobSettings(synthesis, backend, scoring, args.sae, args.layer, config.anchor, references)
+
+
+def _project_mode(project: Project, backend: BackendSpec, scoring: ModelSpec) -> str:
+    """The project's synthesis mode, or `prompt` (said in a line) when it steers and the generator is not the SAE's
+    local model, which is the only one that can be steered."""
+    from fac_engine.llm.backend import local_model_spec
+
+    mode = project.config.synthesis_mode
+    if mode != "prompt" and (backend.kind != "local" or local_model_spec(backend, scoring) != scoring):
+        print(f"project '{project.name}' synthesises in mode {mode}, which steers the SAE's own model; the generator "
+              f"{backend.label} cannot be steered, so this job prompts (mode prompt; --mode to choose)")
+        return "prompt"
+    return mode
 
 
 def _job_to_run(args: argparse.Namespace, project: Project) -> int:

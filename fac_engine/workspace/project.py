@@ -71,6 +71,9 @@ class ProjectConfig:
     """The feature list synthesis targets (picked on the missing-features page)."""
     relevant_only: bool = False
     """Dashboard coverage counts only the project's task-relevant features F (`relevant_features()`)."""
+    synthesis_mode: str = "prompt"
+    """The synthesis mode `fac synthesize` and the Synthesis page start with (`prompt`, `steer` or `both`,
+    checked when a job is made); the demo sets `both` (docs/RESULTS.md, "Steered synthesis")."""
 
     def __post_init__(self) -> None:
         check_name(self.name)

@@ -67,6 +67,20 @@ def test_synthesis_page_starts_a_background_job(app_workspace: Path) -> None:
     assert any("Job 1 · done · 2 of 2 features" in str(p.proto.text) for p in at.get("progress"))
 
 
+def test_the_projects_mode_is_preselected_and_steering_another_model_is_refused(app_workspace: Path) -> None:
+    Project(app_workspace).update(synthesis_mode="both")
+    Project(app_workspace).add_to_list("selected", [2])
+    at = _page("app_pages/5_Synthesis.py")
+    assert at.selectbox(key="syn_mode").value == "both"
+    at.selectbox(key="syn_local_model").set_value("qwen2.5-0.5b")
+    at.button[0].click().run()
+    errors = [e.value.replace("\\", "") for e in at.error]  # shown as escaped Markdown
+    model = Project(app_workspace).config.model
+    assert errors == ["Mode Both (two-step prompts + steering) steers the SAE's own model, so the generator must be "
+                      f"the project's local model ({model}); choose it, or the mode Prompt (two-step)."]
+    assert SynthesisStore(Project(app_workspace)).job_ids() == []
+
+
 def test_review_accept_reject_edit_and_live_fac(app_workspace: Path) -> None:
     store, ids = scripted_job(app_workspace)
     with store.project.db() as db:  # as if no step-1 candidate had activated feature 7: x+ came from the anchor

@@ -61,6 +61,7 @@ def test_demo_encodes_each_set_once_and_sets_up_the_project(tmp_path: Path, monk
                         f"demo project ready in {ws}: anchor demo-anchor, seed demo-seed (project 'default')"]
     project = Project(ws)
     assert (project.config.anchor, project.config.seed, project.config.sae) == ("demo-anchor", "demo-seed", str(sae))
+    assert (project.config.relevant_only, project.config.synthesis_mode) == (True, "both")
     assert project.features_in("selected") == [2, 3, 6, 7] and project.explanations()[2] == 'fires on "dog"'
     assert Workspace(ws).names() == ["demo-anchor", "demo-seed", "demo-test"] and loads == ["loaded"]
     # every step done: no model load, nothing encoded

@@ -133,6 +133,22 @@ def test_synthesize_mode_and_fluency_options_reach_the_job(ws: Path, endpoint: s
     assert "argument --alphas: '1,x' is not a comma-separated list of numbers" in capsys.readouterr().err
 
 
+def test_the_projects_synthesis_mode_is_the_default_where_the_generator_can_be_steered(
+        ws: Path, endpoint: str, capsys: pytest.CaptureFixture[str]) -> None:
+    Project(ws).update(synthesis_mode="both")
+    local = ["synthesize", "--features", "2", "--n-step1", "3", "--m-step2", "2", "--max-new-tokens", "2", *_common(ws)]
+    assert main(local) == 0  # the local generator is the SAE's own model: steered
+    assert "mode both" in capsys.readouterr().out
+    assert _synthesize(ws, endpoint, "--features", "2") == 0  # an endpoint cannot be steered: prompted, and said
+    assert ("project 'default' synthesises in mode both, which steers the SAE's own model; the generator "
+            f"openai:m@{endpoint} cannot be steered, so this job prompts (mode prompt; --mode to choose)"
+            ) in capsys.readouterr().out
+    assert _synthesize(ws, endpoint, "--features", "2", "--mode", "steer") == 2  # asked for: refused, not changed
+    assert "an HTTP endpoint cannot be steered" in capsys.readouterr().err
+    store = SynthesisStore(Project(ws))
+    assert [store.job_config(j)["synthesis"]["mode"] for j in (1, 2)] == ["both", "prompt"]
+
+
 def test_synthesize_and_export_score_with_the_projects_sae_by_default(ws: Path, endpoint: str, tmp_path: Path,
                                                                       capsys: pytest.CaptureFixture[str]) -> None:
     # No --sae: the project's SAE (the word detector), not the embedded one, whose features are other features.
