@@ -5,8 +5,10 @@ from pathlib import Path
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 """The repository's assets folder (the engine is installed editable from the clone)."""
 
-EMBEDDED_SAE_DIR = ASSETS_DIR / "sae" / "smollm2-135m-instruct-l15"
-"""The embedded TopK SAE for SmolLM2-135M-Instruct, layer 15, in FAC Studio's own format."""
+EMBEDDED_SAE_DIR = ASSETS_DIR / "sae" / "smollm2-135m-instruct-l15-16k"
+"""The embedded TopK SAE for SmolLM2-135M-Instruct, layer 15, 16,384 tied latents, in FAC Studio's own format
+(docs/EMBEDDED_SAE.md); the default of every verb and of the demo. The earlier 4,608-latent SAE stays in
+`assets/sae/smollm2-135m-instruct-l15/` for comparison (`--sae` that folder)."""
 
 
 def embedded_sae_available() -> bool:

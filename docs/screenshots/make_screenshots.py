@@ -25,9 +25,10 @@ FOLDER = REPO / "docs" / "screenshots"
 
 TESTS = ["tests/e2e/test_dashboard.py", "tests/e2e/test_review.py", "tests/e2e/test_crossmodel.py"]
 """The browser tests that save screenshots."""
-PAGES = [("", "demo_home"), ("/Coverage", "demo_coverage"), ("/?feature=89", "demo_explorer"),
+PAGES = [("", "demo_home"), ("/Coverage", "demo_coverage"), ("/?feature={target}", "demo_explorer"),
          ("/Missing_features", "demo_missing"), ("/Synthesis", "demo_synthesis"), ("/Review", "demo_review"),
          ("/Evaluation", "demo_evaluation")]
+"""(path, picture); the explorer shows the first feature of the demo's synthesis target list (a missing one)."""
 
 
 def from_tests() -> int:
@@ -42,13 +43,18 @@ def from_demo(workspace: Path) -> int:
     from playwright.sync_api import sync_playwright
 
     from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
+    from fac_engine.workspace.project import Project
 
+    project = Project(workspace)
+    targets = project.features_in(project.config.target_list)
+    if not targets:
+        sys.exit(f"error: the project in {workspace} has no synthesis target list; run `fac demo` first")
     env = {**os.environ, "FAC_WORKSPACE": str(workspace)}
     with app_server(env) as url, sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
         for path, name in PAGES:
-            load_page(page, url + path, timeout_s=180)
+            load_page(page, url + path.format(target=targets[0]), timeout_s=180)
             time.sleep(2)  # let plotly finish drawing
             page.screenshot(path=str(FOLDER / f"{name}.png"))
             print(f"saved {(FOLDER / name).relative_to(REPO)}.png")
