@@ -8,7 +8,7 @@ import streamlit as st
 from fac_app import state
 from fac_app.markup import escape_inline, inline_code
 from fac_engine.errors import FacError
-from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig, SteeringConfig
+from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig, SteeringConfig, can_steer
 from fac_engine.models import NAMED_MODELS, ModelSpec, is_prepared
 from fac_engine.synthesis import (
     MODES,
@@ -129,13 +129,14 @@ def settings_form(proj: Project) -> JobSettings | None:
                                api_key_env=key_env.strip()))
     except ValueError as exc:
         raise FacError(str(exc)) from exc
-    if synthesis.steered and (kind != "local" or backend.model != cfg.model):
+    scoring = ModelSpec(source=cfg.model)
+    if synthesis.steered and not can_steer(backend, scoring):
         raise FacError(f"Mode {MODE_LABELS[synthesis.mode]} steers the SAE's own model, so the generator must be the "
                        f"project's local model ({cfg.model}); choose it, or the mode Prompt (two-step).")
     if kind == "openai" and key_env.strip() and key_env.strip() not in os.environ:
         st.warning(f"{inline_code('$' + key_env.strip())} is not set on the server: requests go without an API key.")
     assert cfg.anchor is not None
-    return JobSettings(synthesis, backend, ModelSpec(source=cfg.model), cfg.sae, cfg.layer, cfg.anchor,
+    return JobSettings(synthesis, backend, scoring, cfg.sae, cfg.layer, cfg.anchor,
                        tuple(n for n in (cfg.seed, cfg.anchor) if n))
 
 

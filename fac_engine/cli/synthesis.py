@@ -111,10 +111,10 @@ def _new_settings(args: argparse.Namespace, project: Project) -> JobSettings:
 def _project_mode(project: Project, backend: BackendSpec, scoring: ModelSpec) -> str:
     """The project's synthesis mode, or `prompt` (said in a line) when it steers and the generator is not the SAE's
     local model, which is the only one that can be steered."""
-    from fac_engine.llm.backend import local_model_spec
+    from fac_engine.llm.backend import can_steer
 
     mode = project.config.synthesis_mode
-    if mode != "prompt" and (backend.kind != "local" or local_model_spec(backend, scoring) != scoring):
+    if mode != "prompt" and not can_steer(backend, scoring):
         print(f"project '{project.name}' synthesises in mode {mode}, which steers the SAE's own model; the generator "
               f"{backend.label} cannot be steered, so this job prompts (mode prompt; --mode to choose)")
         return "prompt"

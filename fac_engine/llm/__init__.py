@@ -7,7 +7,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fac_engine.llm.backend import DEFAULT_KEY_ENV, BackendSpec, local_model_spec, make_generator
+    from fac_engine.llm.backend import DEFAULT_KEY_ENV, BackendSpec, can_steer, local_model_spec, make_generator
     from fac_engine.llm.generators import GenerationConfig, Generator
     from fac_engine.llm.protocol import TokenUsage, token_usage
     from fac_engine.llm.steering import SteeringConfig
@@ -19,6 +19,7 @@ _PUBLIC = {
     "Generator": "generators",
     "SteeringConfig": "steering",
     "TokenUsage": "protocol",
+    "can_steer": "backend",
     "token_usage": "protocol",
     "local_model_spec": "backend",
     "make_generator": "backend",
@@ -32,6 +33,7 @@ __all__ = [
     "Generator",
     "SteeringConfig",
     "TokenUsage",
+    "can_steer",
     "local_model_spec",
     "make_generator",
     "token_usage",

@@ -62,6 +62,12 @@ def local_model_spec(spec: BackendSpec, scoring: ModelSpec) -> ModelSpec:
     return ModelSpec(source=spec.model, device=scoring.device, dtype=scoring.dtype)
 
 
+def can_steer(spec: BackendSpec, scoring: ModelSpec) -> bool:
+    """Whether `spec` generates with the scoring model itself, the only generator steering can drive (the
+    identity check against the SAE follows when the job runs, fac_engine/llm/steering.py)."""
+    return spec.kind == "local" and local_model_spec(spec, scoring) == scoring
+
+
 def make_generator(spec: BackendSpec, local_lm: LoadedModel | None = None) -> Generator:
     """The generator for `spec`. A local spec reuses `local_lm` when given (the LM already loaded
     for scoring), so synthesis with the embedded model holds one copy of it."""

@@ -11,6 +11,7 @@ import torch
 from torch import nn
 
 from fac_engine.errors import FacError
+from fac_engine.llm.backend import BackendSpec, can_steer
 from fac_engine.llm.generators import GenerationConfig, LocalGenerator, OpenAIGenerator
 from fac_engine.llm.steering import (
     Steer,
@@ -168,3 +169,10 @@ def test_steering_config_checks() -> None:
         SteeringConfig(alphas=(1.0, 1.0))
     with pytest.raises(ValueError, match="distinct, positive"):
         SteeringConfig(alphas=())
+
+
+def test_only_the_scoring_model_itself_can_be_steered() -> None:
+    scoring = ModelSpec(source="/models/smol", device="cpu", dtype="float32")
+    assert can_steer(BackendSpec(model="/models/smol"), scoring)
+    assert not can_steer(BackendSpec(model="qwen2.5-0.5b"), scoring)
+    assert not can_steer(BackendSpec(kind="openai", model="/models/smol", base_url="http://localhost:8000/v1"), scoring)
