@@ -67,13 +67,16 @@ def heatmap_section(anchor: str, seed: str | None, same: list[str], delta: float
     split = c2.multiselect("Split by label", labelled, default=[anchor] if anchor in labelled else [],
                            key=f"cov_split::{anchor}::{'|'.join(labelled)}",
                            help="One row per label value of these datasets (e.g. anchor · toxic, anchor · safe).")
-    active = int(state.support(anchor, delta).active.sum())
+    relevant = state.relevant_set()
+    active = data.anchor_active(anchor, delta, relevant)
     if active == 0:
-        st.warning(f"No anchor sample activates any feature above δ = {delta:g}; lower the threshold.")
+        which = "task-relevant feature" if relevant is not None else "feature"
+        st.warning(f"No anchor sample activates any {which} above δ = {delta:g}; lower the threshold.")
         return
     top_n = int(c3.number_input("Features shown", min_value=1, max_value=min(active, MAX_SHOWN),
                                 value=min(300, active, MAX_SHOWN), step=50, key="cov_top_n",
-                                help="The anchor's most frequently active features at δ."))
+                                help="The anchor's most frequently active features at δ (only task-relevant "
+                                     "ones while the sidebar's toggle is on)."))
     grouping = c4.radio("Group features by", ["frequency", "clusters"], key="cov_grouping", horizontal=True,
                         format_func=lambda g: {"frequency": "activation frequency",
                                                "clusters": "decoder direction"}[g])
@@ -88,7 +91,8 @@ def heatmap_section(anchor: str, seed: str | None, same: list[str], delta: float
     order = ("frequency bands (most frequent first)" if grouping == "frequency"
              else f"{len(shown.groups.names)} k-means clusters of the normalised SAE decoder rows, largest first")
     what = "all" if top_n >= shown.anchor_active else f"the {top_n:,} most frequent of the"
-    st.caption(f"Columns: {what} {shown.anchor_active:,} features the anchor activates at δ = {delta:g}, grouped "
+    kind = "task-relevant features" if relevant is not None else "features"
+    st.caption(f"Columns: {what} {shown.anchor_active:,} {kind} the anchor activates at δ = {delta:g}, grouped "
                f"by {order}. Colour: share of the row's samples on which the feature is active. Hover for "
                "counts and explanations; click a cell to open its feature in the explorer.")
     fig = coverage_heatmap(slices, shown.groups, state.project().explanations(), log_scale=log_scale)

@@ -118,10 +118,10 @@ class ShownFeatures(NamedTuple):
 
 @st.cache_data(show_spinner=False, max_entries=32)
 def _shown(root: str, anchor: str, version: float, threshold: float, top_n: int, grouping: str, k: int,
-           sae_path: str, layer: int | None, sae_version: float) -> ShownFeatures:
+           sae_path: str, layer: int | None, sae_version: float, relevant: frozenset[int] | None) -> ShownFeatures:
     del root, version, sae_version
     support = state.support(anchor, threshold)
-    features = top_features(support.count, top_n)
+    features = top_features(support.count, top_n, relevant)
     fraction = support.count / max(support.n_samples, 1)
     if grouping == "clusters" and features.size:
         from fac_app.resources import cached_sae  # torch loads in about a second: only for this view
@@ -134,17 +134,23 @@ def _shown(root: str, anchor: str, version: float, threshold: float, top_n: int,
         groups = cluster_groups(features, directions, fraction, k)
     else:
         groups = frequency_groups(features, fraction)
-    return ShownFeatures(groups, int(support.active.sum()))
+    return ShownFeatures(groups, anchor_active(anchor, threshold, relevant))
+
+
+def anchor_active(anchor: str, threshold: float, relevant: frozenset[int] | None) -> int:
+    """Features the anchor activates at delta (only task-relevant ones when `relevant` is given)."""
+    return len(top_features(state.support(anchor, threshold).count, None, relevant))
 
 
 def shown_features(anchor: str, threshold: float, top_n: int, grouping: str, k: int) -> ShownFeatures:
-    """The anchor's `top_n` most frequent features at delta, grouped by frequency band or decoder cluster."""
+    """The anchor's `top_n` most frequent features at delta (task-relevant ones when the project counts only them),
+    grouped by frequency band or decoder cluster."""
     root = state.workspace_root()
     cfg = state.project().config
     sae_path = Path(cfg.sae).expanduser()
     sae_version = sae_path.stat().st_mtime if sae_path.exists() else 0.0
     return _shown(str(root), anchor, state._version(root, anchor), float(threshold), int(top_n), grouping, int(k),
-                  str(sae_path), cfg.layer, sae_version)
+                  str(sae_path), cfg.layer, sae_version, state.relevant_set())
 
 
 def fac_frame(anchor: str, names: list[str], threshold: float) -> pd.DataFrame:

@@ -76,6 +76,14 @@ def categories(cfg: ProjectConfig, proj: Project, d_sae: int) -> tuple[np.ndarra
         st.warning(f"The anchor was encoded with an SAE of {anchor.shape[0]:,} features, the project's SAE has "
                    f"{d_sae:,}: colours are left out.")
         return map_categories(d_sae, None, None, relevant), "Coverage does not match this SAE."
+    counted = state.relevant_set()
+    if counted is not None:  # the sidebar's toggle: only task-relevant features are covered or missing
+        mask = np.zeros(d_sae, dtype=bool)
+        ids = np.fromiter(counted, dtype=np.int64, count=len(counted))
+        mask[ids[(ids >= 0) & (ids < d_sae)]] = True
+        anchor = anchor & mask
+        note += (f" Only the project's {len(counted):,} task-relevant features are coloured as covered or missing (the "
+                 "sidebar's toggle); the others are drawn grey.")
     return map_categories(d_sae, anchor, seed, relevant), note
 
 

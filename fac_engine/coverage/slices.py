@@ -10,7 +10,7 @@ one bincount over all pooled rows, never a Python loop over features.
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -125,10 +125,14 @@ def stack_slices(parts: Sequence[SliceCounts]) -> SliceCounts:
                        np.concatenate([p.sizes for p in parts]), parts[0].threshold)
 
 
-def top_features(count_F: np.ndarray, top_n: int | None = None) -> np.ndarray:
-    """Features with count > 0, most active first (ties by id), at most `top_n` of them (all when None)."""
+def top_features(count_F: np.ndarray, top_n: int | None = None, within: Collection[int] | None = None
+                 ) -> np.ndarray:
+    """Features with count > 0 (only those in `within` when given, e.g. the task-relevant set), most active first
+    (ties by id), at most `top_n` of them (all when None)."""
     count_F = np.asarray(count_F)
     active = np.flatnonzero(count_F > 0)
+    if within is not None:
+        active = active[np.isin(active, np.fromiter(within, dtype=np.int64, count=len(within)))]
     order = active[np.lexsort((active, -count_F[active]))]
     return order if top_n is None else order[: max(int(top_n), 0)]
 

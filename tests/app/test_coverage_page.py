@@ -54,6 +54,19 @@ def test_heatmap_rows_columns_and_counts(app_workspace: Path) -> None:
     assert len(_heatmap(at)["data"]) == 2  # the invisible click layer
 
 
+def test_heatmap_shows_only_task_relevant_features_when_the_project_counts_only_them(app_workspace: Path) -> None:
+    proj = Project(app_workspace)
+    proj.set_relevance_marks("contrast", {2: "relevant", 5: "relevant", 3: "relevant", 4: "relevant"})
+    proj.update(relevant_only=True)  # F = {2, 3, 4, 5}; the anchor never activates 4
+    at = _page()
+    assert at.number_input(key="cov_top_n").value == 3
+    rows, features, counts = _cells(_heatmap(at))
+    assert rows == ["anchor · safe", "anchor · toxic", "seed"]
+    assert features == [2, 3, 5]  # anchor count 2, then 1 each by id
+    assert counts == [[0, 1, 0], [2, 0, 1], [0, 0, 1]]
+    assert any("all 3 task-relevant features the anchor activates at δ = 0" in c.value for c in at.caption)
+
+
 def test_fac_table_and_diversity(app_workspace: Path) -> None:
     at = _page()
     table = at.dataframe[0].value.set_index("dataset")

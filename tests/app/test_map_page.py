@@ -56,6 +56,18 @@ def test_relevant_list_colours_features_the_anchor_does_not_reach(app_workspace:
                                                      "Inactive": "0"}
 
 
+def test_only_task_relevant_features_are_covered_or_missing_while_the_project_counts_only_them(
+        app_workspace: Path, fixed_layout: list[int]) -> None:
+    proj = Project(app_workspace)
+    proj.set_relevance_marks("contrast", {0: "relevant", 2: "relevant", 3: "relevant", 4: "relevant"})
+    proj.update(relevant_only=True)  # F = {0, 2, 3, 4}: 0 covered, 2 and 3 missing, 4 never fires
+    at = _page()
+    assert {m.label: m.value for m in at.metric} == {"Missing": "2", "Covered": "1", "Relevant": "0",
+                                                     "Inactive": "5"}
+    assert any("covers 1 of the 3 features" in c.value and "Only the project's 4 task-relevant features" in c.value
+               for c in at.caption)
+
+
 def test_typed_ids_fill_the_selection_and_save_to_a_list(app_workspace: Path, fixed_layout: list[int]) -> None:
     at = _page()
     assert at.button(key="map_add_to_list").disabled

@@ -86,6 +86,8 @@ def test_top_features_by_count_then_id() -> None:
     assert top_features(np.array([3, 0, 5, 3, 1])).tolist() == [2, 0, 3, 4]
     assert top_features(np.array([3, 0, 5, 3, 1]), 2).tolist() == [2, 0]
     assert top_features(np.zeros(3)).tolist() == []
+    assert top_features(np.array([3, 0, 5, 3, 1]), within={1, 3, 4}).tolist() == [3, 4]  # 1 never fires
+    assert top_features(np.array([3, 0, 5, 3, 1]), 1, within=frozenset({0, 2})).tolist() == [2]
 
 
 def test_frequency_groups_bands() -> None:
