@@ -14,7 +14,7 @@ from fac_engine.coverage import CoverageConfig
 from fac_engine.evaluation import load_evaluation
 from fac_engine.figures import evaluation_table
 from fac_engine.report import latest_evaluation
-from fac_engine.synthesis import SynthesisStore, accepted_frame, live_coverage
+from fac_engine.synthesis import Provenance, SynthesisStore, accepted_frame, live_coverage
 from fac_engine.workspace import Project
 
 DEMO_ANCHOR, DEMO_SEED = "demo-anchor", "demo-seed"
@@ -73,12 +73,14 @@ def synthesis_step(proj: Project, delta: float) -> None:
         page_link(pages.review, "Review the candidates", icon=":material/rate_review:")
         return
     gain = live_coverage(store, state.pooled_arrays(DEMO_SEED), state.support(DEMO_ANCHOR, delta),
-                         CoverageConfig(threshold=delta))
+                         CoverageConfig(threshold=delta, relevant=state.relevant_set()))
+    kind = "task-relevant features" if state.relevant_set() is not None else "features"
     st.markdown(f"4. **What synthesis added.** {gain.accepted:,} synthetic samples are accepted; with them the seed "
-                f"covers **{gain.after.covered:,}** of the anchor's features: FAC **{100 * gain.before.fac:.2f} % → "
-                f"{100 * gain.after.fac:.2f} %**. For example:")
+                f"covers **{gain.after.covered:,}** of the anchor's {gain.after.anchor_features:,} {kind}: FAC "
+                f"**{100 * gain.before.fac:.2f} % → {100 * gain.after.fac:.2f} %**. For example (fluent ones first):")
     text_column = "text" if "text" in accepted.columns else accepted.columns[0]
-    for row in accepted.sort_values("g", ascending=False).head(EXAMPLES).to_dict("records"):
+    accepted = accepted.assign(flagged=[Provenance.from_json(m).flagged for m in accepted["made"]])
+    for row in accepted.sort_values(["flagged", "g"], ascending=[True, False]).head(EXAMPLES).to_dict("records"):
         st.markdown(f"   - “{escape_markdown(str(row[text_column]))}” · written for feature **{int(row['feature'])}**,"
                     f" g = {float(row['g']):.2f}")
     page_link(pages.review, "Review more candidates", icon=":material/rate_review:")
@@ -86,11 +88,12 @@ def synthesis_step(proj: Project, delta: float) -> None:
 
 def evaluation_step() -> None:
     """Step 5: the latest saved evaluation's scores, when there is one."""
-    name = latest_evaluation(state.workspace_root())
+    name = latest_evaluation(state.workspace_root(), anchor=DEMO_ANCHOR)
     if name is None:
         return
     result = load_evaluation(state.workspace_root(), name)
-    st.markdown(f"5. **Did it help?** The latest evaluation *{escape_markdown(name)}* trains a probe per set and "
+    st.markdown(f"5. **Did it help?** The latest evaluation against {DEMO_ANCHOR} *{escape_markdown(name)}* trains a "
+                "probe per set and "
                 f"scores it on *{escape_markdown(result.test)}*:")
     table = evaluation_table(result)[["set", "n_train", "fac", "auprc", "auprc_std"]]
     st.dataframe(table, hide_index=True, column_config=column_config(table.columns))

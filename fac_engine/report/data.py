@@ -89,11 +89,14 @@ class ReportData:
         return set(self.coverage.before.missing) - set(self.coverage.after.missing)
 
 
-def latest_evaluation(workspace_root: Path) -> str | None:
-    """Name of the most recently saved evaluation, None when there is none."""
+def latest_evaluation(workspace_root: Path, anchor: str | None = None) -> str | None:
+    """Name of the most recently saved evaluation (of those against `anchor`, when given), None when there is none."""
     folder = Path(workspace_root) / EVALUATIONS
     files = sorted(folder.glob("*.json"), key=lambda p: (p.stat().st_mtime, p.stem)) if folder.is_dir() else []
-    return files[-1].stem if files else None
+    for path in reversed(files):
+        if anchor is None or load_evaluation(workspace_root, path.stem).anchor == anchor:
+            return path.stem
+    return None
 
 
 def evaluate_command(workspace_root: Path, config: ProjectConfig) -> str:

@@ -5,7 +5,7 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from fac_engine.synthesis.candidates import MODES, STATUSES, Candidate, ReviewStatus
+    from fac_engine.synthesis.candidates import MODES, STATUSES, Candidate, Provenance, ReviewStatus
     from fac_engine.synthesis.curation import JobProgress, SynthesisStore
     from fac_engine.synthesis.export import accepted_frame, with_seed, write_export
     from fac_engine.synthesis.fluency import FluencyConfig
@@ -31,6 +31,7 @@ _PUBLIC = {
     "Candidate": "candidates",
     "FluencyConfig": "fluency",
     "MODES": "candidates",
+    "Provenance": "candidates",
     "ReviewStatus": "candidates",
     "STATUSES": "candidates",
     "JobProgress": "curation",
@@ -63,6 +64,7 @@ __all__ = [
     "FluencyConfig",
     "JobProgress",
     "JobSettings",
+    "Provenance",
     "ReviewStatus",
     "RoleBreaks",
     "Scorer",

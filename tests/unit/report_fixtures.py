@@ -11,7 +11,7 @@ from pathlib import Path
 from fac_engine.coverage.diversity import DiversityResult
 from fac_engine.coverage.fac import CoverageResult
 from fac_engine.evaluation.results import EvalConfig, EvalResult, SeedScores, SetResult, save_evaluation
-from fac_engine.synthesis.candidates import SampleCodes
+from fac_engine.synthesis.candidates import Provenance, SampleCodes
 from fac_engine.synthesis.curation import NewCandidate, SynthesisStore
 from fac_engine.workspace.project import Project
 
@@ -31,8 +31,8 @@ def coverage(fac: float) -> CoverageResult:
                           seed_samples=10, anchor_samples=20)
 
 
-def evaluation(name: str = "toy-eval", sets: Sequence[tuple[str, int, float, tuple[float, ...], float]] = SETS
-               ) -> EvalResult:
+def evaluation(name: str = "toy-eval", sets: Sequence[tuple[str, int, float, tuple[float, ...], float]] = SETS,
+               anchor: str = "anchor") -> EvalResult:
     """Three training sets whose AUPRC rises with FAC but not with distinct-2."""
     results = tuple(
         SetResult(name=n, datasets=("seed",), n_train=size, n_positive=size // 2, dropped_unlabelled=0,
@@ -42,20 +42,22 @@ def evaluation(name: str = "toy-eval", sets: Sequence[tuple[str, int, float, tup
                   runs=tuple(SeedScores(seed=i, n_train=size, auprc=a, roc_auc=a + 0.1, f1=a - 0.1)
                              for i, a in enumerate(auprc)))
         for n, size, fac, auprc, d2 in sets)
-    return EvalResult(name=name, config=EvalConfig(features="sae", seeds=(0, 1)), anchor="anchor", test="test",
+    return EvalResult(name=name, config=EvalConfig(features="sae", seeds=(0, 1)), anchor=anchor, test="test",
                       n_test=40, n_test_positive=20, model="word-model@abc", sae="sae@def", layer=0, sets=results,
                       seconds=1.5, created="2026-01-01T00:00:00+00:00")
 
 
-def save_toy_evaluation(ws: Path, name: str = "toy-eval") -> EvalResult:
-    """Save `evaluation(name)` into the workspace."""
-    result = evaluation(name)
+def save_toy_evaluation(ws: Path, name: str = "toy-eval", anchor: str = "anchor") -> EvalResult:
+    """Save `evaluation(name)` (against `anchor`) into the workspace."""
+    result = evaluation(name, anchor=anchor)
     save_evaluation(ws, result)
     return result
 
 
-def accept(ws: Path, samples: Sequence[tuple[str, int, float]], project: str = "default") -> SynthesisStore:
-    """Store (text, feature, g) candidates in one finished job of the project and accept them all."""
+def accept(ws: Path, samples: Sequence[tuple[str, int, float]], project: str = "default",
+           flagged: frozenset[int] = frozenset()) -> SynthesisStore:
+    """Store (text, feature, g) candidates in one finished job of the project and accept them all; those of the
+    `flagged` features as flagged by the fluency guard."""
     store = SynthesisStore(Project(ws, project))
     features = sorted({f for _, f, _ in samples})
     job = store.create_job(JOB_SETTINGS, features)
@@ -63,7 +65,8 @@ def accept(ws: Path, samples: Sequence[tuple[str, int, float]], project: str = "
         cands = [NewCandidate(feature=f, step=2, task="query", label="toxic", text=t, fields={"text": t},
                               messages=None, prompt="write", generator="phrase-bot", params={"temperature": 0.8},
                               g=g, threshold=0.0, span=f"<<{t}>>", tokens=t.split(), activations=[g] * len(t.split()),
-                              pooled=SampleCodes([0, f], [1.0, g]), rank=0, proposed=True)
+                              pooled=SampleCodes([0, f], [1.0, g]), rank=0, proposed=True,
+                              provenance=Provenance(flagged=f in flagged))
                  for t, f, g in samples if f == feature]
         store.finish_feature(job, feature, cands, pair={}, note="")
     store.decide([c.cand_id for c in store.candidates(job)], "accepted", who="tester")
