@@ -93,6 +93,10 @@ class TrainConfig:
     """Dead latents used by the AuxK loss (Gao et al. 2024: d_in / 2); 0 disables it."""
     aux_coefficient: float = 1 / 32
     """Weight of the AuxK loss (Gao et al. 2024)."""
+    aux_straight_through: bool = False
+    """Let the AuxK gradient pass the ReLU, so that it reaches dead latents whose pre-activations
+    are negative on every token (with the ReLU their gradient is 0 and they stay dead; see
+    docs/EMBEDDED_SAE.md). Off: the ReLU'd AuxK of Gao et al. 2024."""
     dead_after_tokens: int = 1_000_000
     """A latent is dead after this many training tokens without firing; short runs use a
     shorter window, see `dead_window_tokens`."""
@@ -252,7 +256,8 @@ def _run_steps(state: TrainState, batches: Iterator[torch.Tensor], run: _Run, pl
     for x_BD in batches:
         k = k_at_step(run.cfg, state.step, run.total_steps)
         fvu, aux, fired = train_step(state.params, state.optimizer, x_BD, k, state.since_fired >= run.dead_window,
-                                     run.cfg.aux_k, run.cfg.aux_coefficient, run.sel_dtype)
+                                     run.cfg.aux_k, run.cfg.aux_coefficient, run.sel_dtype,
+                                     run.cfg.aux_straight_through)
         state.since_fired += run.batch_size
         state.since_fired[fired] = 0
         state.recorder.add(state.step, k, fvu, aux, state.since_fired >= run.dead_window)
