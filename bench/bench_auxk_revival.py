@@ -1,0 +1,94 @@
+"""Measurement: does AuxK revive a trained SAE's dead latents? ReLU'd AuxK vs the straight-through one.
+
+    .venv/bin/python bench/bench_auxk_revival.py --sae assets/sae/smollm2-135m-instruct-l15-16k \\
+        --cache ~/.cache/fac-studio/sae-runs/smollm2-l15-16k-tied/cache --steps 200
+
+Takes a TopK SAE trained by `fac train-sae` (its cfg.json records the training input scale) and the
+activation cache of its run (`--cache` of the same command). The latents that never fire on the
+cache's held-out shard are the dead ones. Training then continues from the SAE, once per AuxK
+variant, for `--steps` batches of the last training shard with those latents marked dead, a fresh
+Adam and the trainer's own step (fac_engine/sae/train_step.py), and the script reports how many of
+the dead latents fire on the held-out shard afterwards, and the training FVU of the last 50 steps.
+It also reports, before training, the share of the dead latents' pre-activations above zero (with
+the ReLU, AuxK's gradient only reaches those).
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file
+
+from fac_engine.sae.train_state import Params, make_optimizer
+from fac_engine.sae.train_step import train_step
+
+
+def _params(folder: Path) -> tuple[Params, int, float]:
+    cfg = json.loads((folder / "cfg.json").read_text())
+    scale = float(cfg["metrics"]["input_scale"])
+    t = load_file(folder / "sae.safetensors")
+    W_dec = t["W_dec"].float().clone().requires_grad_()
+    W_enc = W_dec if cfg.get("tied") else t["W_enc"].float().t().contiguous().requires_grad_()
+    # the saved SAE encodes raw residuals (biases divided by the scale); training runs on scale * x
+    return (Params(W_enc, (t["b_enc"].float() * scale).requires_grad_(), W_dec,
+                   (t["b_dec"].float() * scale).requires_grad_()), int(cfg["k"]), scale)
+
+
+def _shard(folder: Path, last: bool) -> torch.Tensor:
+    files = sorted(folder.glob("shard-*.safetensors"))
+    # the last training shard is the run's shortest; the one before it is whole
+    chosen = files[-2] if last and len(files) > 1 else files[-1] if last else files[0]
+    return load_file(chosen)["activations"].float()
+
+
+def _fired(p: Params, x_ND: torch.Tensor, k: int) -> torch.Tensor:
+    out = torch.zeros(p.W_dec.shape[0], dtype=torch.bool)
+    with torch.no_grad():
+        for i in range(0, len(x_ND), 4096):
+            values, idx = ((x_ND[i:i + 4096] - p.b_dec) @ p.W_enc.t() + p.b_enc).topk(k, dim=1)
+            out[idx[values > 0]] = True
+    return out
+
+
+def _positive_share(p: Params, x_ND: torch.Tensor, dead_F: torch.Tensor) -> float:
+    with torch.no_grad():
+        pre = (x_ND[:8192] - p.b_dec) @ p.W_enc[dead_F].t() + p.b_enc[dead_F]
+    return float((pre > 0).float().mean())
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--sae", type=Path, required=True, help="folder with cfg.json and sae.safetensors")
+    ap.add_argument("--cache", type=Path, required=True, help="the run's activation cache (train/ and eval/)")
+    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--threads", type=int, default=2)
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    p0, k, scale = _params(args.sae.expanduser())
+    held_out = _shard(args.cache.expanduser() / "eval", last=False) * scale
+    train = _shard(args.cache.expanduser() / "train", last=True) * scale
+    dead = ~_fired(p0, held_out, k)
+    print(f"{args.sae}: {int(dead.sum())} of {dead.numel()} latents dead on {len(held_out):,} held-out tokens; "
+          f"share of their pre-activations > 0: {_positive_share(p0, held_out, dead):.4f}")
+    order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
+    for straight_through in (False, True):
+        p, _, _ = _params(args.sae.expanduser())
+        opt = make_optimizer(p, args.lr)
+        start, fvus = time.perf_counter(), []
+        for step in range(args.steps):
+            rows = order[(step * 512) % len(train):][:512]
+            fvu, _, _ = train_step(p, opt, train[rows], k, dead, 256, 1 / 32, torch.float32, straight_through)
+            fvus.append(float(fvu))
+        now = _fired(p, held_out, k)
+        name = "straight-through AuxK" if straight_through else "ReLU'd AuxK"
+        tail = fvus[-50:]
+        print(f"{name:>22}: {args.steps} steps in {time.perf_counter() - start:.0f} s; revived "
+              f"{int((dead & now).sum())} of {int(dead.sum())}; dead now {float((~now).float().mean()):.2%}; "
+              f"training FVU of the last {len(tail)} steps {sum(tail) / len(tail):.4f}")
+
+
+if __name__ == "__main__":
+    main()
