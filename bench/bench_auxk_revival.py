@@ -21,19 +21,18 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_file
 
+from fac_engine.sae.load import load_sae
+from fac_engine.sae.model import SparseAutoencoder
 from fac_engine.sae.train_state import Params, make_optimizer
 from fac_engine.sae.train_step import train_step
 
 
-def _params(folder: Path) -> tuple[Params, int, float]:
-    cfg = json.loads((folder / "cfg.json").read_text())
-    scale = float(cfg["metrics"]["input_scale"])
-    t = load_file(folder / "sae.safetensors")
-    W_dec = t["W_dec"].float().clone().requires_grad_()
-    W_enc = W_dec if cfg.get("tied") else t["W_enc"].float().t().contiguous().requires_grad_()
-    # the saved SAE encodes raw residuals (biases divided by the scale); training runs on scale * x
-    return (Params(W_enc, (t["b_enc"].float() * scale).requires_grad_(), W_dec,
-                   (t["b_dec"].float() * scale).requires_grad_()), int(cfg["k"]), scale)
+def _params(sae: SparseAutoencoder, scale: float, tied: bool) -> Params:
+    """Trainable copies in the trainer's layout and input scale (the saved SAE encodes raw residuals)."""
+    t = sae.tensors()
+    W_dec = t["W_dec"].clone().requires_grad_()
+    W_enc = W_dec if tied else t["W_enc"].t().contiguous().requires_grad_()
+    return Params(W_enc, (t["b_enc"] * scale).requires_grad_(), W_dec, (t["b_dec"] * scale).requires_grad_())
 
 
 def _shard(folder: Path, last: bool) -> torch.Tensor:
@@ -43,12 +42,13 @@ def _shard(folder: Path, last: bool) -> torch.Tensor:
     return load_file(chosen)["activations"].float()
 
 
-def _fired(p: Params, x_ND: torch.Tensor, k: int) -> torch.Tensor:
-    out = torch.zeros(p.W_dec.shape[0], dtype=torch.bool)
-    with torch.no_grad():
-        for i in range(0, len(x_ND), 4096):
-            values, idx = ((x_ND[i:i + 4096] - p.b_dec) @ p.W_enc.t() + p.b_enc).topk(k, dim=1)
-            out[idx[values > 0]] = True
+def _fired(sae: SparseAutoencoder, p: Params, x_ND: torch.Tensor) -> torch.Tensor:
+    """Latents that fire on any row of x (scaled like `p`), encoded by the project's SAE encoder."""
+    tensors = {"W_enc": p.W_enc.detach().t(), "b_enc": p.b_enc.detach(), "W_dec": p.W_dec.detach(),
+               "b_dec": p.b_dec.detach()}
+    codes = SparseAutoencoder.from_tensors(sae.cfg, tensors).encode_sparse(x_ND)
+    out = torch.zeros(sae.cfg.d_sae, dtype=torch.bool)
+    out[codes.indices[codes.values > 0]] = True
     return out
 
 
@@ -67,22 +67,26 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    p0, k, scale = _params(args.sae.expanduser())
+    folder = args.sae.expanduser()
+    sae = load_sae(folder)
+    saved = json.loads((folder / "cfg.json").read_text())  # the training record: input scale, tied
+    scale, tied, k = float(saved["metrics"]["input_scale"]), bool(saved.get("tied")), int(saved["k"])
+    p0 = _params(sae, scale, tied)
     held_out = _shard(args.cache.expanduser() / "eval", last=False) * scale
     train = _shard(args.cache.expanduser() / "train", last=True) * scale
-    dead = ~_fired(p0, held_out, k)
+    dead = ~_fired(sae, p0, held_out)
     print(f"{args.sae}: {int(dead.sum())} of {dead.numel()} latents dead on {len(held_out):,} held-out tokens; "
           f"share of their pre-activations > 0: {_positive_share(p0, held_out, dead):.4f}")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
     for straight_through in (False, True):
-        p, _, _ = _params(args.sae.expanduser())
+        p = _params(sae, scale, tied)
         opt = make_optimizer(p, args.lr)
         start, fvus = time.perf_counter(), []
         for step in range(args.steps):
             rows = order[(step * 512) % len(train):][:512]
             fvu, _, _ = train_step(p, opt, train[rows], k, dead, 256, 1 / 32, torch.float32, straight_through)
             fvus.append(float(fvu))
-        now = _fired(p, held_out, k)
+        now = _fired(sae, p, held_out)
         name = "straight-through AuxK" if straight_through else "ReLU'd AuxK"
         tail = fvus[-50:]
         print(f"{name:>22}: {args.steps} steps in {time.perf_counter() - start:.0f} s; revived "
