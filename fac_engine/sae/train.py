@@ -19,6 +19,7 @@ with b_enc/s and b_dec/s (same W_enc, same unit-norm W_dec, codes divided by s),
 SAE has normalization="none" and encodes raw residuals with codes in residual units.
 
 Tied (`TrainConfig.tied`): encoder and decoder are one matrix throughout, as in the paper.
+Dead latents: AuxK, optionally straight-through, and resampling (`resample_every_tokens`, resample.py).
 Long runs: activations may be shards on disk (read a window at a time, activation_buffer.py),
 and a `CheckpointPlan` makes the run resumable exactly (checkpoint.py; docs/EMBEDDED_SAE.md).
 """
@@ -40,6 +41,7 @@ from fac_engine.sae.activation_buffer import (
     ActivationShards,
     TensorShards,
     check_activations,
+    derived_seed,
     estimate_stats,
     shuffled_batches,
     split_holdout,
@@ -49,6 +51,7 @@ from fac_engine.sae.checkpoint import RunIdentity, has_checkpoint, load_checkpoi
 from fac_engine.sae.config import SaeConfig
 from fac_engine.sae.metrics import SaeMetrics, evaluate_sae
 from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.sae.resample import POOL_ROWS, resample_dead
 from fac_engine.sae.train_state import (
     Params,
     ProgressFn,
@@ -65,7 +68,7 @@ log = get_logger(__name__)
 HOLDOUT_MAX_ROWS = 131_072
 """Cap on the held-out slice taken when no eval set is given."""
 __all__ = ["CheckpointPlan", "ProgressFn", "StepLog", "TrainConfig", "TrainResult", "TrainingPaused",
-           "dead_window_tokens", "k_at_step", "train_topk_sae"]
+           "dead_window_tokens", "k_at_step", "resample_due", "train_topk_sae"]
 """StepLog and ProgressFn live in train_state but belong to this module's API (TrainResult.history, progress)."""
 
 
@@ -97,6 +100,11 @@ class TrainConfig:
     """Let the AuxK gradient pass the ReLU, so that it reaches dead latents whose pre-activations
     are negative on every token (with the ReLU their gradient is 0 and they stay dead; see
     docs/EMBEDDED_SAE.md). Off: the ReLU'd AuxK of Gao et al. 2024."""
+    resample_every_tokens: int = 0
+    """Every this many training tokens, restart the latents dead by the window counter along the residuals
+    of badly reconstructed training rows (sae/resample.py; docs/EMBEDDED_SAE.md measured it). 0: never."""
+    resample_until: float = 0.9
+    """Fraction of the run after which nothing is resampled, so the last restarted latents have steps to settle."""
     dead_after_tokens: int = 1_000_000
     """A latent is dead after this many training tokens without firing; short runs use a
     shorter window, see `dead_window_tokens`."""
@@ -132,6 +140,9 @@ class TrainConfig:
             raise ValueError(f"k_anneal_fraction must be in (0, 1], got {self.k_anneal_fraction}.")
         if self.aux_k < 0 or self.aux_coefficient < 0 or self.dead_after_tokens <= 0:
             raise ValueError("aux_k and aux_coefficient must be >= 0 and dead_after_tokens > 0.")
+        if self.resample_every_tokens < 0 or not 0 < self.resample_until <= 1:
+            raise ValueError(f"resample_every_tokens must be >= 0 and resample_until in (0, 1], got "
+                             f"{self.resample_every_tokens} and {self.resample_until}.")
         if not 0 < self.holdout_fraction <= 0.5:
             raise ValueError(f"holdout_fraction must be in (0, 0.5], got {self.holdout_fraction}.")
         if self.shuffle_window_rows <= 0:
@@ -177,6 +188,18 @@ def dead_window_tokens(cfg: TrainConfig, total_tokens: int) -> int:
     fixed 1M window would leave AuxK idle for a third of it. Never below 8 batches.
     """
     return min(cfg.dead_after_tokens, max(total_tokens // 20, 8 * cfg.batch_size))
+
+
+def resample_due(cfg: TrainConfig, step: int, total_steps: int, batch_size: int) -> bool:
+    """Whether dead latents are resampled before 0-based `step`.
+
+    Every max(1, resample_every_tokens // batch_size) steps (never at step 0), while step <
+    resample_until * total_steps; never when resample_every_tokens is 0.
+    """
+    if cfg.resample_every_tokens == 0 or step == 0:
+        return False
+    every = max(1, cfg.resample_every_tokens // batch_size)
+    return step % every == 0 and step < cfg.resample_until * total_steps
 
 
 @dataclass(frozen=True)
@@ -242,8 +265,25 @@ class _Run(NamedTuple):
     dead_window: int
 
 
+def _resample(state: TrainState, shards: ActivationShards, run: _Run) -> None:
+    """Resample the latents dead at this step on a pool drawn from one shard; a function of (seed, step)."""
+    dead_F = state.since_fired >= run.dead_window
+    if not bool(dead_F.any()):
+        return
+    generator = torch.Generator().manual_seed(derived_seed(run.cfg.seed, "resample", state.step))
+    filled = [i for i, n in enumerate(shards.shard_rows) if n > 0]
+    rows = shards.load(filled[int(torch.randint(len(filled), (1,), generator=generator))])
+    take = torch.randperm(rows.shape[0], generator=generator)[:POOL_ROWS]
+    device = state.params.W_dec.device
+    pool_ND = rows[take].to(device=device, dtype=torch.float32) * run.scale
+    k = k_at_step(run.cfg, state.step, run.total_steps)
+    n = resample_dead(state.params, state.optimizer, dead_F, pool_ND, k, run.sel_dtype, generator)
+    state.since_fired[dead_F] = 0
+    log.info("Step %d: resampled %d dead latents (%.2f%%).", state.step, n, 100 * n / dead_F.numel())
+
+
 def _run_steps(state: TrainState, batches: Iterator[torch.Tensor], run: _Run, plan: CheckpointPlan | None,
-               identity: RunIdentity, generator: torch.Generator) -> None:
+               identity: RunIdentity, generator: torch.Generator, shards: ActivationShards) -> None:
     """Every remaining step, saving a checkpoint on time, when asked to stop, and at the end."""
     sitting_start = last_save = time.monotonic()
     base_seconds = state.seconds
@@ -254,6 +294,8 @@ def _run_steps(state: TrainState, batches: Iterator[torch.Tensor], run: _Run, pl
         save_checkpoint(plan.folder, state, identity, generator)
 
     for x_BD in batches:
+        if resample_due(run.cfg, state.step, run.total_steps, run.batch_size):
+            _resample(state, shards, run)
         k = k_at_step(run.cfg, state.step, run.total_steps)
         fvu, aux, fired = train_step(state.params, state.optimizer, x_BD, k, state.since_fired >= run.dead_window,
                                      run.cfg.aux_k, run.cfg.aux_coefficient, run.sel_dtype,
@@ -327,7 +369,7 @@ def train_topk_sae(
         load_checkpoint(checkpoint.folder, state, identity, generator)
     batches = shuffled_batches(shards, batch_size, total_steps - state.step, cfg.seed, first_step=state.step,
                                window_rows=cfg.shuffle_window_rows, scale=run.scale, device=device)
-    _run_steps(state, batches, run, checkpoint, identity, generator)
+    _run_steps(state, batches, run, checkpoint, identity, generator, shards)
     sae = _to_sae(params, run.scale, cfg, hook_layer, model_name)
     metrics = evaluate_sae(sae, eval_ND)
     history = state.recorder.history

@@ -131,3 +131,19 @@ def test_tied_training_shares_one_matrix() -> None:
     assert torch.equal(result.sae.W_enc, result.sae.W_dec.t())
     torch.testing.assert_close(result.sae.W_dec.norm(dim=1), torch.ones(64))
     assert result.metrics.fvu < 1.0
+
+
+def test_a_resampling_run_resumes_exactly(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # every 320 // 32 = 10 steps while step < 0.9 * 63: before steps 10, 20, ..., 50
+    cfg = TrainConfig(**{**CFG.__dict__, "tied": True, "resample_every_tokens": 320})
+    with caplog.at_level("INFO", logger="fac.sae.train"):
+        whole = _train(cfg)
+    resampled = [r.getMessage() for r in caplog.records if "resampled" in r.getMessage()]
+    assert resampled and all(m.startswith(("Step 10:", "Step 20:", "Step 30:", "Step 40:", "Step 50:"))
+                             for m in resampled)
+    assert not torch.equal(whole.sae.tensors()["W_dec"], _train(TrainConfig(**{**CFG.__dict__, "tied": True})
+                                                                   ).sae.tensors()["W_dec"])
+    folder = tmp_path / "ckpt"
+    with pytest.raises(TrainingPaused, match=r"training paused at step 25 of 63"):
+        _train(cfg, CheckpointPlan(folder, resume=True, stop=_stop_after(25)))
+    _assert_same_run(whole, _train(cfg, CheckpointPlan(folder, resume=True)))

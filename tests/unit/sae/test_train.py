@@ -19,6 +19,7 @@ from fac_engine.sae.train import (
     TrainResult,
     dead_window_tokens,
     k_at_step,
+    resample_due,
     train_topk_sae,
 )
 from tests.unit.conftest import torch_threads
@@ -61,6 +62,16 @@ def test_dead_window_is_five_percent_of_the_run_within_bounds(total_tokens: int,
     assert dead_window_tokens(TrainConfig(), total_tokens) == expected
 
 
+def test_resampling_is_due_every_n_batches_until_the_cut() -> None:
+    # every 2,048 // 512 = 4 steps, never at step 0, while step < 0.5 * 20 = 10
+    cfg = TrainConfig(resample_every_tokens=2048, resample_until=0.5)
+    assert [s for s in range(20) if resample_due(cfg, s, total_steps=20, batch_size=512)] == [4, 8]
+    # a window shorter than a batch resamples before every step but the first
+    short = TrainConfig(resample_every_tokens=100)
+    assert [s for s in range(5) if resample_due(short, s, total_steps=5, batch_size=512)] == [1, 2, 3, 4]
+    assert not any(resample_due(TrainConfig(), s, total_steps=100, batch_size=512) for s in range(100))
+
+
 def test_dead_window_never_exceeds_dead_after_tokens() -> None:
     cfg = TrainConfig(batch_size=64, dead_after_tokens=1000)
     assert dead_window_tokens(cfg, 1_000_000) == 1000
@@ -91,6 +102,11 @@ def test_resolved_d_sae() -> None:
         ({"aux_k": -1}, r"aux_k and aux_coefficient must be >= 0 and dead_after_tokens > 0\."),
         ({"aux_coefficient": -0.1}, r"aux_k and aux_coefficient must be >= 0"),
         ({"dead_after_tokens": 0}, r"dead_after_tokens > 0"),
+        ({"resample_every_tokens": -1}, r"resample_every_tokens must be >= 0 and resample_until in \(0, 1\], got -1 "
+                                        r"and 0.9\."),
+        ({"resample_until": 0.0}, r"resample_every_tokens must be >= 0 and resample_until in \(0, 1\], got 0 "
+                                  r"and 0.0\."),
+        ({"resample_until": 1.5}, r"resample_until in \(0, 1\], got 0 and 1.5\."),
         ({"holdout_fraction": 0.0}, r"holdout_fraction must be in \(0, 0.5\], got 0.0\."),
         ({"holdout_fraction": 0.6}, r"holdout_fraction must be in \(0, 0.5\], got 0.6\."),
         ({"selection_dtype": "float16"}, r"selection_dtype must be auto, float32 or bfloat16, got 'float16'\."),
