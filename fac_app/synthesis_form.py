@@ -11,6 +11,7 @@ from fac_engine.errors import FacError
 from fac_engine.llm import DEFAULT_KEY_ENV, BackendSpec, GenerationConfig, SteeringConfig, can_steer
 from fac_engine.models import NAMED_MODELS, ModelSpec, is_prepared
 from fac_engine.synthesis import (
+    EVIDENCE,
     MODES,
     TASKS,
     FluencyConfig,
@@ -29,6 +30,7 @@ from fac_engine.workspace import Project
 TASK_LABELS: dict[TaskName, str] = {"query": "Single user query (toxicity-style)",
                                     "instruction": "Instruction + response",
                                     "preference": "Preference pair (prompt, chosen, rejected)"}
+EVIDENCE_LABELS = {"phrases": "Peak phrases", "spans": "Anchor spans", "both": "Phrases and spans"}
 MODE_LABELS = {"prompt": "Prompt (two-step)", "steer": "Steer (task prompt + steering)",
                "both": "Both (two-step prompts + steering)"}
 
@@ -75,10 +77,15 @@ def settings_form(proj: Project) -> JobSettings | None:
         top_p = c2.number_input("Top-p", 0.05, 1.0, 0.9, step=0.05, key="syn_top_p")
         max_new = c3.number_input("Max new tokens", 8, 1024, 96, step=8, key="syn_max_new")
         seed = c4.number_input("Seed", 0, 2**31 - 1, 0, key="syn_seed")
-        c1, c2 = st.columns([4, 1], vertical_alignment="bottom")
+        c1, c2, c3 = st.columns([3, 1, 1], vertical_alignment="bottom")
+        evidence = c2.selectbox("Prompts show", EVIDENCE, key="syn_evidence", format_func=EVIDENCE_LABELS.__getitem__,
+                                help="What the prompts show of each feature besides its explanation: the peak "
+                                     "phrases of its top anchor samples (asked to appear), the top anchor spans with "
+                                     "the peak marked (shown, not to be copied), or both (docs/RESULTS.md compares "
+                                     "them on the demo).")
         instructions = c1.text_input("Extra instructions for every prompt (optional)", key="syn_extra",
                                      placeholder="e.g. write in French; keep it under 30 words")
-        prefill = c2.checkbox("Pre-fill the reply", value=SynthesisConfig.prefill, key="syn_prefill",
+        prefill = c3.checkbox("Pre-fill the reply", value=SynthesisConfig.prefill, key="syn_prefill",
                               help="The local model's reply starts with the opening of the sample's format "
                                    "(Query:, Instruction:, {\"prompt\": \") and continues from it, which keeps "
                                    "instruct models writing the sample instead of refusing or talking about it. "
@@ -120,7 +127,8 @@ def settings_form(proj: Project) -> JobSettings | None:
         strengths = _strengths(alphas)
         synthesis = SynthesisConfig(task=task or "query", n_step1=int(n1), m_step2=int(m2), propose=int(propose),
                                     threshold=float(threshold), label=label.strip() or "auto",
-                                    instructions=instructions, prefill=bool(prefill), generation=gen,
+                                    instructions=instructions, evidence=evidence or "phrases",
+                                    prefill=bool(prefill), generation=gen,
                                     mode=mode or "prompt",
                                     steering=SteeringConfig(alphas=strengths),
                                     fluency=FluencyConfig(float(max_ppl), float(max_rep), bool(drop)))

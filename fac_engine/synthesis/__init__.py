@@ -24,11 +24,12 @@ if TYPE_CHECKING:
         role_breaks,
     )
     from fac_engine.synthesis.scoring import Scorer
-    from fac_engine.synthesis.templates import TASKS, TaskName
+    from fac_engine.synthesis.templates import EVIDENCE, TASKS, TaskName
     from fac_engine.synthesis.twostep import SynthesisConfig
 
 _PUBLIC = {
     "Candidate": "candidates",
+    "EVIDENCE": "templates",
     "FluencyConfig": "fluency",
     "MODES": "candidates",
     "Provenance": "candidates",
@@ -57,6 +58,7 @@ _PUBLIC = {
 """Public name -> module of this package that defines it (imported on first use, so the package is cheap)."""
 
 __all__ = [
+    "EVIDENCE",
     "MODES",
     "STATUSES",
     "TASKS",

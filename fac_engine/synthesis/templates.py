@@ -19,6 +19,10 @@ from fac_engine.data.schemas import Message
 
 TaskName = Literal["query", "instruction", "preference"]
 TASKS: tuple[TaskName, ...] = ("query", "instruction", "preference")
+Evidence = Literal["phrases", "spans", "both"]
+EVIDENCE: tuple[Evidence, ...] = ("phrases", "spans", "both")
+"""What the prompts show of a feature besides its explanation: the short peak phrases of its top anchor samples
+(asked to appear), its top anchor spans with the peak token marked (shown, not to be copied), or both."""
 
 
 class Sample(NamedTuple):
@@ -90,22 +94,28 @@ def framed_prompt(ask: str, task: TaskName = "query", extra: str = "") -> str:
     return "\n".join(p for p in (_task(ask), extra.strip(), _FORMAT[task]) if p)
 
 
-def _concept(brief: FeatureBrief) -> str:
+def _concept(brief: FeatureBrief, evidence: Evidence = "phrases") -> str:
     # Small generators (the embedded 135M model) follow "contain one of these phrases" far better
     # than "express this concept": on 6 demo features 8 of 36 samples hit vs 0 of 36 (docs/RESULTS.md).
+    # Spans show the phrases in their context, so the generator can write the concept rather than
+    # copy the trigger words (docs/RESULTS.md, "Phrases or spans in the prompts", measures both).
     lines = []
-    if brief.phrases:
-        lines.append("It must contain one of these phrases: " + "; ".join(f'"{p}"' for p in brief.phrases) + ".")
+    phrases = brief.phrases if evidence != "spans" else ()
+    if phrases:
+        lines.append("It must contain one of these phrases: " + "; ".join(f'"{p}"' for p in phrases) + ".")
+    if evidence != "phrases" and brief.spans:
+        lines.append("Texts where the concept is strong (its strongest word marked <<...>>); write a new text with "
+                     "it, do not copy them:\n" + "\n".join(f"- {s}" for s in brief.spans))
     if brief.description.strip():
-        lines.append(f"The phrases show this concept: {brief.description.strip()}.")
+        lines.append(f"The {'phrases' if phrases else 'texts'} show this concept: {brief.description.strip()}.")
     if not lines:
         lines.append("Texts with the concept:\n" + "\n".join(f"- {s}" for s in brief.spans))
     return "\n".join(lines)
 
 
-def step1_prompt(task: TaskName, brief: FeatureBrief, extra: str = "") -> str:
-    """Step 1: description + top anchor phrases -> candidates for the contrastive pair."""
-    return "\n".join(p for p in (_task(_ASK[task]), _concept(brief), extra.strip(), _FORMAT[task]) if p)
+def step1_prompt(task: TaskName, brief: FeatureBrief, extra: str = "", evidence: Evidence = "phrases") -> str:
+    """Step 1: description + top anchor phrases and/or spans (`evidence`) -> candidates for the contrastive pair."""
+    return "\n".join(p for p in (_task(_ASK[task]), _concept(brief, evidence), extra.strip(), _FORMAT[task]) if p)
 
 
 def neutral_prompt(task: TaskName, extra: str = "") -> str:
@@ -113,14 +123,16 @@ def neutral_prompt(task: TaskName, extra: str = "") -> str:
     return framed_prompt(_ASK[task], task, extra)
 
 
-def step2_prompt(task: TaskName, brief: FeatureBrief, good: Demo, bad: Demo, extra: str = "") -> str:
+def step2_prompt(task: TaskName, brief: FeatureBrief, good: Demo, bad: Demo, extra: str = "",
+                 evidence: Evidence = "phrases") -> str:
     """Step 2: description + the contrastive pair as labelled good / bad demonstrations."""
     demos = (f"A GOOD example (the concept is strong, score {good.score:.1f}, around {good.span!r}):\n{good.text}\n"
              f"A BAD example (the concept is absent, score {bad.score:.1f}"
              f"{f', around {bad.span!r}' if bad.span else ', it never fires'}):\n{bad.text}\n"
              "Write a new one like the GOOD example and unlike the BAD one, on a different topic.")
     # The requirement comes after the demonstrations: small models follow the last instruction best.
-    return "\n".join(p for p in (_task(_ASK[task]), demos, _concept(brief), extra.strip(), _FORMAT[task]) if p)
+    return "\n".join(p for p in (_task(_ASK[task]), demos, _concept(brief, evidence), extra.strip(), _FORMAT[task])
+                     if p)
 
 
 _PREFIX = re.compile(r"^\s*(?:(?:user\s+)?(?:query|message)|question|here(?: is|'s)[^:\n]*|sure[^:\n]*)\s*:\s*",

@@ -28,8 +28,10 @@ from fac_engine.synthesis.fluency import FluencyConfig
 from fac_engine.synthesis.sampled import Scored, choose_alpha, sample_step, step_alphas, usable
 from fac_engine.synthesis.scoring import SampleScore, Scorer
 from fac_engine.synthesis.templates import (
+    EVIDENCE,
     PREFILLS,
     Demo,
+    Evidence,
     FeatureBrief,
     Sample,
     TaskName,
@@ -66,6 +68,9 @@ class SynthesisConfig:
     top anchor samples."""
     instructions: str = ""
     """Extra words added to every prompt (tone, language, domain)."""
+    evidence: Evidence = "phrases"
+    """What the prompts show of each feature: `phrases` (its top anchor samples' peak phrases, asked to appear),
+    `spans` (its top anchor spans, the peak token marked, not to be copied) or `both`."""
     prefill: bool = True
     """Start the local generator's reply with the opening of the sample's format (`Query:`, `Instruction:`,
     `{"prompt": "`) and let it continue from there, which keeps instruct models writing the sample. An
@@ -94,6 +99,8 @@ class SynthesisConfig:
             raise ValueError("The near-duplicate similarity must be in (0, 1].")
         if not self.label.strip():
             raise ValueError("The label is empty; give one or use 'auto'.")
+        if self.evidence not in EVIDENCE:
+            raise ValueError(f"Unknown prompt evidence {self.evidence!r}; use phrases, spans or both.")
         if self.mode not in MODES:
             raise ValueError(f"Unknown synthesis mode {self.mode!r}; use prompt, steer or both.")
         if self.mode != "prompt" and self.n_step1 < len(self.steering.alphas):
@@ -207,7 +214,7 @@ def synthesise_batch(targets: Sequence[FeatureTarget], generator: Generator, sco
     steerer = _steerer(generator, cfg)
     features = [t.brief.feature for t in targets]
     prompts1 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
-                step1_prompt(cfg.task, t.brief, cfg.instructions) for t in targets]
+                step1_prompt(cfg.task, t.brief, cfg.instructions, cfg.evidence) for t in targets]
     sweep: tuple[float | None, ...] = cfg.steering.alphas if steerer else (None,)
     prefill = step_prefill(generator, cfg)
     step1 = sample_step(generator, scorer, prompts1, features, [step_alphas(cfg.n_step1, sweep)] * len(targets),
@@ -215,7 +222,7 @@ def synthesise_batch(targets: Sequence[FeatureTarget], generator: Generator, sco
     alphas = [choose_alpha(s1, a1, cfg.threshold) for s1, a1 in zip(step1.scored, step1.alphas, strict=True)]
     pairs = [_pair(t, s1, cfg.threshold) for t, s1 in zip(targets, step1.scored, strict=True)]
     prompts2 = [neutral_prompt(cfg.task, cfg.instructions) if cfg.mode == "steer" else
-                step2_prompt(cfg.task, t.brief, good, bad, cfg.instructions)
+                step2_prompt(cfg.task, t.brief, good, bad, cfg.instructions, cfg.evidence)
                 for t, (good, bad, _) in zip(targets, pairs, strict=True)]
     step2 = sample_step(generator, scorer, prompts2, features, [[a] * cfg.m_step2 for a in alphas], cfg.task,
                         cfg.generation, cfg.fluency, prefill)

@@ -40,6 +40,27 @@ def test_step1_prompt_lists_phrases_and_description() -> None:
         QUERY_FORMAT))
 
 
+SPANS = ("Texts where the concept is strong (its strongest word marked <<...>>); write a new text with it, do not copy "
+         "them:\n- the <<dog>>")
+
+
+def test_step1_prompt_with_spans_shows_them_and_no_phrases() -> None:
+    prompt = step1_prompt("query", BRIEF, evidence="spans")
+    assert prompt.split("\n")[2:-2] == [*SPANS.split("\n"), "The texts show this concept: the word dog."]
+
+
+def test_step1_prompt_with_both_shows_phrases_then_spans() -> None:
+    prompt = step1_prompt("query", BRIEF, evidence="both")
+    assert prompt.split("\n")[2:-2] == ['It must contain one of these phrases: "the dog"; "a dog".', *SPANS.split("\n"),
+                                        "The phrases show this concept: the word dog."]
+
+
+def test_step2_prompt_carries_the_evidence_too() -> None:
+    good, bad = Demo("my dog barks", 2.0, "my <<dog>>"), Demo("a cat", 0.0, "")
+    assert SPANS in step2_prompt("query", BRIEF, good, bad, evidence="spans")
+    assert "- the <<dog>>" not in step2_prompt("query", BRIEF, good, bad)
+
+
 @pytest.mark.parametrize("task", TASKS)
 def test_every_prompt_is_framed_as_classifier_test_data(task: TaskName) -> None:
     good, bad = Demo("my dog barks", 2.0, "my <<dog>>"), Demo("a cat", 0.0, "")

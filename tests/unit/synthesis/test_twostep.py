@@ -157,6 +157,9 @@ def test_config_round_trip_and_checks() -> None:
         SynthesisConfig(n_step1=2, mode="steer")
     with pytest.raises(ValueError, match="Unknown synthesis mode"):
         SynthesisConfig(mode="magic")  # type: ignore[arg-type]
+    assert SynthesisConfig.from_json_dict({k: v for k, v in old.items() if k != "evidence"}).evidence == "phrases"
+    with pytest.raises(ValueError, match=r"Unknown prompt evidence 'words'; use phrases, spans or both\."):
+        SynthesisConfig(evidence="words")  # type: ignore[arg-type]
 
 
 def test_the_pair_never_contrasts_a_text_with_itself() -> None:
