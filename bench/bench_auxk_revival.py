@@ -1,4 +1,4 @@
-"""Measurement: does AuxK revive a trained SAE's dead latents? ReLU'd AuxK vs the straight-through one.
+"""Measurement: does AuxK revive a trained SAE's dead latents? ReLU'd AuxK, straight-through AuxK, resampling.
 
     .venv/bin/python bench/bench_auxk_revival.py --sae assets/sae/smollm2-135m-instruct-l15-16k \\
         --cache ~/.cache/fac-studio/sae-runs/smollm2-l15-16k-tied/cache --steps 200
@@ -9,6 +9,8 @@ cache's held-out shard are the dead ones. Training then continues from the SAE, 
 variant, for `--steps` batches of the last training shard with those latents marked dead, a fresh
 Adam and the trainer's own step (fac_engine/sae/train_step.py), and the script reports how many of
 the dead latents fire on the held-out shard afterwards, and the training FVU of the last 50 steps.
+A third run resamples the dead latents before the first step (fac_engine/sae/resample.py, a pool
+of 32,768 rows of the same shard) and then trains with no latent marked dead.
 It also reports, before training, the share of the dead latents' pre-activations above zero (with
 the ReLU, AuxK's gradient only reaches those).
 """
@@ -23,6 +25,7 @@ from safetensors.torch import load_file
 
 from fac_engine.sae.load import load_sae
 from fac_engine.sae.model import SparseAutoencoder
+from fac_engine.sae.resample import POOL_ROWS, resample_dead
 from fac_engine.sae.train_state import Params, make_optimizer
 from fac_engine.sae.train_step import train_step
 
@@ -78,18 +81,22 @@ def main() -> None:
     print(f"{args.sae}: {int(dead.sum())} of {dead.numel()} latents dead on {len(held_out):,} held-out tokens; "
           f"share of their pre-activations > 0: {_positive_share(p0, held_out, dead):.4f}")
     order = torch.randperm(len(train), generator=torch.Generator().manual_seed(0))
-    for straight_through in (False, True):
+    variants = (("ReLU'd AuxK", False, False), ("straight-through AuxK", True, False), ("resampled", False, True))
+    for name, straight_through, resample in variants:
         p = _params(sae, scale, tied)
         opt = make_optimizer(p, args.lr)
         start, fvus = time.perf_counter(), []
+        marked = dead
+        if resample:
+            resample_dead(p, opt, dead, train[order[:POOL_ROWS]], k, torch.float32, torch.Generator().manual_seed(0))
+            marked = torch.zeros_like(dead)  # restarted, so none is dead for AuxK
         for step in range(args.steps):
             rows = order[(step * 512) % len(train):][:512]
-            fvu, _, _ = train_step(p, opt, train[rows], k, dead, 256, 1 / 32, torch.float32, straight_through)
+            fvu, _, _ = train_step(p, opt, train[rows], k, marked, 256, 1 / 32, torch.float32, straight_through)
             fvus.append(float(fvu))
         now = _fired(sae, p, held_out)
-        name = "straight-through AuxK" if straight_through else "ReLU'd AuxK"
         tail = fvus[-50:]
-        print(f"{name:>22}: {args.steps} steps in {time.perf_counter() - start:.0f} s; revived "
+        print(f"{name:>21}: {args.steps} steps in {time.perf_counter() - start:.0f} s; revived "
               f"{int((dead & now).sum())} of {int(dead.sum())}; dead now {float((~now).float().mean()):.2%}; "
               f"training FVU of the last {len(tail)} steps {sum(tail) / len(tail):.4f}")
 

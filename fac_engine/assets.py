@@ -5,10 +5,11 @@ from pathlib import Path
 ASSETS_DIR = Path(__file__).resolve().parent.parent / "assets"
 """The repository's assets folder (the engine is installed editable from the clone)."""
 
-EMBEDDED_SAE_DIR = ASSETS_DIR / "sae" / "smollm2-135m-instruct-l15-16k"
-"""The embedded TopK SAE for SmolLM2-135M-Instruct, layer 15, 16,384 tied latents, in FAC Studio's own format
-(docs/EMBEDDED_SAE.md); the default of every verb and of the demo. The earlier 4,608-latent SAE stays in
-`assets/sae/smollm2-135m-instruct-l15/` for comparison (`--sae` that folder)."""
+EMBEDDED_SAE_DIR = ASSETS_DIR / "sae" / "smollm2-135m-instruct-l15-16k-v2"
+"""The embedded TopK SAE for SmolLM2-135M-Instruct, layer 15, 16,384 tied latents trained with dead-latent
+resampling, in FAC Studio's own format (docs/EMBEDDED_SAE.md); the default of every verb and of the demo. The
+earlier SAEs stay for comparison (`--sae` their folder): `smollm2-135m-instruct-l15-16k/` (the same recipe without
+resampling, the default of sessions 8-9) and `smollm2-135m-instruct-l15/` (4,608 latents)."""
 
 
 def embedded_sae_available() -> bool:

@@ -31,7 +31,7 @@ def _aux(straight_through: bool) -> tuple[Params, torch.Tensor]:
 
 def test_straight_through_aux_reaches_a_dead_latent_with_negative_pre_activations() -> None:
     p, loss = _aux(straight_through=True)
-    assert float(loss) == pytest.approx(1.0)  # e_hat = 0: nothing reconstructed yet
+    assert float(loss.detach()) == pytest.approx(1.0)  # e_hat = 0: nothing reconstructed yet
     # d loss / d value = -2 <w_dec, err> / |err|^2 = -2 * 0.5 / 0.25 = -4, passed through the ReLU
     assert p.b_enc.grad.tolist() == pytest.approx([0.0, -4.0])
     assert p.W_enc.grad.flatten().tolist() == pytest.approx([0.0, 0.0, -2.0, 0.0])  # -4 * x_c
@@ -41,7 +41,7 @@ def test_straight_through_aux_reaches_a_dead_latent_with_negative_pre_activation
 
 def test_relu_aux_leaves_that_latent_without_gradient() -> None:
     p, loss = _aux(straight_through=False)
-    assert float(loss) == pytest.approx(1.0)
+    assert float(loss.detach()) == pytest.approx(1.0)
     assert p.b_enc.grad.tolist() == [0.0, 0.0]
     assert p.W_enc.grad.flatten().tolist() == [0.0, 0.0, 0.0, 0.0]
     assert p.b_dec.grad.tolist() == [0.0, 0.0]
