@@ -17,7 +17,7 @@ from pathlib import Path
 
 from fac_engine.synthesis.curation import SynthesisStore
 from fac_engine.synthesis.dedup import ShingleIndex
-from fac_engine.synthesis.job import JobSettings
+from fac_engine.synthesis.job import JobSettings, dataset_index
 from fac_engine.workspace.datasets import Workspace
 from fac_engine.workspace.project import Project
 
@@ -37,11 +37,8 @@ def main() -> None:
         cfg = settings.synthesis
         key = settings.references
         if key not in indexes:  # reference texts only: candidates of other jobs are not counted as copies
-            index = ShingleIndex(1e-9)  # any shared shingle counts, so `closest` gives the best similarity
-            for name in settings.references:
-                texts = workspace.open(name).samples(["text"]).column("text").to_pylist()
-                index.add_many((f"{name}:{i}", str(t)) for i, t in enumerate(texts))
-            indexes[key] = index
+            # any shared shingle counts, so `closest` gives the best similarity
+            indexes[key] = dataset_index(workspace, settings.references, 1e-9)
         features = store.feature_rows(job_id)
         covering = [c for c in store.candidates(job_id) if c.g > c.threshold]
         closest = [m.similarity if (m := indexes[key].closest(c.text)) else 0.0 for c in covering]

@@ -14,9 +14,8 @@ input is about ||x - x_hat||, larger than a typical live value, so it enters tha
 
 import torch
 
-from fac_engine.sae.metrics import sparse_decode
-from fac_engine.sae.topk_encode import TopKEncode
 from fac_engine.sae.train_state import Params
+from fac_engine.sae.train_step import topk_residual
 
 POOL_ROWS = 32_768
 """Training rows the new directions are drawn from."""
@@ -30,9 +29,7 @@ def pool_errors(p: Params, pool_ND: torch.Tensor, k: int, sel_dtype: torch.dtype
     with torch.no_grad():
         sel_FD = p.W_enc.detach().to(sel_dtype)
         for start in range(0, len(pool_ND), CHUNK_ROWS):
-            x_BD = pool_ND[start:start + CHUNK_ROWS]
-            values_BK, indices_BK = TopKEncode.apply(x_BD - p.b_dec, p.W_enc, p.b_enc, sel_FD, k)
-            out.append(x_BD - sparse_decode(values_BK, indices_BK, p.W_dec, p.b_dec))
+            out.append(topk_residual(p, pool_ND[start:start + CHUNK_ROWS], k, sel_FD)[3])
     return torch.cat(out)
 
 

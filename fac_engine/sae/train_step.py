@@ -11,6 +11,14 @@ from fac_engine.sae.train_state import Params
 SelectionDtype = Literal["auto", "float32", "bfloat16"]
 
 
+def topk_residual(p: Params, x_BD: torch.Tensor, k: int, sel_FD: torch.Tensor
+                  ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The trainer's TopK pass: (x - b_dec, values, indices, residual x - x_hat), differentiable."""
+    x_c_BD = x_BD - p.b_dec
+    values_BK, indices_BK = TopKEncode.apply(x_c_BD, p.W_enc, p.b_enc, sel_FD, k)
+    return x_c_BD, values_BK, indices_BK, x_BD - sparse_decode(values_BK, indices_BK, p.W_dec, p.b_dec)
+
+
 def aux_loss(x_c_BD: torch.Tensor, err_BD: torch.Tensor, p: Params, dead_F: torch.Tensor, aux_k: int,
              sel_FD: torch.Tensor, straight_through: bool) -> torch.Tensor:
     """AuxK (Gao et al. 2024): the top dead latents reconstruct the main residual, normalised by its energy.
@@ -41,10 +49,8 @@ def train_step(p: Params, opt: torch.optim.Optimizer, x_BD: torch.Tensor, k: int
     With tied weights W_enc and W_dec are one tensor: its gradient sums both uses, and the unit-norm
     projection and renormalisation apply to that sum.
     """
-    x_c_BD = x_BD - p.b_dec
     sel_FD = p.W_enc.detach().to(sel_dtype)
-    values_BK, indices_BK = TopKEncode.apply(x_c_BD, p.W_enc, p.b_enc, sel_FD, k)
-    err_BD = x_BD - sparse_decode(values_BK, indices_BK, p.W_dec, p.b_dec)
+    x_c_BD, values_BK, indices_BK, err_BD = topk_residual(p, x_BD, k, sel_FD)
     fvu = err_BD.square().sum() / (x_BD - x_BD.mean(0)).square().sum().clamp_min(1e-12)
     aux = aux_loss(x_c_BD, err_BD.detach(), p, dead_F, aux_k, sel_FD, aux_straight_through)
     opt.zero_grad(set_to_none=True)

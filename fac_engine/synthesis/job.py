@@ -91,13 +91,19 @@ def feature_targets(anchor: EncodedDataset, features: Sequence[int], explanation
     return out
 
 
-def reference_index(workspace: Workspace, names: Sequence[str], store: SynthesisStore, jaccard: float
-                    ) -> ShingleIndex:
-    """Seed/anchor texts and every candidate already proposed in the project, for near-duplicate flags."""
+def dataset_index(workspace: Workspace, names: Sequence[str], jaccard: float) -> ShingleIndex:
+    """The texts of encoded datasets, keyed `name:row`."""
     index = ShingleIndex(jaccard)
     for name in names:
         texts = workspace.open(name).samples(["text"]).column("text").to_pylist()
         index.add_many((f"{name}:{i}", str(t)) for i, t in enumerate(texts))
+    return index
+
+
+def reference_index(workspace: Workspace, names: Sequence[str], store: SynthesisStore, jaccard: float
+                    ) -> ShingleIndex:
+    """Seed/anchor texts and every candidate already proposed in the project, for near-duplicate flags."""
+    index = dataset_index(workspace, names, jaccard)
     index.add_many((f"candidate:{c.cand_id}", c.text) for c in store.candidates())
     return index
 
