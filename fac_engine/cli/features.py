@@ -158,9 +158,11 @@ def run_explain_llm(args: argparse.Namespace) -> int:
         result = explain_into_project(project, data, generator, features, cfg, refresh=args.refresh,
                                       progress=lambda done, total: bar.update(done - bar.n))
     verified = sum(e.verified for e in result.explained.values())
+    kept = len(result.kept_earlier)
+    kept_note = f", {kept:,} not verified that keep their earlier explanation" if kept else ""
     print(f"asked {result.source} about {len(result.explained):,} features of {args.name}: {verified:,} verified, "
-          f"{len(result.explained) - verified:,} stored as {CANNOT_TELL!r}; stored {result.stored:,} in project "
-          f"'{project.name}'")
+          f"{len(result.explained) - verified - kept:,} stored as {CANNOT_TELL!r}{kept_note}; "
+          f"stored {result.stored:,} in project '{project.name}'")
     skipped = [(result.cached, "already explained by this generator (--refresh asks again)"),
                (result.user_kept, "with the user's own explanation"),
                (result.no_examples, f"that never fire on {args.name}")]

@@ -117,6 +117,8 @@ class LlmExplainRun:
     """Features skipped: the user wrote their own explanation."""
     no_examples: list[int]
     """Features skipped: no activating sample in the dataset."""
+    kept_earlier: list[int]
+    """Features answered "Cannot tell" that keep the explanation they had from another source."""
 
 
 def llm_source(generator: Generator) -> str:
@@ -231,12 +233,17 @@ def explain_into_project(project: Project, data: EncodedDataset, generator: Gene
     if no_examples:
         log.info("%d features have no activating sample in %s and were skipped", len(no_examples), data.name)
     asked = sorted(spans)
+    # An unverified answer never replaces what another source said (synthesis prompts quote it).
+    earlier = {f for f, s in sources.items() if s != source}
     explained: dict[int, LlmExplanation] = {}
+    kept_earlier: list[int] = []
     stored = 0
     for first in range(0, len(asked), cfg.features_per_call):
         batch = explain_batch(generator, {f: spans[f] for f in asked[first : first + cfg.features_per_call]}, cfg)
         explained.update(batch)
-        stored += project.set_explanations({f: e.text for f, e in batch.items()}, source=source)
+        kept = sorted(f for f, e in batch.items() if not e.verified and f in earlier)
+        kept_earlier += kept
+        stored += project.set_explanations({f: e.text for f, e in batch.items() if f not in kept}, source=source)
         if progress is not None:
             progress(len(explained), len(asked))
-    return LlmExplainRun(source, explained, stored, cached, user_kept, no_examples)
+    return LlmExplainRun(source, explained, stored, cached, user_kept, no_examples, kept_earlier)

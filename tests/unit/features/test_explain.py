@@ -99,6 +99,18 @@ def test_cache_skips_refresh_asks_again_and_user_edits_stay(data: EncodedDataset
     assert project.explanation_sources()[1] == "llm:other"
 
 
+def test_an_unverified_answer_keeps_the_earlier_explanation(data: EncodedDataset, tmp_path: Path) -> None:
+    project = Project(tmp_path / "ws")
+    project.set_explanations({0: "offline: the", 1: "offline: cat", 3: "offline: sat"}, source="offline:anchor")
+    run = explain_into_project(project, data, ScriptedGenerator(script), [0, 1, 2, 3])
+    # the: verifier says no; cat: verified; dog: empty, nothing earlier; sat: cannot tell.
+    assert project.explanations() == {0: "offline: the", 1: "The word cat.", 2: CANNOT_TELL, 3: "offline: sat"}
+    assert project.explanation_sources() == {0: "offline:anchor", 1: "llm:fake", 2: "llm:fake", 3: "offline:anchor"}
+    assert (run.stored, run.kept_earlier) == (2, [0, 3])
+    again = explain_into_project(project, data, ScriptedGenerator(script), [0, 1, 2, 3])
+    assert (again.cached, sorted(again.explained), again.kept_earlier) == ([1, 2], [0, 3], [0, 3])
+
+
 def test_missing_and_malformed_answers_are_cannot_tell(data: EncodedDataset, tmp_path: Path) -> None:
     class Short(ScriptedGenerator):
         def generate(self, prompts, n, cfg):  # type: ignore[no-untyped-def]
