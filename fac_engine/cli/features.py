@@ -170,7 +170,9 @@ def run_explain_llm(args: argparse.Namespace) -> int:
         if ids:
             print(f"  skipped {len(ids):,} features {why}: {_few(ids)}")
     for feature in sorted(result.explained)[:5]:
-        print(f"  feature {feature}: {result.explained[feature].text}")
+        answer = result.explained[feature]
+        unverified = answer.summary != CANNOT_TELL and not answer.verified
+        print(f"  feature {feature}: {answer.summary}" + (" (not verified)" if unverified else ""))
     return 0
 
 

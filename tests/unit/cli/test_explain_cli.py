@@ -124,3 +124,19 @@ def test_local_backend_explains_with_the_tiny_model(ws: Path, capsys: pytest.Cap
     assert "stored 1 in project 'default'" in capsys.readouterr().out
     (source,) = Project(ws).explanation_sources().values()
     assert source.startswith("llm:")
+
+
+def test_unverified_answers_keep_the_offline_explanations(ws: Path, monkeypatch: pytest.MonkeyPatch,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    w = ["--workspace", str(ws)]
+    assert main(["explain", "offline", "anchor", *w]) == 0
+    offline = Project(ws).explanations()
+    doubtful = ScriptedGenerator(lambda prompt, cfg: "VERDICT: no" if "VERDICT" in prompt else "The word cat.")
+    monkeypatch.setattr(common, "load_generator", lambda args, lm: doubtful)
+    capsys.readouterr()
+    assert main(["explain", "llm", "anchor", "--features", "0-2", *w]) == 0
+    out = capsys.readouterr().out
+    assert ("asked llm:fake about 3 features of anchor: 0 verified, 0 stored as 'Cannot tell', 3 not verified "
+            "that keep their earlier explanation; stored 0") in out
+    assert "  feature 0: The word cat. (not verified)\n" in out
+    assert Project(ws).explanations() == offline and set(offline) >= {0, 1, 2}
