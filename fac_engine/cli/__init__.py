@@ -55,7 +55,7 @@ COMMANDS: dict[str, Command] = {
                        "features:add_explain_llm"),
     }),
     "relevance": Command("task-relevant features, kept as marks in the project", modes={
-        "contrast": Command("by label contrast on a labelled anchor (log-odds + one-sided z-test)",
+        "contrast": Command("by label contrast on a labelled anchor (Fisher's exact test, false-discovery cut)",
                             "relevance:add_contrast"),
         "judge": Command("by an LLM judge of the project's explanations (Yes / Probably / Maybe / No)",
                          "relevance:add_judge"),

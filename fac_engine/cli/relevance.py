@@ -86,12 +86,14 @@ def run_contrast(args: argparse.Namespace) -> int:
     if args.out is not None:
         write_relevant_file(args.out, result, f"fac relevance contrast --anchor {args.anchor} --label {cfg.label} "
                             f"--threshold {args.threshold:g} --min-log-odds {cfg.min_log_odds:g} "
-                            f"--fdr {cfg.fdr:g} --min-samples {cfg.min_samples}")
+                            f"--fdr {cfg.fdr:g} --min-samples {cfg.min_samples}"
+                            + (f" --by {cfg.by}" if cfg.by else ""))
     project = None if args.project is None else open_project(args, create=True)
     if project is not None:
         project.set_relevance_marks("contrast", {int(f): RELEVANT for f in result.features})
     top = [{"feature": int(f), "log_odds": round(float(result.log_odds[f]), 4),
-            "p_value": float(result.p_value[f]), "q_value": float(result.q_value[f])} for f in result.features]
+            "p_value": float(result.p_value[f]), "q_value": float(result.q_value[f]),
+            **({cfg.by: result.group_of(int(f))} if cfg.by else {})} for f in result.features]
     if args.json:
         print(json.dumps({"anchor": args.anchor, "label": cfg.label, "relevant": top,
                           "n_label": result.n_label, "n_other": result.n_other, "fdr": result.fdr,
@@ -99,12 +101,14 @@ def run_contrast(args: argparse.Namespace) -> int:
         return 0
     where = [f"written to {args.out}"] if args.out else []
     where += [f"stored as contrast marks in project '{project.name}'"] if project is not None else []
+    split = (f", tested per {cfg.by} ({len(result.groups)} values, {result.discoveries:,} passing tests)"
+             if cfg.by else "")
     print(f"{len(top):,} features relevant to {cfg.label!r} in {args.anchor} ({result.n_label:,} {cfg.label} vs "
-          f"{result.n_other:,} other labelled samples; Fisher's exact test, false-discovery rate {result.fdr:g}: "
-          f"about {result.expected_false:.1f} of them by chance)" + "".join(f"; {w}" for w in where))
+          f"{result.n_other:,} other labelled samples{split}; Fisher's exact test, false-discovery rate "
+          f"{result.fdr:g}: about {result.expected_false:.1f} of them by chance)" + "".join(f"; {w}" for w in where))
     for row in top[:15]:
         print(f"  feature {row['feature']:>6}  log-odds {row['log_odds']:6.2f}  p {row['p_value']:.2g}  "
-              f"q {row['q_value']:.2g}")
+              f"q {row['q_value']:.2g}" + (f"  {cfg.by} {row[cfg.by]}" if cfg.by else ""))
     return 0
 
 

@@ -7,6 +7,11 @@ false-discovery cut over all d_sae tests (without one, p <= 0.01 over 65,536 lat
 655 features through by chance), a smoothed log-odds floor (slices.label_log_odds) and at least
 `min_samples` samples of the label. Unlabelled samples take no part. The result is the relevant
 set F that coverage restricts FAC to (`fac coverage --relevant FILE`).
+
+With `by` (a metadata column such as a category), the label's samples are split by that column and
+each part is tested on its own against the other labels' samples: a feature specific to one rare
+category is not diluted by the label's other categories. The false-discovery cut then runs over all
+the (part, feature) tests together, and a feature is relevant when any part passes.
 """
 
 import math
@@ -17,7 +22,8 @@ import numpy as np
 from scipy import stats
 
 from fac_engine.coverage.relevant_ids import write_relevant_ids
-from fac_engine.coverage.slices import NO_LABEL, SliceCounts, label_log_odds, label_slices
+from fac_engine.coverage.slices import NO_LABEL, SliceCounts, label_log_odds, label_name, label_slices
+from fac_engine.encoding.columns import RESERVED_COLUMNS
 from fac_engine.errors import FacError
 from fac_engine.workspace.datasets import EncodedDataset
 
@@ -33,7 +39,10 @@ class ContrastConfig:
     fdr: float = 0.05
     """Benjamini-Hochberg false-discovery rate q: the expected share of chance features among those kept."""
     min_samples: int = 3
-    """Least samples of the label on which the feature fires."""
+    """Least samples of the label on which the feature fires (of the part, with `by`)."""
+    by: str | None = None
+    """A column of the anchor (e.g. category): test the label's samples of each of its values apart, against the
+    other labels' samples; the false-discovery cut runs over all those tests; relevant when any value passes."""
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.fdr) and 0 < self.fdr <= 1):
@@ -64,11 +73,22 @@ class ContrastResult:
     """Samples with another label (unlabelled samples are left out)."""
     fdr: float
     """The false-discovery rate q the features were cut at."""
+    groups: tuple[str, ...] = ()
+    """With `by`: the values whose samples were tested apart (empty without)."""
+    group: np.ndarray | None = None
+    """With `by`: int64[d_sae] index into `groups` of each feature's best test (least q), whose log-odds,
+    p-value and q-value the arrays above hold."""
+    discoveries: int | None = None
+    """Tests that passed every cut (one per feature without `by`; with it a feature may pass for several values)."""
 
     @property
     def expected_false(self) -> float:
-        """Expected chance features among those kept (at most q times their number, by Benjamini-Hochberg)."""
-        return self.fdr * len(self.features)
+        """Expected chance features among those kept: at most q times the passing tests (Benjamini-Hochberg)."""
+        return self.fdr * (len(self.features) if self.discoveries is None else self.discoveries)
+
+    def group_of(self, feature: int) -> str | None:
+        """The value of `by` whose samples made `feature` relevant (None without `by`)."""
+        return None if self.group is None else self.groups[int(self.group[feature])]
 
 
 def fisher_greater(a: np.ndarray, n: int, b: np.ndarray, m: int) -> np.ndarray:
@@ -79,8 +99,12 @@ def fisher_greater(a: np.ndarray, n: int, b: np.ndarray, m: int) -> np.ndarray:
     return np.clip(stats.hypergeom.sf(a - 1, n + m, k, n), 0.0, 1.0).astype(np.float64)
 
 
-def label_contrast(slices: SliceCounts, cfg: ContrastConfig) -> ContrastResult:
-    """The features relevant to `cfg.label` in label slices of an anchor (slices.label_slices)."""
+def label_contrast(slices: SliceCounts, cfg: ContrastConfig, parts: SliceCounts | None = None) -> ContrastResult:
+    """The features relevant to `cfg.label` in label slices of an anchor (slices.label_slices).
+
+    `parts`: the label's samples split by `cfg.by` (slices of the label's samples only); each is tested
+    against the samples of the other labels.
+    """
     labelled = [i for i, name in enumerate(slices.names) if name != NO_LABEL]
     if cfg.label not in slices.names or cfg.label == NO_LABEL:
         known = ", ".join(slices.names[i] for i in labelled)
@@ -88,17 +112,32 @@ def label_contrast(slices: SliceCounts, cfg: ContrastConfig) -> ContrastResult:
     kept = SliceCounts(tuple(slices.names[i] for i in labelled), slices.counts[labelled], slices.sizes[labelled],
                        slices.threshold)
     s = kept.names.index(cfg.label)
-    odds = label_log_odds(kept)[s]
-    a = kept.counts[s].astype(np.int64)
-    n = int(kept.sizes[s])
-    b = kept.counts.sum(axis=0).astype(np.int64) - a
-    m = int(kept.sizes.sum()) - n
-    p = fisher_greater(a, n, b, m)
-    q = stats.false_discovery_control(p, method="bh") if p.size else p
-    keep = (odds >= cfg.min_log_odds) & (q <= cfg.fdr) & (a >= cfg.min_samples)
-    ids = np.flatnonzero(keep)
+    if len(kept.names) < 2:
+        raise FacError("Label association needs at least two labels in the anchor set.")
+    b = kept.counts.sum(axis=0).astype(np.int64) - kept.counts[s]
+    m = int(kept.sizes.sum()) - int(kept.sizes[s])
+    tested = parts if parts is not None else SliceCounts((cfg.label,), kept.counts[s : s + 1], kept.sizes[s : s + 1],
+                                                         slices.threshold)
+    if not tested.names:
+        raise FacError(f"No sample labelled {cfg.label!r} has a value in column {cfg.by!r}.")
+    odds_GF = np.stack([label_log_odds(SliceCounts((name, "other"), np.stack([tested.counts[g], b]),
+                                                   np.array([tested.sizes[g], m]), slices.threshold))[0]
+                        for g, name in enumerate(tested.names)])
+    a_GF = tested.counts.astype(np.int64)
+    p_GF = np.stack([fisher_greater(a_GF[g], int(tested.sizes[g]), b, m) for g in range(len(tested.names))])
+    q_GF = (stats.false_discovery_control(p_GF.ravel(), method="bh").reshape(p_GF.shape) if p_GF.size
+            else p_GF.astype(np.float64))
+    pass_GF = (odds_GF >= cfg.min_log_odds) & (q_GF <= cfg.fdr) & (a_GF >= cfg.min_samples)
+    # Each feature's best test: a passing one first, then the least q, then the largest log-odds.
+    best = np.lexsort((-odds_GF, q_GF, ~pass_GF), axis=0)[0] if p_GF.size else np.zeros(0, np.int64)
+    cols = np.arange(p_GF.shape[1])
+    odds, p, q = odds_GF[best, cols], p_GF[best, cols], q_GF[best, cols]
+    ids = np.flatnonzero(pass_GF.any(axis=0))
     ids = ids[np.argsort(-odds[ids], kind="stable")]
-    return ContrastResult(ids.astype(np.int64), odds, p, np.asarray(q, np.float64), cfg.label, n, m, cfg.fdr)
+    grouped = parts is not None
+    return ContrastResult(ids.astype(np.int64), odds, p, np.asarray(q, np.float64), cfg.label, int(kept.sizes[s]), m,
+                          cfg.fdr, tested.names if grouped else (), best.astype(np.int64) if grouped else None,
+                          int(pass_GF.sum()) if grouped else None)
 
 
 def contrast_dataset(data: EncodedDataset, cfg: ContrastConfig, threshold: float = 0.0) -> ContrastResult:
@@ -106,7 +145,20 @@ def contrast_dataset(data: EncodedDataset, cfg: ContrastConfig, threshold: float
     if not data.manifest.label_field:
         raise FacError(f"{data.name!r} has no label column; encode it with --label-field.")
     labels = np.asarray(data.samples(["label"]).column("label").to_pylist(), dtype=object)
-    return label_contrast(label_slices(data.pooled_arrays(with_samples=True), labels, threshold), cfg)
+    pooled = data.pooled_arrays(with_samples=True)
+    parts = None
+    if cfg.by is not None:
+        columns = [c for c in data.samples().column_names if c not in RESERVED_COLUMNS]
+        if cfg.by not in columns:
+            raise FacError(f"{data.name!r} has no column {cfg.by!r} to split the label by; its metadata columns are: "
+                           f"{', '.join(columns) or 'none'}.")
+        values = data.samples([cfg.by]).column(cfg.by).to_pylist()
+        mine = np.array([label_name(lab) == cfg.label for lab in labels], dtype=bool)
+        split = label_slices(pooled, [("(none)" if v is None else v) if m else None
+                                      for v, m in zip(values, mine, strict=True)], threshold)
+        keep = [i for i, name in enumerate(split.names) if name != NO_LABEL]
+        parts = SliceCounts(tuple(split.names[i] for i in keep), split.counts[keep], split.sizes[keep], threshold)
+    return label_contrast(label_slices(pooled, labels, threshold), cfg, parts)
 
 
 def write_relevant_file(path: Path, result: ContrastResult, note: str) -> None:

@@ -140,3 +140,35 @@ def test_unverified_answers_keep_the_offline_explanations(ws: Path, monkeypatch:
             "that keep their earlier explanation; stored 0") in out
     assert "  feature 0: The word cat. (not verified)\n" in out
     assert Project(ws).explanations() == offline and set(offline) >= {0, 1, 2}
+
+
+def test_contrast_per_category(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    model, sae = build_word_model(tmp_path / "model"), build_word_sae(tmp_path / "sae")
+    rows = [("the dog", "toxic", "insult"), ("dog the", "toxic", "insult"), ("dog", "toxic", "insult"),
+            ("world", "toxic", "threat"), ("world on", "toxic", "threat"), ("the cat sat", "safe", "none"),
+            ("cat sat", "safe", "none"), ("hello", "safe", "none"), ("sat on the mat", "safe", "none")]
+    data = tmp_path / "anchor.jsonl"
+    data.write_text("".join(json.dumps({"text": t, "label": lab, "category": c}) + "\n" for t, lab, c in rows),
+                    encoding="utf-8")
+    w = ["--workspace", str(tmp_path / "ws")]
+    assert main(["encode", str(data), "--name", "anchor", "--label-field", "label", "--model", str(model), "--sae",
+                 str(sae), "--device", "cpu", *w]) == 0
+    base = ["relevance", "contrast", "--anchor", "anchor", "--label", "toxic", "--fdr", "0.6", "--min-samples", "2"]
+    capsys.readouterr()
+    assert main([*base, "--by", "category", "--out", str(tmp_path / "rel.txt"), *w]) == 0
+    # 16 tests (8 features x 2 categories). dog: 3 of 3 insults vs 0 of 4 safe, p = 1/C(7,3) = 1/35, q = 16/35;
+    # world: 2 of 2 threats vs 0 of 4, p = 1/C(6,2) = 1/15, q = 1/15 * 16/2 = 0.53.
+    assert capsys.readouterr().out.splitlines() == [
+        "2 features relevant to 'toxic' in anchor (5 toxic vs 4 other labelled samples, tested per category "
+        "(2 values, 2 passing tests); Fisher's exact test, false-discovery rate 0.6: about 1.2 of them by chance); "
+        f"written to {tmp_path / 'rel.txt'}",
+        "  feature      2  log-odds   4.14  p 0.029  q 0.46  category insult",
+        "  feature      7  log-odds   3.81  p 0.067  q 0.53  category threat"]
+    assert (tmp_path / "rel.txt").read_text(encoding="utf-8").splitlines()[-2:] == ["2", "7"]
+    # Pooled, dog is 3 of 5 toxic vs 0 of 4 (p = 15/126 = 0.12, q = 0.95 over 8 tests): nothing passes.
+    assert main([*base, *w]) == 0
+    assert capsys.readouterr().out.startswith("0 features relevant to 'toxic' in anchor (5 toxic vs 4 other labelled "
+                                              "samples; Fisher's")
+    assert main([*base, "--by", "colour", *w]) == 2
+    assert ("'anchor' has no column 'colour' to split the label by; its metadata columns are: row, category."
+            in capsys.readouterr().err)

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from fac_engine.coverage.relevant_ids import read_relevant_file
-from fac_engine.coverage.slices import SliceCounts
+from fac_engine.coverage.slices import LOG_ODDS_ALPHA, SliceCounts
 from fac_engine.errors import FacError
 from fac_engine.features.explain_llm import CANNOT_TELL
 from fac_engine.llm.generators import GenerationConfig
@@ -62,6 +62,40 @@ def test_fisher_and_benjamini_hochberg_on_a_larger_table() -> None:
     assert result.q_value[3] == pytest.approx(0.0812, abs=1e-4)  # 12 of 20 vs 40 of 100: not enough
     assert result.features.tolist() == [0, 2, 1]  # strongest log-odds first
     assert result.expected_false == pytest.approx(0.15)
+
+
+# The 20 toxic samples of a 20-toxic / 100-safe anchor split by category: 15 insult, 5 threat. Feature 0 fires on
+# 3 threats (no insult) and 1 safe sample, feature 1 on 12 insults (no threat) and 5 safe, feature 2 on 2 insults,
+# 1 threat and 20 safe.
+POOLED = SliceCounts(("safe", "toxic"), np.array([[1, 5, 20], [3, 12, 3]]), np.array([100, 20]), 0.0)
+PARTS = SliceCounts(("insult", "threat"), np.array([[0, 12, 2], [3, 0, 1]]), np.array([15, 5]), 0.0)
+
+
+def test_parts_of_the_label_are_tested_apart() -> None:
+    cfg = ContrastConfig("toxic", fdr=0.01, min_samples=3, by="category")
+    pooled = label_contrast(POOLED, cfg)
+    # Pooled, feature 0 (3 of 20 vs 1 of 100) has p = 0.01447 and q = 0.01447 * 3/2 = 0.0217 > 0.01.
+    assert pooled.p_value[0] == pytest.approx(hypergeom_tail(3, 20, 1, 100), rel=1e-9)
+    assert pooled.q_value[0] == pytest.approx(hypergeom_tail(3, 20, 1, 100) * 3 / 2, rel=1e-9)
+    assert pooled.features.tolist() == [1] and (pooled.groups, pooled.group) == ((), None)
+    split = label_contrast(POOLED, cfg, PARTS)
+    # Six tests; threats alone give feature 0 p = tail(3 of 5 vs 1 of 100) = 0.00021, the second smallest: q = p * 6/2.
+    p_threat = hypergeom_tail(3, 5, 1, 100)
+    assert split.p_value[0] == pytest.approx(p_threat, rel=1e-9) and p_threat == pytest.approx(2.1024e-4, rel=1e-4)
+    assert split.q_value[0] == pytest.approx(p_threat * 3, rel=1e-9)
+    assert split.p_value[1] == pytest.approx(hypergeom_tail(12, 15, 5, 100), rel=1e-9)
+    assert split.q_value[1] == pytest.approx(hypergeom_tail(12, 15, 5, 100) * 6, rel=1e-9)
+    # Feature 2's best test is its threat one (p 0.680 against 0.831 for insults).
+    assert split.p_value[2] == pytest.approx(hypergeom_tail(1, 5, 20, 100), rel=1e-9)
+    a = LOG_ODDS_ALPHA
+    odds_0 = math.log((3 + a) / (2 + a)) - math.log((1 + a) / (99 + a))
+    odds_1 = math.log((12 + a) / (3 + a)) - math.log((5 + a) / (95 + a))
+    assert split.log_odds[:2].tolist() == pytest.approx([odds_0, odds_1], rel=1e-12)
+    assert split.features.tolist() == [0, 1]  # odds_0 = 4.53 > odds_1 = 4.13
+    assert split.groups == ("insult", "threat") and split.group.tolist() == [1, 0, 1]
+    assert [split.group_of(f) for f in (0, 1)] == ["threat", "insult"]
+    assert (split.n_label, split.n_other, split.discoveries) == (20, 100, 2)
+    assert split.expected_false == pytest.approx(0.02)
 
 
 def test_the_z_tests_false_positive_does_not_pass() -> None:
