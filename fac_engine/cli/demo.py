@@ -1,7 +1,7 @@
 """`fac demo-data` (the demo toxicity project's anchor, seed and test sets from package data) and `fac demo`
 (the ready demo project: demo data built, anchor, seed and test encoded, the project pointed at them).
 
-The demo counts task-relevant features by default: label contrast on the anchor (Fisher's exact test with
+The demo counts task-relevant features by default: label contrast on the anchor per category (Fisher's exact test with
 the false-discovery cut) marks the features of "toxic", coverage and the synthesis target list use them,
 and the dashboard's "only task-relevant features" toggle starts on. `fac demo` is idempotent: each step is
 skipped when done, so `make demo` starts instantly after the first run; a dataset encoded from other data
@@ -25,6 +25,8 @@ if TYPE_CHECKING:
 
 DEMO_DATASETS = {"demo-anchor": "anchor", "demo-seed": "seed", "demo-test": "test"}
 """Workspace name -> demo file (the test set is encoded for the evaluation)."""
+DEMO_CATEGORY = "category"
+"""The demo data's category column (fac_engine/data/corpora/demo.py): relevance is tested per category."""
 
 
 def add_demo_data(p: argparse.ArgumentParser) -> None:
@@ -125,10 +127,11 @@ def run_demo(args: argparse.Namespace) -> int:
         explain_offline(workspace.open("demo-anchor"), project, ExplainConfig())
     demo_feature_map(demo_sae, identity)
     if not project.relevance_marks("contrast"):
-        relevant = _mark_relevant(workspace, project)
+        relevant, by = _mark_relevant(workspace, project)
         project.update(relevant_only=True)
-        print(f"marked {len(relevant)} features relevant to 'toxic' by label contrast on demo-anchor; the dashboard "
-              "counts only task-relevant features")
+        per = f" per {by}" if by else ""
+        print(f"marked {len(relevant)} features relevant to 'toxic' by label contrast{per} on demo-anchor; the "
+              "dashboard counts only task-relevant features")
     target = project.config.target_list
     if not project.features_in(target):  # ready for the Synthesis page: the seed's missing relevant features
         missing = _missing(workspace, project.config.threshold, project.relevant_features())
@@ -175,13 +178,17 @@ def demo_feature_map(sae: SparseAutoencoder, identity: str) -> None:
     print(f"computed the feature map of {sae.cfg.d_sae:,} features into {feature_map_path(identity).parent}")
 
 
-def _mark_relevant(workspace: Workspace, project: Project) -> list[int]:
+def _mark_relevant(workspace: Workspace, project: Project) -> tuple[list[int], str | None]:
+    """Mark the anchor's features relevant to "toxic"; returns them and the column they were tested per."""
     from fac_engine.relevance.contrast import ContrastConfig, contrast_dataset
     from fac_engine.workspace.project import RELEVANT
 
-    result = contrast_dataset(workspace.open("demo-anchor"), ContrastConfig("toxic"), project.config.threshold)
+    anchor = workspace.open("demo-anchor")
+    # Per category when the anchor has one (the demo data does): docs/RESULTS.md, session 11, measured it.
+    by = DEMO_CATEGORY if DEMO_CATEGORY in anchor.samples().column_names else None
+    result = contrast_dataset(anchor, ContrastConfig("toxic", by=by), project.config.threshold)
     project.set_relevance_marks("contrast", {int(f): RELEVANT for f in result.features})
-    return [int(f) for f in result.features]
+    return [int(f) for f in result.features], by
 
 
 def _missing(workspace: Workspace, threshold: float, relevant: frozenset[int] = frozenset()) -> list[int]:

@@ -32,12 +32,17 @@ def test_missing_task_relevant_features_of_the_demo_seed(tmp_path: Path) -> None
     assert _missing(Workspace(ws), 0.0, frozenset({2, 6, 1})) == [2, 6]  # 1 (cat) is covered by the seed
 
 
+@pytest.mark.parametrize("category", [False, True])
 def test_demo_encodes_each_set_once_and_sets_up_the_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
-                                                            capsys: pytest.CaptureFixture[str]) -> None:
+                                                            capsys: pytest.CaptureFixture[str], category: bool) -> None:
     files = {}
     for name, rows in (("anchor", ANCHOR), ("seed", SEED), ("test", SEED)):
         files[name] = tmp_path / f"{name}.jsonl"
-        files[name].write_text("".join(json.dumps({"text": t, "label": lab}) + "\n" for t, lab in rows), "utf-8")
+        rows_out = [{"text": t, "label": lab} for t, lab in rows]
+        if category:
+            rows_out = [{**r, "category": "pets" if "dog" in r["text"] or "cat" in r["text"] else "other"}
+                        for r in rows_out]
+        files[name].write_text("".join(json.dumps(r) + "\n" for r in rows_out), "utf-8")
     model, sae = build_word_model(tmp_path / "model"), build_word_sae(tmp_path / "sae")
     loads: list[str] = []
 
@@ -55,8 +60,9 @@ def test_demo_encodes_each_set_once_and_sets_up_the_project(tmp_path: Path, monk
                                                       "(10"], ["encoded", "2", "samples", "(10"]]
     # Three toxic rows against two prove nothing at the default false-discovery rate: no feature is marked, so
     # every missing feature is a target.
-    assert out[-3:] == ["marked 0 features relevant to 'toxic' by label contrast on demo-anchor; the dashboard "
-                        "counts only task-relevant features",
+    per = " per category" if category else ""  # the demo data's category column: tested per category
+    assert out[-3:] == [f"marked 0 features relevant to 'toxic' by label contrast{per} on demo-anchor; the "
+                        "dashboard counts only task-relevant features",
                         "put the seed's 4 missing task-relevant features into the synthesis target list 'selected'",
                         f"demo project ready in {ws}: anchor demo-anchor, seed demo-seed (project 'default')"]
     project = Project(ws)
