@@ -38,8 +38,8 @@ def from_tests() -> int:
                           check=False).returncode
 
 
-def from_demo(workspace: Path) -> int:
-    """Screenshots of every page of the demo project."""
+def from_demo(workspace: Path, feature: int | None = None) -> int:
+    """Screenshots of every page of the demo project; the explorer shows `feature` (default: the first target)."""
     from playwright.sync_api import sync_playwright
 
     from fac_engine.browser import CHROMIUM, LAUNCH_ARGS
@@ -54,7 +54,7 @@ def from_demo(workspace: Path) -> int:
         browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         page = browser.new_page(viewport={"width": 1400, "height": 2000})
         for path, name in PAGES:
-            load_page(page, url + path.format(target=targets[0]), timeout_s=180)
+            load_page(page, url + path.format(target=targets[0] if feature is None else feature), timeout_s=180)
             time.sleep(2)  # let plotly finish drawing
             page.screenshot(path=str(FOLDER / f"{name}.png"))
             print(f"saved {(FOLDER / name).relative_to(REPO)}.png")
@@ -66,8 +66,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("source", choices=["tests", "demo"], help="the browser tests' pictures, or the demo project")
     parser.add_argument("--workspace", type=Path, default=REPO / "workspace", help="demo: the workspace to serve")
+    parser.add_argument("--feature", type=int, default=None,
+                        help="demo: the feature the explorer shows (default: the first of the synthesis target list)")
     args = parser.parse_args()
-    return from_tests() if args.source == "tests" else from_demo(args.workspace)
+    return from_tests() if args.source == "tests" else from_demo(args.workspace, args.feature)
 
 
 if __name__ == "__main__":
