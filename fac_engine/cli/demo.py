@@ -185,7 +185,7 @@ def _mark_relevant(workspace: Workspace, project: Project) -> tuple[list[int], s
 
     anchor = workspace.open("demo-anchor")
     # Per category when the anchor has one (the demo data does): docs/RESULTS.md, session 11, measured it.
-    by = DEMO_CATEGORY if DEMO_CATEGORY in anchor.samples().column_names else None
+    by = DEMO_CATEGORY if DEMO_CATEGORY in anchor.sample_columns() else None
     result = contrast_dataset(anchor, ContrastConfig("toxic", by=by), project.config.threshold)
     project.set_relevance_marks("contrast", {int(f): RELEVANT for f in result.features})
     return [int(f) for f in result.features], by

@@ -205,7 +205,7 @@ def _categories(anchor: EncodedDataset, seed: EncodedDataset, held: np.ndarray, 
     """Categories of the held-out rows, and those of the seed's positive rows."""
     column = str(cfg.category)
     for data in (anchor, seed):
-        if column not in data.samples().column_names:
+        if column not in data.sample_columns():
             raise FacError(f"Dataset {data.name!r} has no column {column!r}; calibrate without --category or "
                            "encode the data with it.")
     anchor_cat = [str(v) for v in anchor.samples([column]).column(column).to_pylist()]

@@ -99,18 +99,21 @@ def fisher_greater(a: np.ndarray, n: int, b: np.ndarray, m: int) -> np.ndarray:
     return np.clip(stats.hypergeom.sf(a - 1, n + m, k, n), 0.0, 1.0).astype(np.float64)
 
 
+def _labelled(slices: SliceCounts) -> SliceCounts:
+    """The slices without the unlabelled one."""
+    keep = [i for i, name in enumerate(slices.names) if name != NO_LABEL]
+    return SliceCounts(tuple(slices.names[i] for i in keep), slices.counts[keep], slices.sizes[keep], slices.threshold)
+
+
 def label_contrast(slices: SliceCounts, cfg: ContrastConfig, parts: SliceCounts | None = None) -> ContrastResult:
     """The features relevant to `cfg.label` in label slices of an anchor (slices.label_slices).
 
     `parts`: the label's samples split by `cfg.by` (slices of the label's samples only); each is tested
     against the samples of the other labels.
     """
-    labelled = [i for i, name in enumerate(slices.names) if name != NO_LABEL]
-    if cfg.label not in slices.names or cfg.label == NO_LABEL:
-        known = ", ".join(slices.names[i] for i in labelled)
-        raise FacError(f"Label {cfg.label!r} is not in the anchor; its labels are: {known}.")
-    kept = SliceCounts(tuple(slices.names[i] for i in labelled), slices.counts[labelled], slices.sizes[labelled],
-                       slices.threshold)
+    kept = _labelled(slices)
+    if cfg.label not in kept.names:
+        raise FacError(f"Label {cfg.label!r} is not in the anchor; its labels are: {', '.join(kept.names)}.")
     s = kept.names.index(cfg.label)
     if len(kept.names) < 2:
         raise FacError("Label association needs at least two labels in the anchor set.")
@@ -148,7 +151,7 @@ def contrast_dataset(data: EncodedDataset, cfg: ContrastConfig, threshold: float
     pooled = data.pooled_arrays(with_samples=True)
     parts = None
     if cfg.by is not None:
-        columns = [c for c in data.samples().column_names if c not in RESERVED_COLUMNS]
+        columns = [c for c in data.sample_columns() if c not in RESERVED_COLUMNS]
         if cfg.by not in columns:
             raise FacError(f"{data.name!r} has no column {cfg.by!r} to split the label by; its metadata columns are: "
                            f"{', '.join(columns) or 'none'}.")
@@ -156,8 +159,7 @@ def contrast_dataset(data: EncodedDataset, cfg: ContrastConfig, threshold: float
         mine = np.array([label_name(lab) == cfg.label for lab in labels], dtype=bool)
         split = label_slices(pooled, [("(none)" if v is None else v) if m else None
                                       for v, m in zip(values, mine, strict=True)], threshold)
-        keep = [i for i, name in enumerate(split.names) if name != NO_LABEL]
-        parts = SliceCounts(tuple(split.names[i] for i in keep), split.counts[keep], split.sizes[keep], threshold)
+        parts = _labelled(split)
     return label_contrast(label_slices(pooled, labels, threshold), cfg, parts)
 
 

@@ -319,6 +319,11 @@ class EncodedDataset:
         """The samples table (all shards), in dataset order."""
         return pa.concat_tables([self._read(p, columns=columns) for p in self._paths("samples")])
 
+    def sample_columns(self) -> list[str]:
+        """The samples table's column names, from the first shard's schema (no rows read)."""
+        schema: pa.Schema = _read_parquet(self.name, shard_path(self.folder, "samples", 0), pq.read_schema)
+        return list(schema.names)
+
     def pooled(self, columns: list[str] | None = None) -> pa.Table:
         """Per-sample max-pooled codes: sample, feature, value, position, active_tokens."""
         return self._read(self.folder / POOLED, columns=columns)
